@@ -1,0 +1,98 @@
+//! Board profiles for meta-rros, and the single owner of the CPU-isolation rules.
+//!
+//! A profile (`board/<name>.toml`) says which CPUs keep the system running, which are isolated
+//! for real-time work and which belong to the dual kernel's out-of-band stage, plus tuning and
+//! the acceptance scenarios with their latency budgets. From it this crate renders everything
+//! the board needs at boot (kernel command line, sysctl.d, the BitBake include the Yocto layer
+//! reads), and the on-target audit checks the live system against the same [`Board`].
+//!
+//! Nothing here measures or touches the running system: that is `cyclictest-rs` and
+//! `rros-validate`. Everything that decides what a *correct* isolation is lives here.
+
+pub mod cpulist;
+pub mod profile;
+pub mod render;
+pub mod rules;
+
+pub use cpulist::{CpuListError, CpuSet};
+pub use profile::{Arch, CmdlineDelivery, Flavour, Profile, SmtPolicy, Threshold, Tuning};
+pub use rules::{Board, BoardScenario, Finding, Severity, Validation, validate};
+
+use std::path::{Path, PathBuf};
+
+/// Errors reading a profile before any rule can run.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read board profile {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid board profile: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path} has {} error(s):\n{}", errors.len(), errors.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n"))]
+    Invalid { path: PathBuf, errors: Vec<Finding> },
+    #[error("cannot list board profiles in {path}: {source}")]
+    ListDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Parses profile text. `origin` names the file in messages.
+pub fn parse_profile(text: &str, origin: &Path) -> Result<Profile, LoadError> {
+    toml::from_str(text).map_err(|err| LoadError::Parse {
+        path: origin.to_owned(),
+        // toml's message already quotes the line and points at the key or value.
+        message: err.to_string().trim_end().to_owned(),
+    })
+}
+
+/// Reads and validates a profile file: the board, plus any warnings.
+pub fn load_board(path: &Path) -> Result<(Board, Vec<Finding>), LoadError> {
+    let validation = check_file(path)?;
+    match validation.board {
+        Some(board) => Ok((board, validation.findings)),
+        None => Err(LoadError::Invalid {
+            path: path.to_owned(),
+            errors: validation
+                .findings
+                .into_iter()
+                .filter(|f| f.severity == Severity::Error)
+                .collect(),
+        }),
+    }
+}
+
+/// Reads a profile file and runs every rule over it.
+pub fn check_file(path: &Path) -> Result<Validation, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let profile = parse_profile(&text, path)?;
+    let stem = path.file_stem().and_then(|s| s.to_str());
+    Ok(validate(&profile, stem))
+}
+
+/// The profile files (`*.toml`) of a board directory, sorted by name.
+pub fn profile_paths(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| LoadError::ListDir {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|source| LoadError::ListDir {
+                path: dir.to_owned(),
+                source,
+            })?
+            .path();
+        if path.extension().is_some_and(|ext| ext == "toml") {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    Ok(paths)
+}

@@ -1,0 +1,121 @@
+//! What the profiles render to: the command line per flavour, the sysctl file and the BitBake
+//! include, checked on the shipped profiles so a change to them shows here.
+
+use rros_board::render::{bitbake_include, cmdline, cmdline_params, rendered_files, sysctl};
+use rros_board::{Board, load_board};
+use std::path::PathBuf;
+
+fn board(name: &str) -> Board {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../board")
+        .join(format!("{name}.toml"));
+    load_board(&path).unwrap_or_else(|e| panic!("{e}")).0
+}
+
+#[test]
+fn rros_board_cmdline() {
+    let b = board("rpi4");
+    let params = cmdline_params(&b);
+    let iso = b.isolated.to_string();
+    for expected in [
+        format!("isolcpus=managed_irq,domain,{iso}"),
+        format!("nohz_full={iso}"),
+        format!("rcu_nocbs={iso}"),
+        format!("irqaffinity={}", b.housekeeping),
+        format!("rros.oobcpus_arg={}", b.oob),
+        "rcupdate.rcu_normal_after_boot=1".to_owned(),
+    ] {
+        assert!(
+            params.contains(&expected),
+            "{expected} missing from {params:?}"
+        );
+    }
+    assert!(
+        !params
+            .iter()
+            .any(|p| p.starts_with("evl.") || p.starts_with("kthread_cpus")),
+        "{params:?}"
+    );
+}
+
+#[test]
+fn evl_board_cmdline() {
+    let b = board("nuc");
+    let line = cmdline(&b);
+    assert!(line.contains(&format!("evl.oobcpus={}", b.oob)), "{line}");
+    assert!(!line.contains("rros."), "{line}");
+    assert!(line.contains("nosmt"), "SMT off renders nosmt: {line}");
+    assert!(
+        line.ends_with("intel_idle.max_cstate=0"),
+        "extra parameters come last: {line}"
+    );
+}
+
+#[test]
+fn preempt_rt_board_cmdline() {
+    let line = cmdline(&board("qemux86-64"));
+    assert!(
+        line.starts_with("isolcpus=managed_irq,domain,1 nohz_full=1 rcu_nocbs=1 irqaffinity=0"),
+        "{line}"
+    );
+    assert!(
+        !line.contains("oobcpus") && !line.contains("rcu_normal_after_boot"),
+        "{line}"
+    );
+}
+
+#[test]
+fn sysctl_file() {
+    let text = sysctl(&board("rpi4"));
+    assert!(text.contains("\nkernel.timer_migration = 0\n"), "{text}");
+    assert!(
+        text.contains("\nkernel.sched_rt_runtime_us = -1\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nvm.stat_interval = 10\n"), "{text}");
+}
+
+#[test]
+fn bitbake_include_carries_the_profile() {
+    let b = board("rpi4");
+    let inc = bitbake_include(&b);
+    assert!(
+        inc.contains("RROS_BOARD_MACHINE = \"raspberrypi4-64\"\n"),
+        "{inc}"
+    );
+    assert!(inc.contains("RROS_KERNEL_FLAVOUR = \"rros\"\n"), "{inc}");
+    assert!(
+        inc.contains(&format!("RROS_ISOLATION_CMDLINE = \"{}\"\n", cmdline(&b))),
+        "{inc}"
+    );
+    assert!(
+        inc.contains("RROS_RPI_EXTRA_CONFIG = \"dtoverlay=disable-wifi\\ndtoverlay=disable-bt"),
+        "{inc}"
+    );
+    // Every assignment is `NAME = "value"` with no quote inside the value.
+    for line in inc.lines().filter(|l| !l.starts_with('#')) {
+        let (name, value) = line.split_once(" = ").expect("assignment");
+        assert!(
+            name.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+            "{line}"
+        );
+        assert!(
+            value.starts_with('"') && value.ends_with('"') && value.matches('"').count() == 2,
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn rendering_is_deterministic_and_names_its_files() {
+    let b = board("qemuarm64");
+    assert_eq!(rendered_files(&b), rendered_files(&b));
+    let paths: Vec<_> = rendered_files(&b).into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "meta-rros/conf/rros-boards/qemuarm64.inc",
+            "meta-rros/recipes-core/rros-tuning/files/qemuarm64/99-rros-isolation.conf"
+        ]
+    );
+}

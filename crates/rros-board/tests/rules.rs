@@ -1,0 +1,436 @@
+//! Every isolation rule, broken on its own: the profile is rejected with exactly that rule,
+//! naming the field. The base profile is valid, so any finding comes from the one change.
+
+use rros_board::{Severity, parse_profile, validate};
+use std::path::Path;
+
+const BASE: &str = r#"
+schema = 1
+name = "testboard"
+description = "a valid 4-CPU arm64 RROS board"
+machine = "qemuarm64"
+arch = "aarch64"
+
+[kernel]
+flavour = "rros"
+cmdline_delivery = "qemu"
+
+[cpus]
+count = 4
+housekeeping = "0-1"
+isolated = "2-3"
+oob = "2-3"
+
+[tuning]
+governor = "performance"
+
+[[scenario]]
+name = "idle"
+duration = "10s"
+threshold = { max_us = 50, p99_us = 20 }
+
+[[scenario]]
+name = "load"
+load = "stress-ng --cpu 1"
+duration = "1m"
+threshold = { max_us = 100 }
+"#;
+
+/// Replaces the first occurrence of `from` (which must exist) in the base profile.
+fn with(from: &str, to: &str) -> String {
+    assert!(
+        BASE.contains(from),
+        "test bug: {from:?} not in the base profile"
+    );
+    BASE.replacen(from, to, 1)
+}
+
+/// Validates `text` and returns (rule, field, message) of every error.
+fn errors(text: &str) -> Vec<(String, String, String)> {
+    let profile = parse_profile(text, Path::new("testboard.toml")).expect("parses");
+    let validation = validate(&profile, Some("testboard"));
+    let errors: Vec<_> = validation
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| (f.rule.to_owned(), f.field.clone(), f.message.clone()))
+        .collect();
+    assert_eq!(
+        validation.board.is_some(),
+        errors.is_empty(),
+        "a board exists exactly when there are no errors"
+    );
+    errors
+}
+
+/// Asserts that `text` breaks exactly `rule` on `field`, with a message containing `hint`.
+#[track_caller]
+fn rejects(text: &str, rule: &str, field: &str, hint: &str) {
+    let errors = errors(text);
+    assert_eq!(errors.len(), 1, "expected only {rule}, got {errors:#?}");
+    let (got_rule, got_field, message) = &errors[0];
+    assert_eq!(
+        (got_rule.as_str(), got_field.as_str()),
+        (rule, field),
+        "{message}"
+    );
+    assert!(
+        message.contains(hint),
+        "message for {rule} lacks {hint:?}: {message}"
+    );
+}
+
+#[test]
+fn base_profile_is_valid() {
+    assert_eq!(errors(BASE), vec![]);
+    let profile = parse_profile(BASE, Path::new("t.toml")).unwrap();
+    let board = validate(&profile, Some("testboard")).board.unwrap();
+    assert_eq!(board.measured_cpus().to_string(), "2-3");
+    assert_eq!(board.scenarios.len(), 2);
+    assert_eq!(board.scenarios[0].interval_us, 200, "default interval");
+    assert_eq!(board.scenarios[0].priority, 90, "default priority");
+    assert_eq!(board.scenarios[1].duration.as_secs(), 60);
+}
+
+#[test]
+fn cpulists_must_parse() {
+    rejects(
+        &with(r#"isolated = "2-3""#, r#"isolated = "3-2""#),
+        "cpulist-syntax",
+        "cpus.isolated",
+        "write `2-3`",
+    );
+    rejects(
+        &with(r#"oob = "2-3""#, r#"oob = "two""#),
+        "cpulist-syntax",
+        "cpus.oob",
+        "two",
+    );
+}
+
+#[test]
+fn cpus_within_count() {
+    let text = with(r#"isolated = "2-3""#, r#"isolated = "2-99""#)
+        .replace(r#"oob = "2-3""#, r#"oob = "2""#);
+    rejects(
+        &text,
+        "cpus-in-range",
+        "cpus.isolated",
+        "does not exist on a 4-CPU board",
+    );
+    rejects(
+        &with("count = 4", "count = 0"),
+        "cpu-count",
+        "cpus.count",
+        "at least 1",
+    );
+}
+
+#[test]
+fn housekeeping_nonempty() {
+    let text = with(r#"housekeeping = "0-1""#, r#"housekeeping = """#)
+        .replace(r#"isolated = "2-3""#, r#"isolated = "1-3""#);
+    // CPU 0 is then in neither set, which is its own rule; check both are named.
+    let errors = errors(&text);
+    assert!(errors.iter().any(|(rule, field, _)| rule == "housekeeping-nonempty" && field == "cpus.housekeeping"), "{errors:#?}");
+}
+
+#[test]
+fn boot_cpu_stays_housekeeping() {
+    let text = with(r#"housekeeping = "0-1""#, r#"housekeeping = "1""#)
+        .replace(r#"isolated = "2-3""#, r#"isolated = "0,2-3""#);
+    let errors = errors(&text);
+    let rules: Vec<_> = errors
+        .iter()
+        .map(|(r, f, _)| (r.as_str(), f.as_str()))
+        .collect();
+    assert_eq!(
+        rules,
+        vec![
+            ("boot-cpu-housekeeping", "cpus.housekeeping"),
+            ("boot-cpu-housekeeping", "cpus.isolated")
+        ]
+    );
+}
+
+#[test]
+fn housekeeping_and_isolated_are_disjoint() {
+    rejects(
+        &with(r#"housekeeping = "0-1""#, r#"housekeeping = "0-2""#),
+        "housekeeping-isolated-disjoint",
+        "cpus.isolated",
+        "CPU 2",
+    );
+}
+
+#[test]
+fn every_cpu_is_assigned() {
+    let text =
+        with(r#"isolated = "2-3""#, r#"isolated = "3""#).replace(r#"oob = "2-3""#, r#"oob = "3""#);
+    rejects(&text, "cpus-partition", "cpus.housekeeping", "CPU 2");
+}
+
+#[test]
+fn isolated_nonempty() {
+    let text = with(r#"housekeeping = "0-1""#, r#"housekeeping = "0-3""#)
+        .replace(r#"isolated = "2-3""#, r#"isolated = """#)
+        .replace(r#"oob = "2-3""#, r#"oob = "2""#);
+    let errors = errors(&text);
+    assert!(
+        errors
+            .iter()
+            .any(|(rule, field, _)| rule == "isolated-nonempty" && field == "cpus.isolated"),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn oob_is_within_isolated() {
+    rejects(
+        &with(r#"oob = "2-3""#, r#"oob = "1-3""#),
+        "oob-subset-isolated",
+        "cpus.oob",
+        "CPU 1",
+    );
+}
+
+#[test]
+fn dual_kernel_needs_oob_and_preempt_rt_has_none() {
+    rejects(
+        &with(r#"oob = "2-3""#, r#"oob = """#),
+        "oob-required",
+        "cpus.oob",
+        "rros",
+    );
+    rejects(
+        &with(r#"flavour = "rros""#, r#"flavour = "preempt-rt""#),
+        "oob-needs-dual-kernel",
+        "cpus.oob",
+        "no out-of-band stage",
+    );
+}
+
+#[test]
+fn rros_is_arm64_only() {
+    rejects(
+        &with(r#"arch = "aarch64""#, r#"arch = "x86_64""#),
+        "flavour-arch",
+        "kernel.flavour",
+        "use flavour = \"evl\"",
+    );
+    // The same board on EVL is fine.
+    let evl = with(r#"arch = "aarch64""#, r#"arch = "x86_64""#)
+        .replace(r#"flavour = "rros""#, r#"flavour = "evl""#);
+    assert_eq!(errors(&evl), vec![]);
+}
+
+#[test]
+fn scenario_names_are_unique_and_present() {
+    rejects(
+        &with(r#"name = "load""#, r#"name = "idle""#),
+        "scenario-unique",
+        "scenario[1].name",
+        "earlier scenario",
+    );
+    rejects(
+        &with(r#"name = "load""#, r#"name = "with space""#),
+        "scenario-name",
+        "scenario[1].name",
+        "letters, digits",
+    );
+    let none = BASE.split("[[scenario]]").next().unwrap().to_owned();
+    rejects(&none, "scenario-present", "scenario", "add at least one");
+}
+
+#[test]
+fn thresholds_are_positive_and_ordered() {
+    rejects(
+        &with("max_us = 50,", "max_us = 0,"),
+        "threshold-positive",
+        "scenario[0].threshold.max_us",
+        "positive",
+    );
+    rejects(
+        &with("p99_us = 20", "p99_us = 0"),
+        "threshold-positive",
+        "scenario[0].threshold.p99_us",
+        "positive",
+    );
+    rejects(
+        &with("p99_us = 20", "p99_us = 70"),
+        "threshold-order",
+        "scenario[0].threshold.p99_us",
+        "cannot exceed",
+    );
+}
+
+#[test]
+fn scenario_settings_are_checked() {
+    rejects(
+        &with(r#"duration = "10s""#, r#"duration = "ten seconds""#),
+        "scenario-duration",
+        "scenario[0].duration",
+        "\"60s\"",
+    );
+    rejects(
+        &with(r#"duration = "10s""#, r#"duration = "0s""#),
+        "scenario-duration",
+        "scenario[0].duration",
+        "zero",
+    );
+    rejects(
+        &with(r#"duration = "10s""#, "duration = \"10s\"\ninterval_us = 0"),
+        "scenario-interval",
+        "scenario[0].interval_us",
+        "positive",
+    );
+    rejects(
+        &with(r#"duration = "10s""#, "duration = \"10s\"\npriority = 100"),
+        "scenario-priority",
+        "scenario[0].priority",
+        "1..=99",
+    );
+    rejects(
+        &with(r#"load = "stress-ng --cpu 1""#, r#"load = " ""#),
+        "scenario-load",
+        "scenario[1].load",
+        "leave `load` out",
+    );
+}
+
+#[test]
+fn tuning_is_checked() {
+    rejects(
+        &with(r#"governor = "performance""#, r#"governor = "turbo""#),
+        "governor-known",
+        "tuning.governor",
+        "performance",
+    );
+    rejects(
+        &with(
+            r#"governor = "performance""#,
+            "governor = \"performance\"\nextra_cmdline = [\"isolcpus=1\"]",
+        ),
+        "cmdline-rendered",
+        "tuning.extra_cmdline[0]",
+        "cpus.isolated",
+    );
+    rejects(
+        &with(
+            r#"governor = "performance""#,
+            "governor = \"performance\"\nextra_cmdline = [\"a b\"]",
+        ),
+        "cmdline-arg",
+        "tuning.extra_cmdline[0]",
+        "without spaces",
+    );
+    rejects(
+        &with(
+            r#"governor = "performance""#,
+            "governor = \"performance\"\nextra_cmdline = ['x=\"y\"']",
+        ),
+        "plain-text",
+        "tuning.extra_cmdline[0]",
+        "quote",
+    );
+    rejects(
+        &with(
+            r#"governor = "performance""#,
+            "governor = \"performance\"\nrpi_config = [\"force_turbo=1\"]",
+        ),
+        "rpi-config-delivery",
+        "tuning.rpi_config",
+        "Raspberry Pi",
+    );
+    rejects(
+        &with(
+            r#"governor = "performance""#,
+            "governor = \"performance\"\nvm_stat_interval = 0",
+        ),
+        "vm-stat-interval",
+        "tuning.vm_stat_interval",
+        "at least 1",
+    );
+}
+
+#[test]
+fn identity_is_checked() {
+    rejects(
+        &with("schema = 1", "schema = 2"),
+        "schema-version",
+        "schema",
+        "schema = 1",
+    );
+    rejects(
+        &with(r#"name = "testboard""#, r#"name = "other""#),
+        "name-matches-file",
+        "name",
+        "testboard.toml",
+    );
+    rejects(
+        &with(r#"machine = "qemuarm64""#, r#"machine = """#),
+        "machine-set",
+        "machine",
+        "MACHINE",
+    );
+}
+
+#[test]
+fn warnings_do_not_reject() {
+    let text = with(
+        r#"governor = "performance""#,
+        "governor = \"ondemand\"\ntimer_migration = true",
+    );
+    let profile = parse_profile(&text, Path::new("t.toml")).unwrap();
+    let validation = validate(&profile, Some("testboard"));
+    assert!(validation.board.is_some());
+    let rules: Vec<_> = validation
+        .findings
+        .iter()
+        .map(|f| (f.severity, f.rule))
+        .collect();
+    assert_eq!(
+        rules,
+        vec![
+            (Severity::Warning, "governor-performance"),
+            (Severity::Warning, "timer-migration")
+        ]
+    );
+}
+
+#[test]
+fn all_findings_are_reported_at_once() {
+    let text = with(r#"oob = "2-3""#, r#"oob = "1-3""#)
+        .replace("max_us = 50,", "max_us = 0,")
+        .replace(r#"arch = "aarch64""#, r#"arch = "x86_64""#);
+    let rules: Vec<_> = errors(&text).into_iter().map(|(rule, _, _)| rule).collect();
+    assert_eq!(
+        rules,
+        vec!["flavour-arch", "oob-subset-isolated", "threshold-positive"]
+    );
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_are_parse_errors() {
+    let err = parse_profile(
+        &with("[tuning]", "[tuning]\ngovernour = \"performance\""),
+        Path::new("b.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("b.toml") && err.contains("governour"), "{err}");
+    let err = parse_profile(&with("count = 4", "count = \"four\""), Path::new("b.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("count") || err.contains("invalid type"),
+        "{err}"
+    );
+    let err = parse_profile(
+        &with(r#"flavour = "rros""#, r#"flavour = "xenomai""#),
+        Path::new("b.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("xenomai") && err.contains("rros"), "{err}");
+}

@@ -1,0 +1,51 @@
+//! `rros`: the host-side command line of meta-rros.
+//!
+//! One module per subcommand; each exposes its clap arguments and a `run` that returns the
+//! process exit code, so `main` only dispatches. Exit codes follow one convention everywhere:
+//! 0 = good, 1 = the thing checked is bad (invalid profile, FAIL verdict), 2 = could not check
+//! (usage error, unreadable input, broken tooling).
+
+mod board;
+mod project;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "rros",
+    version,
+    about = "Build, tune and prove RROS real-time boards",
+    propagate_version = true
+)]
+struct Cli {
+    /// The meta-rros checkout (a folder holding board/ and meta-rros/). Default: found upwards
+    /// from the current directory.
+    #[arg(long, global = true, env = "RROS_ROOT", value_name = "DIR")]
+    root: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Board profiles: list, show, check, render the kernel command line and generated files.
+    #[command(subcommand)]
+    Board(board::BoardCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Board(command) => board::run(command, cli.root.as_deref()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("rros: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
