@@ -1,0 +1,186 @@
+//! The audit's result types and the entry point.
+
+use crate::kernel::{self, KernelInfo};
+use crate::rules::{self, Ctx};
+use crate::sysroot::{AuditError, Sysroot};
+use rros_board::Board;
+use serde::{Serialize, Serializer};
+use std::fmt;
+use std::path::Path;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth fixing, but the profile's promise still holds (e.g. only a run without the
+    /// service's PM QoS is affected, or the kernel will not let the thing move).
+    Warning,
+    /// The system does not do what the profile says: the audit exits 1.
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// One thing the live system does differently from the profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Stable rule id (kebab-case), one of [`RULES`].
+    pub rule: &'static str,
+    pub severity: Severity,
+    /// What was read, and from which file (as the path is on the target).
+    pub evidence: String,
+    /// The exact command or setting that fixes it.
+    pub fix: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}[{}] {}\n    fix: {}",
+            self.severity, self.rule, self.evidence, self.fix
+        )
+    }
+}
+
+/// The result of one rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Pass,
+    Findings {
+        findings: Vec<Finding>,
+    },
+    /// The rule does not apply here, or what it reads is optional and absent (no cpufreq in a
+    /// VM, debugfs not mounted): nothing was checked.
+    Skipped {
+        reason: String,
+    },
+}
+
+/// One rule's check; every rule produces one, also when it passes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub rule: &'static str,
+    pub title: &'static str,
+    pub outcome: Outcome,
+}
+
+impl Check {
+    pub fn findings(&self) -> &[Finding] {
+        match &self.outcome {
+            Outcome::Findings { findings } => findings,
+            _ => &[],
+        }
+    }
+}
+
+/// A rule of the audit: a stable id and a one-line title (a JUnit testcase name).
+#[derive(Clone, Copy)]
+pub struct Rule {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub(crate) run: rules::RuleFn,
+}
+
+impl fmt::Debug for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rule")
+            .field("id", &self.id)
+            .field("title", &self.title)
+            .finish()
+    }
+}
+
+/// Every rule, in the order the audit runs and reports them.
+pub const RULES: &[Rule] = rules::RULES;
+
+/// The audit of one system against one board profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    /// The profile's board name.
+    pub board: String,
+    pub kernel: KernelInfo,
+    /// One per rule of [`RULES`], in that order.
+    pub checks: Vec<Check>,
+}
+
+impl Audit {
+    /// Every finding of every check, in rule order.
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.checks.iter().flat_map(Check::findings)
+    }
+
+    /// True when a finding is an [`Severity::Error`]: the audit exits 1.
+    pub fn breaks_profile(&self) -> bool {
+        self.findings().any(|f| f.severity == Severity::Error)
+    }
+
+    /// The check of one rule.
+    pub fn check(&self, rule: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.rule == rule)
+    }
+}
+
+/// JSON: `board`, `kernel`, `breaks_profile`, `findings` (flat, as `report.json`'s
+/// `audit.findings[]` wants them) and `checks` (every rule with its `status`).
+impl Serialize for Audit {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            board: &'a str,
+            kernel: &'a KernelInfo,
+            breaks_profile: bool,
+            findings: Vec<&'a Finding>,
+            checks: &'a [Check],
+        }
+        View {
+            board: &self.board,
+            kernel: &self.kernel,
+            breaks_profile: self.breaks_profile(),
+            findings: self.findings().collect(),
+            checks: &self.checks,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// Audits the system whose `/proc` and `/sys` are under `sysroot` (`/` for the live system)
+/// against `board`.
+///
+/// Fails only when something the audit cannot do without is unreadable or unparseable
+/// (`/proc/cmdline`, `/sys/devices/system/cpu/isolated`, …); an optional file that is absent
+/// makes its rule [`Outcome::Skipped`].
+pub fn audit(board: &Board, sysroot: &Path) -> Result<Audit, AuditError> {
+    let root = Sysroot::new(sysroot);
+    let kernel = kernel::read_kernel(&root)?;
+    let ctx = Ctx::new(board, root, &kernel)?;
+    let mut checks = Vec::with_capacity(RULES.len());
+    for rule in RULES {
+        let mut out = rules::Out::new(rule.id);
+        (rule.run)(&ctx, &mut out)?;
+        checks.push(Check {
+            rule: rule.id,
+            title: rule.title,
+            outcome: out.outcome(),
+        });
+    }
+    Ok(Audit {
+        board: board.name.clone(),
+        kernel,
+        checks,
+    })
+}
