@@ -6,6 +6,7 @@
 //! (usage error, unreadable input, broken tooling).
 
 mod board;
+mod kconfig;
 mod project;
 
 use clap::{Parser, Subcommand};
@@ -34,12 +35,15 @@ enum Command {
     /// Board profiles: list, show, check, render the kernel command line and generated files.
     #[command(subcommand)]
     Board(board::BoardCommand),
+    /// Check kernel config fragments against a kernel tree's Kconfig files.
+    Kconfig(kconfig::KconfigArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Board(command) => board::run(command, cli.root.as_deref()),
+        Command::Kconfig(command) => kconfig::run(command),
     };
     match result {
         Ok(code) => code,
