@@ -1,0 +1,117 @@
+//! libevl: the sampler attaches to the out-of-band core (`evl_attach_self`), sleeps with
+//! `evl_sleep_until` and reads `evl_read_clock(EVL_CLOCK_MONOTONIC)` (vDSO). These are the
+//! calls RROS implements; `evl_new_timer` is not (RROS's in-band clock ioctl is
+//! `unimplemented!()`), so no EVL timer is used.
+//!
+//! The BUPT-OS libevl fork never opens its clock descriptors in `evl_init()`, so the sleep
+//! goes to the core's monotonic clock element opened here ([`libevl::ClockDevice`]) when it
+//! exists, and to libevl's built-in `EVL_CLOCK_MONOTONIC` handle otherwise.
+
+use std::sync::Arc;
+
+use libevl::{Attached, Clock, ClockDevice};
+
+use super::{Backend, BackendInfo, SampleClock, SleepError};
+use crate::config::BackendKind;
+use crate::error::Error;
+use crate::sys;
+
+/// The EVL/RROS backend.
+#[derive(Debug)]
+pub struct Evl {
+    device: Option<Arc<ClockDevice>>,
+    core: Option<String>,
+    version: Option<String>,
+}
+
+impl Evl {
+    /// Binds the process to the core (`evl_init`) and opens its monotonic clock element.
+    pub fn new() -> Result<Evl, Error> {
+        let wrap = |source| Error::Evl {
+            thread: usize::MAX,
+            cpu: usize::MAX,
+            source,
+        };
+        libevl::init().map_err(wrap)?;
+        let device = ClockDevice::open_monotonic().map_err(wrap)?.map(Arc::new);
+        let version = libevl::version().ok().map(|v| {
+            format!(
+                "{} (API {}, ABI {})",
+                v.version_string, v.api_level, v.abi_level
+            )
+        });
+        let core = libevl::detect_core().map(|(k, _)| k.name().to_string());
+        Ok(Evl {
+            device,
+            core,
+            version,
+        })
+    }
+}
+
+/// A sampler thread attached to the core.
+#[derive(Debug)]
+pub struct EvlClock {
+    device: Option<Arc<ClockDevice>>,
+    _attached: Attached,
+}
+
+impl SampleClock for EvlClock {
+    #[inline(always)]
+    fn now(&self) -> i64 {
+        // evl_read_clock(EVL_CLOCK_MONOTONIC) is the vDSO's CLOCK_MONOTONIC; it cannot fail
+        // with the built-in handle, but fall back to the same clock rather than lose a sample.
+        libevl::read_clock(Clock::Monotonic)
+            .unwrap_or_else(|_| sys::clock_ns(libc::CLOCK_MONOTONIC))
+    }
+
+    #[inline(always)]
+    fn sleep_until(&self, deadline_ns: i64) -> Result<(), SleepError> {
+        let r = match &self.device {
+            Some(d) => d.sleep_until(deadline_ns),
+            None => libevl::sleep_until(Clock::Monotonic, deadline_ns),
+        };
+        r.map_err(|e| SleepError(e.errno().unwrap_or(libc::EIO)))
+    }
+}
+
+impl Backend for Evl {
+    type Clock = EvlClock;
+
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            kind: BackendKind::Evl,
+            timer: match &self.device {
+                Some(d) => format!("evl_sleep_until({})", d.path().display()),
+                None => "evl_sleep_until(EVL_CLOCK_MONOTONIC)".into(),
+            },
+            clock: "evl_read_clock(EVL_CLOCK_MONOTONIC)".into(),
+            clock_resolution_ns: sys::clock_resolution_ns(libc::CLOCK_MONOTONIC),
+            clocksource: sys::current_clocksource(),
+            core: self.core.clone(),
+            libevl: self.version.clone(),
+        }
+    }
+
+    fn attach(&self, thread: usize, cpu: usize) -> Result<EvlClock, Error> {
+        let attached =
+            libevl::attach_self(&format!("cyclictest-rs:{}:{thread}", std::process::id()))
+                .map_err(|source| Error::Evl {
+                    thread,
+                    cpu,
+                    source,
+                })?;
+        Ok(EvlClock {
+            device: self.device.clone(),
+            _attached: attached,
+        })
+    }
+
+    fn describe_sleep_error(&self, e: SleepError) -> String {
+        format!(
+            "evl_sleep_until returned {}: {}",
+            libevl::errno_name(e.0),
+            libevl::hint("evl_sleep_until", e.0)
+        )
+    }
+}

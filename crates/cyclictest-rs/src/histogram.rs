@@ -1,0 +1,333 @@
+//! Fixed-geometry latency histogram with overflow count, and nearest-rank percentiles.
+
+use serde::ser::{SerializeSeq, SerializeStruct};
+use serde::{Serialize, Serializer};
+
+use crate::config::HistogramSpec;
+
+/// A quantile in parts per million (`500_000` = median).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ppm(pub u32);
+
+/// p50.
+pub const P50: Ppm = Ppm(500_000);
+/// p99.
+pub const P99: Ppm = Ppm(990_000);
+/// p99.9.
+pub const P999: Ppm = Ppm(999_000);
+/// p99.99.
+pub const P9999: Ppm = Ppm(999_900);
+
+/// Nearest-rank position (1-based) of quantile `q` among `n` samples: the smallest rank `r`
+/// with `r / n >= q`, at least 1. Integer arithmetic, so p99 of 100 samples is rank 99.
+pub fn nearest_rank(n: u64, q: Ppm) -> u64 {
+    let r = (n as u128 * q.0 as u128).div_ceil(1_000_000) as u64;
+    r.clamp(1, n.max(1))
+}
+
+/// Latency histogram: `counts[i]` counts latencies in `[i·w, (i+1)·w)` ns; negative
+/// latencies go to bucket 0; latencies `>= buckets·w` are counted in `overflow`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Histogram {
+    width: u64,
+    counts: Vec<u64>,
+    overflow: u64,
+}
+
+impl Histogram {
+    /// An empty histogram (allocates `spec.buckets` counters, zeroed).
+    pub fn new(spec: HistogramSpec) -> Histogram {
+        Histogram {
+            width: spec.bucket_width_ns.max(1),
+            counts: vec![0; spec.buckets],
+            overflow: 0,
+        }
+    }
+
+    /// Records one latency. Returns `false` if it overflowed.
+    #[inline(always)]
+    pub fn record(&mut self, latency_ns: i64) -> bool {
+        let idx = (latency_ns.max(0) as u64 / self.width) as usize;
+        match self.counts.get_mut(idx) {
+            Some(c) => {
+                *c += 1;
+                true
+            }
+            None => {
+                self.overflow += 1;
+                false
+            }
+        }
+    }
+
+    /// Writes every counter once so its pages are resident before sampling starts.
+    pub fn prefault(&mut self) {
+        for c in self.counts.iter_mut().step_by(512) {
+            // SAFETY: c is a valid &mut u64; a volatile write keeps the touch.
+            unsafe { std::ptr::write_volatile(c, std::ptr::read_volatile(c)) };
+        }
+    }
+
+    /// The geometry.
+    pub fn spec(&self) -> HistogramSpec {
+        HistogramSpec {
+            bucket_width_ns: self.width,
+            buckets: self.counts.len(),
+        }
+    }
+
+    /// Bucket width in ns.
+    pub fn bucket_width_ns(&self) -> u64 {
+        self.width
+    }
+
+    /// First latency (ns) counted as overflow.
+    pub fn range_ns(&self) -> u64 {
+        self.width.saturating_mul(self.counts.len() as u64)
+    }
+
+    /// All bucket counters.
+    pub fn counts(&self) -> &[u64] {
+        &self.counts
+    }
+
+    /// Samples at or above [`range_ns`](Self::range_ns).
+    pub fn overflow(&self) -> u64 {
+        self.overflow
+    }
+
+    /// All samples recorded (buckets + overflow).
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum::<u64>() + self.overflow
+    }
+
+    /// Non-empty buckets as `(lower bound ns, count)`, ascending.
+    pub fn nonzero(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let w = self.width;
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c != 0)
+            .map(move |(i, c)| (i as u64 * w, *c))
+    }
+
+    /// Adds `other` (same geometry) into `self`. Returns `false` (and changes nothing) if
+    /// the geometries differ.
+    pub fn merge(&mut self, other: &Histogram) -> bool {
+        if self.spec() != other.spec() {
+            return false;
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.overflow += other.overflow;
+        true
+    }
+
+    /// Nearest-rank quantile as the lower bound (ns) of the bucket holding it: the true
+    /// value lies in `[v, v + width)`. `None` if there are no samples or the quantile falls
+    /// into the overflow (it is then `>= range_ns`).
+    pub fn quantile(&self, q: Ppm) -> Option<u64> {
+        let n = self.total();
+        if n == 0 {
+            return None;
+        }
+        let rank = nearest_rank(n, q);
+        let mut seen = 0u64;
+        for (i, c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Some(i as u64 * self.width);
+            }
+        }
+        None
+    }
+
+    /// Re-buckets into `unit_ns`-wide keys (`floor(lower / unit)`), summing buckets that
+    /// share a key: the rt-tests histogram (unit 1000 = µs, 1 = ns).
+    pub fn by_unit(&self, unit_ns: u64) -> Vec<(u64, u64)> {
+        let unit = unit_ns.max(1);
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for (lo, c) in self.nonzero() {
+            let key = lo / unit;
+            match out.last_mut() {
+                Some((k, n)) if *k == key => *n += c,
+                _ => out.push((key, c)),
+            }
+        }
+        out
+    }
+}
+
+struct Bins<'a>(&'a Histogram);
+
+impl Serialize for Bins<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let n = self.0.counts.iter().filter(|c| **c != 0).count();
+        let mut seq = s.serialize_seq(Some(n))?;
+        for pair in self.0.nonzero() {
+            seq.serialize_element(&pair)?;
+        }
+        seq.end()
+    }
+}
+
+/// Serialized as `{bucket_width_ns, buckets, range_ns, overflow, bins: [[lower_ns, count], …]}`
+/// with only the non-empty buckets listed.
+impl Serialize for Histogram {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Histogram", 5)?;
+        st.serialize_field("bucket_width_ns", &self.width)?;
+        st.serialize_field("buckets", &self.counts.len())?;
+        st.serialize_field("range_ns", &self.range_ns())?;
+        st.serialize_field("overflow", &self.overflow)?;
+        st.serialize_field("bins", &Bins(self))?;
+        st.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn spec(w: u64, b: usize) -> HistogramSpec {
+        HistogramSpec {
+            bucket_width_ns: w,
+            buckets: b,
+        }
+    }
+
+    /// Brute force: sort, take the nearest-rank sample, quantise to its bucket.
+    fn brute_quantile(samples: &[i64], q: Ppm, w: u64, buckets: usize) -> Option<u64> {
+        if samples.is_empty() {
+            return None;
+        }
+        let mut v: Vec<i64> = samples.to_vec();
+        v.sort_unstable();
+        let n = v.len() as u64;
+        // Nearest rank by its definition: smallest r with r/n >= q.
+        let r = (1..=n)
+            .find(|r| (*r as u128) * 1_000_000 >= n as u128 * q.0 as u128)
+            .unwrap();
+        let x = v[(r - 1) as usize].max(0) as u64;
+        (x < w * buckets as u64).then_some(x / w * w)
+    }
+
+    #[test]
+    fn empty_histogram() {
+        let h = Histogram::new(spec(1000, 10));
+        assert_eq!(h.total(), 0);
+        assert_eq!(h.quantile(P50), None);
+        assert_eq!(h.nonzero().count(), 0);
+        assert!(h.by_unit(1000).is_empty());
+    }
+
+    #[test]
+    fn overflow_and_edges() {
+        let mut h = Histogram::new(spec(1000, 3));
+        assert!(h.record(0));
+        assert!(h.record(999));
+        assert!(h.record(2999));
+        assert!(!h.record(3000));
+        assert!(h.record(-5)); // clamps into bucket 0
+        assert_eq!(h.counts(), &[3, 0, 1]);
+        assert_eq!(h.overflow(), 1);
+        assert_eq!(h.total(), 5);
+        assert_eq!(h.quantile(P50), Some(0));
+        assert_eq!(h.quantile(Ppm(800_000)), Some(2000));
+        assert_eq!(h.quantile(P99), None); // in the overflow
+    }
+
+    #[test]
+    fn nearest_rank_is_exact_at_round_numbers() {
+        assert_eq!(nearest_rank(100, P99), 99);
+        assert_eq!(nearest_rank(100, P50), 50);
+        assert_eq!(nearest_rank(1, P9999), 1);
+        assert_eq!(nearest_rank(10_000, P9999), 9_999);
+        assert_eq!(nearest_rank(3, Ppm(0)), 1);
+        assert_eq!(nearest_rank(3, Ppm(1_000_000)), 3);
+    }
+
+    #[test]
+    fn by_unit_merges_and_spreads() {
+        let mut h = Histogram::new(spec(250, 12)); // 0..3000 ns
+        for v in [0, 260, 900, 1100, 2999] {
+            h.record(v);
+        }
+        assert_eq!(h.by_unit(1000), vec![(0, 3), (1, 1), (2, 1)]);
+        let mut h = Histogram::new(spec(2000, 3));
+        h.record(2500);
+        assert_eq!(h.by_unit(1000), vec![(2, 1)]);
+    }
+
+    #[test]
+    fn serializes_sparse() {
+        let mut h = Histogram::new(spec(1000, 4));
+        h.record(1500);
+        h.record(1600);
+        h.record(9000);
+        let v = serde_json::to_value(&h).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"bucket_width_ns":1000,"buckets":4,"range_ns":4000,
+                "overflow":1,"bins":[[1000,2]]})
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn quantiles_match_brute_force(
+            samples in prop::collection::vec(-100i64..60_000, 0..400),
+            w in 1u64..3_000,
+            buckets in 1usize..64,
+            q in prop::sample::select(vec![0u32, 1, 500_000, 900_000, 990_000, 999_000, 999_900, 1_000_000]),
+        ) {
+            let mut h = Histogram::new(spec(w, buckets));
+            let mut overflow = 0;
+            for s in &samples {
+                if !h.record(*s) { overflow += 1; }
+            }
+            prop_assert_eq!(h.total(), samples.len() as u64);
+            prop_assert_eq!(h.overflow(), overflow);
+            let brute_over = samples.iter().filter(|s| (**s).max(0).unsigned_abs() >= w * buckets as u64).count() as u64;
+            prop_assert_eq!(overflow, brute_over);
+            prop_assert_eq!(h.quantile(Ppm(q)), brute_quantile(&samples, Ppm(q), w, buckets));
+        }
+
+        #[test]
+        fn merge_equals_recording_everything(
+            a in prop::collection::vec(0i64..10_000, 0..200),
+            b in prop::collection::vec(0i64..10_000, 0..200),
+        ) {
+            let s = spec(100, 50);
+            let (mut ha, mut hb, mut hall) = (Histogram::new(s), Histogram::new(s), Histogram::new(s));
+            for x in &a { ha.record(*x); hall.record(*x); }
+            for x in &b { hb.record(*x); hall.record(*x); }
+            prop_assert!(ha.merge(&hb));
+            prop_assert_eq!(ha, hall);
+        }
+
+        #[test]
+        fn by_unit_preserves_counts(samples in prop::collection::vec(0i64..5_000, 0..300), w in 1u64..700) {
+            let mut h = Histogram::new(spec(w, 5_000 / w as usize + 1));
+            for s in &samples { h.record(*s); }
+            let keyed = h.by_unit(1000);
+            prop_assert_eq!(keyed.iter().map(|(_, c)| c).sum::<u64>(), h.total() - h.overflow());
+            prop_assert!(keyed.windows(2).all(|p| p[0].0 < p[1].0));
+            // Each key counts exactly the samples whose bucket lower bound truncates to it.
+            for (k, c) in &keyed {
+                let brute = samples.iter().filter(|s| (**s as u64 / w * w) / 1000 == *k
+                    && (**s as u64) < h.range_ns()).count() as u64;
+                prop_assert_eq!(*c, brute);
+            }
+        }
+    }
+
+    #[test]
+    fn merge_rejects_other_geometry() {
+        let mut a = Histogram::new(spec(1000, 4));
+        assert!(!a.merge(&Histogram::new(spec(1000, 5))));
+        assert!(!a.merge(&Histogram::new(spec(100, 4))));
+    }
+}

@@ -1,0 +1,227 @@
+//! `rros-validate`: the on-target latency validation service of meta-rros.
+//!
+//! `audit` checks the live CPU isolation against the board profile, `tune` applies its
+//! runtime part, `run` audits, measures every scenario under its load and writes the reports
+//! with a PASS / FAIL / ERROR verdict (exit 0 / 1 / 2), `report` prints a run. See
+//! `docs/validation.md`.
+
+mod audit;
+mod load;
+mod measure;
+mod render;
+mod report;
+mod run;
+mod stats;
+mod store;
+mod util;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+const DEFAULT_PROFILE: &str = "/etc/rros/board.toml";
+
+#[derive(Parser)]
+#[command(
+    name = "rros-validate",
+    version,
+    about = "Prove on the board that it meets its latency budget: audit, tune, run, report",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct ProfileArg {
+    /// The board profile.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_PROFILE, env = "RROS_PROFILE")]
+    profile: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Audit the live CPU isolation against the profile (exit 0 clean, 1 a finding breaks the
+    /// profile, 2 cannot read).
+    Audit {
+        #[command(flatten)]
+        profile: ProfileArg,
+        /// Root of the /proc and /sys to audit (a captured tree, for tests and bug reports).
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        sysroot: PathBuf,
+        /// Print the audit as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply the runtime tuning (governor, IRQ affinity, workqueue cpumask, fair server): the
+    /// boot service rros-tune.service (exit 0, or 2 if anything failed).
+    Tune {
+        #[command(flatten)]
+        profile: ProfileArg,
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        sysroot: PathBuf,
+        /// Show what would be written; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Audit, measure every scenario under its load, write the reports (exit 0 PASS, 1 FAIL,
+    /// 2 ERROR).
+    Run(RunCli),
+    /// Print a run (default: the newest).
+    Report {
+        /// A run id, `latest`, or a run directory.
+        run: Option<String>,
+        #[arg(long, value_name = "DIR", default_value = run::DEFAULT_OUTPUT)]
+        output_dir: PathBuf,
+        /// Print report.json as it is.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct RunCli {
+    #[command(flatten)]
+    profile: ProfileArg,
+    /// Measure each scenario this long instead of the profile's duration (e.g. 5s, 10m, 24h).
+    #[arg(long, value_parser = positive_duration)]
+    duration: Option<Duration>,
+    /// Run only this scenario (repeatable).
+    #[arg(long = "scenario", value_name = "NAME")]
+    scenarios: Vec<String>,
+    /// Where the runs go: DIR/<run-id>/ and the symlink DIR/latest.
+    #[arg(long, value_name = "DIR", default_value = run::DEFAULT_OUTPUT)]
+    output_dir: PathBuf,
+    /// How many runs to keep in DIR (the one `latest` points to is never removed).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    keep: u32,
+    /// Timer backend: evl on a RROS/EVL kernel, posix otherwise (auto).
+    #[arg(long, value_enum, default_value_t = run::BackendChoice::Auto)]
+    backend: run::BackendChoice,
+    /// Only audit; measure nothing.
+    #[arg(long)]
+    audit_only: bool,
+    /// Root of the /proc and /sys the audit reads.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    sysroot: PathBuf,
+    /// Per-sample exceedance probability of the tail (extreme-value) estimate; 0 turns it off.
+    #[arg(long, value_name = "P", default_value = "1e-9", value_parser = probability)]
+    evt_probability: f64,
+    /// Also write Prometheus metrics to FILE (for node_exporter's textfile collector).
+    #[arg(long, value_name = "FILE")]
+    prometheus: Option<PathBuf>,
+    /// How long each load runs before measuring starts.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    warmup: Duration,
+    /// Between SIGTERM and SIGKILL when a load is stopped.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    load_grace: Duration,
+    /// Print only the final verdict line (for the journal).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// A duration above zero (`5s`, `10m`, `24h`).
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("must be longer than zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e} (use e.g. 5s, 10m, 24h)")),
+    }
+}
+
+/// A per-sample probability in [0, 1).
+fn probability(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..1.0).contains(&p) => Ok(p),
+        _ => Err("must be a probability from 0 (no estimate) to below 1, e.g. 1e-9".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(load::SUPERVISOR_ARG) {
+        return ExitCode::from(load::supervise_main(&argv[2..]));
+    }
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Audit {
+            profile,
+            sysroot,
+            json,
+        } => with_board(&profile, |b| audit::cmd_audit(b, &sysroot, json)),
+        Command::Tune {
+            profile,
+            sysroot,
+            dry_run,
+        } => with_board(&profile, |b| audit::cmd_tune(b, &sysroot, dry_run)),
+        Command::Report {
+            run,
+            output_dir,
+            json,
+        } => run::cmd_report(&output_dir, run.as_deref(), json),
+        Command::Run(r) => {
+            // SIGTERM/SIGINT/SIGHUP set the engine's stop token: the measurement ends, the
+            // load is reaped and an interrupted report is written. A second signal while the
+            // first is handled ends the process at once (the loads still die: their
+            // supervisor sees its lifeline close).
+            let stop = cyclictest::StopToken::new();
+            for sig in [
+                signal_hook::consts::SIGTERM,
+                signal_hook::consts::SIGINT,
+                signal_hook::consts::SIGHUP,
+            ] {
+                let _ = signal_hook::flag::register_conditional_shutdown(
+                    sig,
+                    2,
+                    Arc::clone(stop.flag()),
+                );
+                let _ = signal_hook::flag::register(sig, Arc::clone(stop.flag()));
+            }
+            let args = run::RunArgs {
+                profile: r.profile.profile,
+                duration: r.duration,
+                scenarios: r.scenarios,
+                output_dir: r.output_dir,
+                keep: r.keep as usize,
+                backend: r.backend,
+                audit_only: r.audit_only,
+                sysroot: r.sysroot,
+                evt_probability: (r.evt_probability > 0.0).then_some(r.evt_probability),
+                prometheus: r.prometheus,
+                warmup: r.warmup,
+                load_grace: r.load_grace,
+                quiet: r.quiet,
+                cmdline: argv.join(" "),
+            };
+            Ok(run::run(&args, &stop))
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("rros-validate: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Loads the profile for `audit`/`tune`; a missing or invalid profile is exit 2 with the fix.
+fn with_board(
+    p: &ProfileArg,
+    f: impl FnOnce(&rros_board::Board) -> anyhow::Result<u8>,
+) -> anyhow::Result<u8> {
+    match rros_board::load_board(&p.profile) {
+        Ok((board, _)) => f(&board),
+        Err(e) => {
+            eprintln!("rros-validate: error: {e}");
+            eprintln!(
+                "  pass the board profile with --profile FILE (the image installs it as {DEFAULT_PROFILE})"
+            );
+            Ok(2)
+        }
+    }
+}

@@ -1,0 +1,554 @@
+//! The run report (`report.json`, schema `rros-validate/1`) and the verdict rules.
+//!
+//! Every other output (JUnit, SVG, Markdown, Prometheus, the terminal) is rendered from this
+//! one structure, so they cannot disagree. Latencies are in µs (floating point, from the
+//! engine's ns); percentiles are lower bounds of 1 µs histogram buckets.
+
+use serde::{Deserialize, Serialize};
+
+/// The `schema` value of `report.json`.
+pub const SCHEMA: &str = "rros-validate/1";
+
+/// PASS / FAIL / ERROR. Ordered by gravity, so the verdict of a run is the maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    /// Measured, within budget, audit clean.
+    Pass,
+    /// The board is not good: a budget or an isolation rule is broken.
+    Fail,
+    /// Could not measure or could not read: the tooling broke, not (necessarily) the board.
+    Error,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Error => "ERROR",
+        }
+    }
+
+    /// 0 / 1 / 2.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Fail => 1,
+            Verdict::Error => 2,
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA`].
+    pub schema: String,
+    /// `YYYYmmddTHHMMSSZ-<board>`.
+    pub run_id: String,
+    pub verdict: Verdict,
+    /// One sentence: why this verdict.
+    pub summary: String,
+    /// The run was stopped by a signal before it finished.
+    pub interrupted: bool,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    pub tool: Tool,
+    pub host: Host,
+    pub profile: ProfileRef,
+    /// `None` when the profile could not be loaded.
+    pub board: Option<BoardInfo>,
+    pub options: RunOptions,
+    pub audit: AuditReport,
+    pub scenarios: Vec<ScenarioReport>,
+    /// Everything that made the run ERROR, each with what to do.
+    pub errors: Vec<ErrorEntry>,
+    /// Things that did not change the verdict but weaken what the run proves.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Host {
+    pub hostname: String,
+    pub kernel_release: String,
+    pub kernel_version: String,
+    pub machine: String,
+    /// `/sys/kernel/realtime` reads 1 (PREEMPT_RT).
+    pub preempt_rt: bool,
+    /// `/proc/cmdline`.
+    pub cmdline: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProfileRef {
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BoardInfo {
+    pub name: String,
+    pub description: String,
+    pub machine: String,
+    pub arch: String,
+    pub flavour: String,
+    pub cpus: BoardCpus,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BoardCpus {
+    pub count: u32,
+    pub housekeeping: String,
+    pub isolated: String,
+    pub oob: String,
+    /// Where the latency is measured: the OOB CPUs of a dual kernel, else the isolated ones.
+    pub measured: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunOptions {
+    /// `--duration` (seconds), overriding every scenario's.
+    pub duration_override_s: Option<f64>,
+    /// `--scenario` names (empty = all).
+    pub scenarios: Vec<String>,
+    /// `--backend` as given: `auto`, `posix` or `evl`.
+    pub backend: String,
+    pub audit_only: bool,
+    /// Per-sample probability the tail estimate is made at (`None` = no estimate).
+    pub evt_probability: Option<f64>,
+}
+
+/// The isolation audit, as far as it got.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditReport {
+    /// PASS (clean or warnings only), FAIL (a finding breaks the profile), ERROR (could not read).
+    pub verdict: Verdict,
+    /// The running kernel as the audit saw it.
+    pub kernel: Option<String>,
+    pub checks: Vec<CheckReport>,
+    /// All findings of all checks, flat.
+    pub findings: Vec<FindingReport>,
+    /// Why the audit could not run.
+    pub error: Option<String>,
+}
+
+impl AuditReport {
+    /// An audit that did not run, with the reason (counts as ERROR).
+    pub fn failed(error: String) -> AuditReport {
+        AuditReport {
+            verdict: Verdict::Error,
+            kernel: None,
+            checks: Vec::new(),
+            findings: Vec::new(),
+            error: Some(error),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Finding,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// Stable rule id.
+    pub rule: String,
+    pub title: String,
+    pub outcome: Outcome,
+    /// Why it was skipped.
+    pub reason: Option<String>,
+    pub findings: Vec<FindingReport>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Breaks the profile: the run FAILs.
+    Error,
+    /// Weakens the result; does not change the verdict.
+    Warning,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FindingReport {
+    pub rule: String,
+    pub severity: Severity,
+    /// What was read, where.
+    pub evidence: String,
+    /// The exact fix.
+    pub fix: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorEntry {
+    /// `profile`, `audit`, `output`, `run`, or `scenario:<name>`.
+    pub scope: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Threshold {
+    pub max_us: f64,
+    pub p99_us: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50_us: Option<f64>,
+    pub p99_us: Option<f64>,
+    pub p99_9_us: Option<f64>,
+    pub p99_99_us: Option<f64>,
+}
+
+/// The exceedance bound: how much a run with N samples proves about threshold T.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bound {
+    pub confidence: f64,
+    pub samples: u64,
+    /// Samples above the threshold.
+    pub exceedances: u64,
+    /// `exceedances` is a lower bound (more samples exceeded than the engine kept exactly).
+    pub exceedances_at_least: bool,
+    /// One-sided upper bound on P(latency > threshold) per sample (Clopper–Pearson; 3/N-like
+    /// with no exceedance).
+    pub probability_upper: f64,
+    /// `3 / samples`.
+    pub rule_of_three: f64,
+    /// At the sampling period, the bound as a mean time between exceedances (s).
+    pub mean_seconds_between_exceedances_lower: f64,
+    pub statement: String,
+}
+
+/// A peaks-over-threshold estimate, always labelled as such.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvtEstimate {
+    /// `estimate` or `refused`.
+    pub status: String,
+    pub method: String,
+    /// POT threshold (µs).
+    pub threshold_us: f64,
+    pub exceedances: u64,
+    pub shape_xi: Option<f64>,
+    pub scale_us: Option<f64>,
+    pub ks_statistic: Option<f64>,
+    pub ks_p_value: Option<f64>,
+    /// Per-sample exceedance probability.
+    pub probability: f64,
+    /// Estimated latency exceeded with that probability.
+    pub latency_us: Option<f64>,
+    /// Estimated end point of a bounded tail.
+    pub end_point_us: Option<f64>,
+    pub reason: Option<String>,
+    pub statement: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Histogram {
+    pub bucket_width_us: f64,
+    /// Latencies at or above this are counted in `overflow` only.
+    pub range_us: f64,
+    pub overflow: u64,
+    /// Non-empty buckets: `[lower bound µs, count]`.
+    pub bins: Vec<(f64, u64)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CpuReport {
+    pub cpu: usize,
+    /// Index of this CPU's thread in `cyclictest.json`.
+    pub rt_tests_thread: usize,
+    pub samples: u64,
+    pub overruns: u64,
+    pub min_us: Option<f64>,
+    pub avg_us: Option<f64>,
+    pub max_us: Option<f64>,
+    pub percentiles: Percentiles,
+    pub histogram: Histogram,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadReport {
+    pub command: String,
+    /// Process group the load ran in.
+    pub pgid: Option<i32>,
+    /// Housekeeping CPUs it was pinned to.
+    pub cpus: String,
+    /// The load ended on its own before the measurement did.
+    pub exited_early: bool,
+    /// How it ended on its own (`exit status 1`, `signal 9`), if it did.
+    pub status: Option<String>,
+    /// Its output, relative to the run directory.
+    pub log: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioReport {
+    pub name: String,
+    pub description: String,
+    pub verdict: Verdict,
+    /// Why FAIL or ERROR (empty on PASS).
+    pub reasons: Vec<String>,
+    /// The scenario was measured (false: skipped by an error or an interruption).
+    pub measured: bool,
+    pub load: Option<LoadReport>,
+    pub backend: String,
+    pub cpus: String,
+    pub duration_s: f64,
+    pub measured_s: f64,
+    pub interval_us: u32,
+    pub priority: u32,
+    pub samples: u64,
+    /// Missed periods: wake-ups later than a whole period (cyclictest skips them silently).
+    pub overruns: u64,
+    pub min_us: Option<f64>,
+    pub avg_us: Option<f64>,
+    pub max_us: Option<f64>,
+    pub percentiles: Percentiles,
+    pub threshold: Threshold,
+    /// `threshold.max_us − max_us` (negative: over budget).
+    pub margin_us: Option<f64>,
+    pub bound: Option<Bound>,
+    pub evt: Option<EvtEstimate>,
+    pub pm_qos: Option<String>,
+    pub per_cpu: Vec<CpuReport>,
+    /// The engine's own warnings.
+    pub warnings: Vec<String>,
+}
+
+impl ScenarioReport {
+    /// Applies the budget to the measured numbers: the verdict and its reasons.
+    /// ERROR without samples (never PASS on nothing); FAIL above `max_us` or `p99_us`.
+    pub fn judge(&mut self) {
+        if self.verdict == Verdict::Error {
+            return;
+        }
+        if !self.measured || self.samples == 0 {
+            self.verdict = Verdict::Error;
+            if self.reasons.is_empty() {
+                self.reasons
+                    .push("no samples were taken: nothing was measured".into());
+            }
+            return;
+        }
+        let mut fail = Vec::new();
+        if let Some(max) = self.max_us
+            && max > self.threshold.max_us
+        {
+            fail.push(format!(
+                "max {max:.1} µs exceeds the budget of {} µs",
+                self.threshold.max_us
+            ));
+        }
+        if let Some(limit) = self.threshold.p99_us {
+            match self.percentiles.p99_us {
+                Some(p99) if p99 > limit => {
+                    fail.push(format!("p99 {p99:.0} µs exceeds the budget of {limit} µs"))
+                }
+                Some(_) => {}
+                None => fail.push(format!(
+                    "p99 is beyond the histogram range, so above the budget of {limit} µs"
+                )),
+            }
+        }
+        self.verdict = if fail.is_empty() {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        };
+        self.reasons.extend(fail);
+    }
+}
+
+impl Report {
+    /// The run's verdict from its parts: ERROR if anything could not be done, else FAIL if
+    /// the audit or any scenario failed, else PASS — and never PASS without a measured sample
+    /// (unless only the audit was asked for).
+    pub fn decide(&mut self) {
+        // Every cause of an ERROR is listed in `errors`, once.
+        if self.interrupted && !self.errors.iter().any(|e| e.scope == "run") {
+            self.errors.push(ErrorEntry {
+                scope: "run".into(),
+                message:
+                    "interrupted by a signal before the run finished: the numbers are partial, \
+                          and `latest` still points at the last complete run"
+                        .into(),
+            });
+        }
+        let had_errors = !self.errors.is_empty();
+        for s in self
+            .scenarios
+            .iter()
+            .filter(|s| s.verdict == Verdict::Error)
+        {
+            let scope = format!("scenario:{}", s.name);
+            let consequence = s.reasons.iter().all(|r| r.starts_with("not run:")) && had_errors;
+            if !consequence && !self.errors.iter().any(|e| e.scope == scope) {
+                self.errors.push(ErrorEntry {
+                    scope,
+                    message: s.reasons.join("; "),
+                });
+            }
+        }
+        let mut v = self.audit.verdict;
+        for s in &self.scenarios {
+            v = v.max(s.verdict);
+        }
+        if !self.errors.is_empty() || self.interrupted {
+            v = Verdict::Error;
+        }
+        let measured: u64 = self.scenarios.iter().map(|s| s.samples).sum();
+        if v == Verdict::Pass && measured == 0 && !self.options.audit_only {
+            v = Verdict::Error;
+            self.errors.push(ErrorEntry {
+                scope: "run".into(),
+                message: "no scenario was measured (zero samples): a run that measured \
+                          nothing never passes; add a [[scenario]] to the profile"
+                    .into(),
+            });
+        }
+        self.verdict = v;
+        self.summary = self.explain();
+    }
+
+    fn explain(&self) -> String {
+        if self.interrupted {
+            return "interrupted by a signal before the run finished".into();
+        }
+        match self.verdict {
+            Verdict::Error => {
+                let first = self.errors.first().map(|e| e.message.clone()).or_else(|| {
+                    self.scenarios
+                        .iter()
+                        .find(|s| s.verdict == Verdict::Error)
+                        .and_then(|s| s.reasons.first().map(|r| format!("{}: {r}", s.name)))
+                });
+                format!(
+                    "could not measure: {}",
+                    first.unwrap_or_else(|| "see errors".into())
+                )
+            }
+            Verdict::Fail => {
+                let mut parts = Vec::new();
+                let broken = self
+                    .audit
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity == Severity::Error);
+                let n = broken.count();
+                if n > 0 {
+                    parts.push(format!("{n} audit finding(s) break the profile"));
+                }
+                for s in self.scenarios.iter().filter(|s| s.verdict == Verdict::Fail) {
+                    parts.push(format!("{}: {}", s.name, s.reasons.join("; ")));
+                }
+                parts.join("; ")
+            }
+            Verdict::Pass => {
+                let n = self.scenarios.len();
+                if self.options.audit_only {
+                    "audit clean (scenarios not run: --audit-only)".into()
+                } else {
+                    format!("audit clean and all {n} scenario(s) within budget")
+                }
+            }
+        }
+    }
+
+    /// The machine-readable last line of `run`.
+    pub fn verdict_line(&self, dir: &str) -> String {
+        format!(
+            "rros-validate: verdict={} run={} dir={dir}",
+            self.verdict, self.run_id
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn scenario(max: Option<f64>, p99: Option<f64>, samples: u64) -> ScenarioReport {
+        ScenarioReport {
+            name: "idle".into(),
+            description: String::new(),
+            verdict: Verdict::Pass,
+            reasons: vec![],
+            measured: true,
+            load: None,
+            backend: "posix".into(),
+            cpus: "1".into(),
+            duration_s: 1.0,
+            measured_s: 1.0,
+            interval_us: 1000,
+            priority: 90,
+            samples,
+            overruns: 0,
+            min_us: max,
+            avg_us: max,
+            max_us: max,
+            percentiles: Percentiles {
+                p50_us: p99,
+                p99_us: p99,
+                p99_9_us: p99,
+                p99_99_us: p99,
+            },
+            threshold: Threshold {
+                max_us: 100.0,
+                p99_us: Some(20.0),
+            },
+            margin_us: None,
+            bound: None,
+            evt: None,
+            pm_qos: None,
+            per_cpu: vec![],
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn judge_applies_the_budget() {
+        let mut s = scenario(Some(50.0), Some(10.0), 1000);
+        s.judge();
+        assert_eq!(s.verdict, Verdict::Pass);
+        let mut s = scenario(Some(100.5), Some(10.0), 1000);
+        s.judge();
+        assert_eq!(s.verdict, Verdict::Fail);
+        assert!(s.reasons[0].contains("max 100.5 µs"), "{:?}", s.reasons);
+        let mut s = scenario(Some(50.0), Some(21.0), 1000);
+        s.judge();
+        assert_eq!(s.verdict, Verdict::Fail);
+        let mut s = scenario(Some(50.0), None, 1000);
+        s.judge();
+        assert_eq!(
+            s.verdict,
+            Verdict::Fail,
+            "p99 in the overflow is above any budget"
+        );
+        let mut s = scenario(None, None, 0);
+        s.judge();
+        assert_eq!(s.verdict, Verdict::Error, "zero samples never pass");
+    }
+
+    #[test]
+    fn verdict_order() {
+        assert!(Verdict::Pass < Verdict::Fail && Verdict::Fail < Verdict::Error);
+        assert_eq!(serde_json::to_string(&Verdict::Fail).unwrap(), "\"FAIL\"");
+        assert_eq!(Verdict::Error.exit_code(), 2);
+    }
+}

@@ -1,0 +1,309 @@
+//! `audit`, `tune` and the systemd units.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+#[test]
+fn audit_of_this_machine_breaks_the_profile() {
+    let p = shipped_profile("qemux86-64");
+    let out = run(&["audit", "--profile", p.to_str().unwrap()], &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    // Every check is listed; findings carry evidence and fix.
+    assert!(
+        stdout.contains("  pass ") || stdout.contains("  skip "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  FAIL  cmdline"), "{stdout}");
+    assert!(
+        stdout.contains("        error: /proc/cmdline has no `isolcpus`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("        fix: "), "{stdout}");
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("audit: FAIL (the live system breaks the profile: apply the fixes above)")
+    );
+
+    let json = run(&["audit", "--json", "--profile", p.to_str().unwrap()], &[]);
+    assert_eq!(json.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["breaks_profile"], true);
+    assert!(v["checks"].as_array().unwrap().len() >= 10);
+}
+
+#[test]
+fn audit_of_an_isolated_system_is_clean() {
+    let p = shipped_profile("qemux86-64");
+    let out = run(
+        &[
+            "audit",
+            "--profile",
+            p.to_str().unwrap(),
+            "--sysroot",
+            isolated_sysroot().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("audit: PASS"));
+}
+
+#[test]
+fn audit_that_cannot_read_is_exit_2() {
+    let t = tempfile::tempdir().unwrap();
+    let p = shipped_profile("qemux86-64");
+    let out = run(
+        &[
+            "audit",
+            "--profile",
+            p.to_str().unwrap(),
+            "--sysroot",
+            t.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("could not read the system"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &[
+            "audit",
+            "--profile",
+            t.path().join("none.toml").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--profile FILE"));
+}
+
+#[test]
+fn tune_applies_to_a_copy_and_dry_run_changes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../rros-isolation/tests/fixtures/dev-machine-not-isolated"),
+        &root,
+    );
+    let p = shipped_profile("qemux86-64");
+    let before = snapshot(&root);
+    let dry = run(
+        &[
+            "tune",
+            "--dry-run",
+            "--profile",
+            p.to_str().unwrap(),
+            "--sysroot",
+            root.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(
+        dry.status.code(),
+        Some(0),
+        "{}{}",
+        text(&dry.stdout),
+        text(&dry.stderr)
+    );
+    assert!(
+        text(&dry.stdout).contains("would write")
+            && text(&dry.stdout).contains("(dry run: nothing was changed)")
+    );
+    assert_eq!(snapshot(&root), before, "--dry-run wrote something");
+    let real = run(
+        &[
+            "tune",
+            "--profile",
+            p.to_str().unwrap(),
+            "--sysroot",
+            root.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(
+        real.status.code(),
+        Some(0),
+        "{}{}",
+        text(&real.stdout),
+        text(&real.stderr)
+    );
+    assert!(
+        text(&real.stdout).contains("  written "),
+        "{}",
+        text(&real.stdout)
+    );
+    assert_ne!(snapshot(&root), before, "tune wrote nothing");
+    // Applied once, nothing is left to write.
+    let again = run(
+        &[
+            "tune",
+            "--dry-run",
+            "--profile",
+            p.to_str().unwrap(),
+            "--sysroot",
+            root.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        !text(&again.stdout).contains("would write "),
+        "{}",
+        text(&again.stdout)
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push((
+                    e.path().display().to_string(),
+                    std::fs::read(e.path()).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+const UNITS: [&str; 3] = [
+    "rros-tune.service",
+    "rros-validate.service",
+    "rros-validate.timer",
+];
+
+fn unit(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("systemd")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// `systemd-analyze verify` accepts the units (with ExecStart pointed at the built binary,
+/// since verify checks that it exists), without a single warning.
+#[test]
+fn systemd_analyze_verifies_the_units() {
+    let t = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for name in UNITS {
+        let p = t.path().join(name);
+        std::fs::write(&p, unit(name).replace("/usr/bin/rros-validate", BIN)).unwrap();
+        paths.push(p);
+    }
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg("--man=no")
+        .args(&paths)
+        .output()
+        .expect("systemd-analyze is needed by this test (apt install systemd)");
+    let err = text(&out.stderr);
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify failed:\n{err}"
+    );
+    assert!(
+        err.trim().is_empty(),
+        "systemd-analyze verify warned:\n{err}"
+    );
+}
+
+#[test]
+fn units_are_hardened_and_wired() {
+    let v = unit("rros-validate.service");
+    for line in [
+        "Type=oneshot",
+        "After=multi-user.target rros-tune.service",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/rros-validate",
+        "CapabilityBoundingSet=CAP_SYS_NICE CAP_IPC_LOCK",
+        "PrivateNetwork=yes",
+        "RestrictAddressFamilies=AF_UNIX",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "LockPersonality=yes",
+        "SuccessExitStatus=1",
+        "WantedBy=multi-user.target",
+    ] {
+        assert!(
+            v.lines().any(|l| l == line),
+            "rros-validate.service lacks `{line}`"
+        );
+    }
+    let exec = v
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap();
+    assert!(
+        exec.contains(" run --quiet "),
+        "one line to the journal: {exec}"
+    );
+    let tune = unit("rros-tune.service");
+    assert!(
+        tune.lines().any(|l| l
+            == "Before=sysinit.target shutdown.target rros-validate.service irqbalance.service")
+    );
+    assert!(
+        tune.lines().any(|l| l == "NoNewPrivileges=yes")
+            && tune.lines().any(|l| l == "Type=oneshot")
+    );
+    let timer = unit("rros-validate.timer");
+    assert!(timer.lines().any(|l| l == "Unit=rros-validate.service"));
+    // No listening socket anywhere: no socket units, no Listen*= lines.
+    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd"))
+        .unwrap()
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        assert!(!name.ends_with(".socket"), "{name}");
+        assert!(
+            !std::fs::read_to_string(e.path())
+                .unwrap()
+                .contains("Listen"),
+            "{name}"
+        );
+    }
+    // The ExecStart command lines parse with this binary's CLI.
+    for u in ["rros-validate.service", "rros-tune.service"] {
+        let exec = unit(u)
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart=/usr/bin/rros-validate "))
+            .unwrap()
+            .to_owned();
+        let mut args: Vec<&str> = exec.split(' ').collect();
+        args.insert(1, "--help");
+        let out = run(&args, &[]);
+        assert!(
+            out.status.success(),
+            "{u}: `{exec}` does not parse: {}",
+            text(&out.stderr)
+        );
+    }
+}
