@@ -124,7 +124,10 @@ fn cmdline_after_double_dash_does_not_count() {
     let audit = qemu_broken(|s| {
         edit_cmdline(s, " skew_tick=1", "");
         let cmdline = s.read("proc/cmdline");
-        s.write("proc/cmdline", &format!("{} -- skew_tick=1\n", cmdline.trim_end()));
+        s.write(
+            "proc/cmdline",
+            &format!("{} -- skew_tick=1\n", cmdline.trim_end()),
+        );
     });
     assert_only(
         &audit,
