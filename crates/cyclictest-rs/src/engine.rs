@@ -60,13 +60,17 @@ pub fn run(
     }
 }
 
-/// Checks that every CPU exists, is online and is allowed for this process.
+/// Checks that every CPU exists and is online.
+///
+/// The calling thread's affinity mask is deliberately *not* a limit: `isolcpus=` takes the
+/// isolated CPUs out of every task's default mask, yet pinning a thread onto them is exactly
+/// how real-time work gets there. What the kernel really enforces is the cgroup cpuset, and
+/// the sampler's own `sched_setaffinity` reports that ([`Error::Affinity`]).
 pub fn check_cpus(cpus: &[usize], main: Option<&[usize]>) -> Result<(), Error> {
     let online = sys::online_cpus();
-    let allowed = sys::allowed_cpus();
     let possible = sys::cpus_configured();
     let all: Vec<usize> = cpus.iter().chain(main.unwrap_or(&[])).copied().collect();
-    check_cpus_against(&all, possible, &online, &allowed)
+    check_cpus_against(&all, possible, &online, &[])
 }
 
 /// [`check_cpus`] against given CPU sets (`allowed` empty = unknown, not checked).

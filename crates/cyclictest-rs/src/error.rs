@@ -127,7 +127,11 @@ pub enum Error {
         rlimit: String,
     },
     /// `sched_setaffinity` of a sampler failed.
-    #[error("pinning sampler thread {thread} to CPU {cpu} failed: {source}")]
+    #[error(
+        "pinning sampler thread {thread} to CPU {cpu} failed: {source}; a cgroup cpuset \
+         (systemd AllowedCPUs=, a container) may exclude that CPU: run outside that restriction \
+         or measure another CPU"
+    )]
     Affinity {
         /// Sampler index.
         thread: usize,

@@ -333,7 +333,10 @@ fn invalid_options_are_usage_errors() {
 }
 
 #[test]
-fn cpu_outside_the_allowed_set_is_reported() {
+fn cpu_outside_the_inherited_mask_is_measured() {
+    // Under `isolcpus=` every task starts with the isolated CPUs outside its affinity mask, yet
+    // measuring there is the whole point: the samplers must pin themselves onto them. taskset
+    // narrows this process's mask the same way.
     if !Path::new("/usr/bin/taskset").exists() || cyclictest::sys::online_cpus().len() < 2 {
         eprintln!("notice: needs taskset and 2 online CPUs: skipping");
         return;
@@ -341,15 +344,12 @@ fn cpu_outside_the_allowed_set_is_reported() {
     let cpus = cyclictest::sys::online_cpus();
     let (a, b) = (cpus[0].to_string(), cpus[1].to_string());
     let o = Command::new("taskset")
-        .args(["-c", &a, BIN, "-a", &b, "-l", "5"])
+        .args(["-c", &a, BIN, "-q", "-a", &b, "-l", "5", "-i", "1000"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("not in this process's allowed CPUs"),
-        "{}",
-        stderr(&o)
-    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("C:      5"), "5 cycles measured on CPU {b}: {out}");
 }
 
 /// Runs the binary as root with a capability dropped from the bounding set and an rlimit set

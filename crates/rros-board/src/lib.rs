@@ -48,9 +48,19 @@ pub fn parse_profile(text: &str, origin: &Path) -> Result<Profile, LoadError> {
     })
 }
 
-/// Reads and validates a profile file: the board, plus any warnings.
+/// Reads and validates a profile file of the board directory (`board/<name>.toml`): the
+/// board, plus any warnings. The profile's `name` must match the file name.
 pub fn load_board(path: &Path) -> Result<(Board, Vec<Finding>), LoadError> {
-    let validation = check_file(path)?;
+    into_board(path, check_file(path)?)
+}
+
+/// Reads and validates a profile installed under a fixed name, such as `/etc/rros/board.toml`
+/// on a target: every rule applies except that the file name matches the profile's `name`.
+pub fn load_installed_board(path: &Path) -> Result<(Board, Vec<Finding>), LoadError> {
+    into_board(path, validate(&read_profile(path)?, None))
+}
+
+fn into_board(path: &Path, validation: Validation) -> Result<(Board, Vec<Finding>), LoadError> {
     match validation.board {
         Some(board) => Ok((board, validation.findings)),
         None => Err(LoadError::Invalid {
@@ -64,13 +74,17 @@ pub fn load_board(path: &Path) -> Result<(Board, Vec<Finding>), LoadError> {
     }
 }
 
-/// Reads a profile file and runs every rule over it.
-pub fn check_file(path: &Path) -> Result<Validation, LoadError> {
+fn read_profile(path: &Path) -> Result<Profile, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
         path: path.to_owned(),
         source,
     })?;
-    let profile = parse_profile(&text, path)?;
+    parse_profile(&text, path)
+}
+
+/// Reads a profile file and runs every rule over it.
+pub fn check_file(path: &Path) -> Result<Validation, LoadError> {
+    let profile = read_profile(path)?;
     let stem = path.file_stem().and_then(|s| s.to_str());
     Ok(validate(&profile, stem))
 }

@@ -119,3 +119,27 @@ fn rendering_is_deterministic_and_names_its_files() {
         ]
     );
 }
+
+#[test]
+fn an_installed_profile_may_have_another_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let installed = dir.path().join("board.toml");
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../board/rpi4.toml");
+    std::fs::copy(&source, &installed).unwrap();
+    let err = load_board(&installed).unwrap_err().to_string();
+    assert!(err.contains("name-matches-file"), "{err}");
+    let (board, _) = rros_board::load_installed_board(&installed).unwrap();
+    assert_eq!(board.name, "rpi4");
+    // Every other rule still applies.
+    let broken = std::fs::read_to_string(&source)
+        .unwrap()
+        .replace(r#"oob = "2-3""#, r#"oob = "1-3""#);
+    std::fs::write(&installed, broken).unwrap();
+    let err = rros_board::load_installed_board(&installed)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("oob-subset-isolated") && !err.contains("name-matches-file"),
+        "{err}"
+    );
+}

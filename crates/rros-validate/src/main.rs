@@ -214,7 +214,7 @@ fn with_board(
     p: &ProfileArg,
     f: impl FnOnce(&rros_board::Board) -> anyhow::Result<u8>,
 ) -> anyhow::Result<u8> {
-    match rros_board::load_board(&p.profile) {
+    match rros_board::load_installed_board(&p.profile) {
         Ok((board, _)) => f(&board),
         Err(e) => {
             eprintln!("rros-validate: error: {e}");

@@ -17,31 +17,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Keeps rros-validate's own work (audit, warm-up, reports) off the measured CPUs: the main
-/// thread runs on the housekeeping CPUs except while the engine runs (it pins that thread
-/// itself and checks the CPUs it measures against that thread's affinity).
+/// thread runs on the housekeeping CPUs (the engine's samplers pin themselves to theirs).
 mod affinity {
-    use std::sync::OnceLock;
-
-    static ORIGINAL: OnceLock<Vec<usize>> = OnceLock::new();
-
     /// Pins the calling thread to `cpus`; false if the system refuses.
     pub fn pin(cpus: &[usize]) -> bool {
-        ORIGINAL.get_or_init(cyclictest::sys::allowed_cpus);
         cyclictest::sys::set_affinity_current(cpus).is_ok()
-    }
-
-    /// Gives the thread its original affinity back; returns what to restore afterwards.
-    pub fn release() -> Option<Vec<usize>> {
-        let original = ORIGINAL.get()?;
-        let now = cyclictest::sys::allowed_cpus();
-        cyclictest::sys::set_affinity_current(original).ok()?;
-        Some(now)
-    }
-
-    pub fn restore(pinned: Option<Vec<usize>>) {
-        if let Some(cpus) = pinned {
-            let _ = cyclictest::sys::set_affinity_current(&cpus);
-        }
     }
 }
 
@@ -294,10 +274,7 @@ fn measure_scenario(
     // The measurement; a signal stops the engine, which then returns what it has.
     let cfg = measure::run_config(board, scenario, duration, backend);
     let mut progress = measure::Progress::new(scenario.name.clone());
-    // The engine checks the CPUs against this thread's affinity and pins it itself.
-    let pinned = affinity::release();
     let result = cyclictest::run(&cfg, term, &mut progress);
-    affinity::restore(pinned);
 
     // The load: did it survive the measurement? Then stop and reap it.
     if let Some(mut l) = running {
@@ -507,7 +484,7 @@ pub fn run(args: &RunArgs, term: &StopToken) -> u8 {
     }
 
     let mut errors = Vec::new();
-    let loaded = rros_board::load_board(&args.profile);
+    let loaded = rros_board::load_installed_board(&args.profile);
     let board = match loaded {
         Ok((b, profile_warnings)) => {
             warnings.extend(profile_warnings.iter().map(|w| format!("profile: {w}")));
