@@ -1,0 +1,450 @@
+//! Acceptance end to end against boards that cannot answer (the real `ssh` against loopback
+//! ports), and against stand-in boards: a stand-in `ssh`/`scp` pair that runs the remote
+//! command on this machine inside a scratch "board" folder, so every outcome — PASS, FAIL, a
+//! missing `rros-validate`, a reboot mid-run, a lost link, a timeout, missing reports, a fleet —
+//! is exercised through the same code that talks to real boards.
+
+use rros_accept::ssh::Programs;
+use rros_accept::{
+    Endpoint, Event, Options, Target, Verdict, accept_board, accept_fleet, fleet_verdict,
+    write_reports,
+};
+use std::fs;
+use std::io::Read as _;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+fn quiet(_: &str, _: Event<'_>) {}
+
+fn endpoint(target: &str) -> Endpoint {
+    Endpoint::new(Target::parse(target).unwrap())
+}
+
+fn real_ssh_opts(connect: u64) -> Options {
+    Options {
+        connect_timeout: Duration::from_secs(connect),
+        ..Options::default()
+    }
+}
+
+fn have_ssh() -> bool {
+    std::process::Command::new("ssh")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn a_loopback_port_where_nothing_listens_is_error_quickly() {
+    if !have_ssh() {
+        eprintln!("skipped: no ssh client (apt install openssh-client)");
+        return;
+    }
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let out = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let r = accept_board(
+        &endpoint(&format!("root@127.0.0.1:{port}")),
+        &real_ssh_opts(5),
+        out.path(),
+        &quiet,
+    );
+    assert_eq!(r.verdict, Verdict::Error);
+    let reason = r.reason.unwrap();
+    assert!(reason.contains("cannot reach root@127.0.0.1"), "{reason}");
+    assert!(reason.contains("Connection refused"), "{reason}");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_listener_that_never_speaks_ssh_is_error_within_the_connect_timeout() {
+    if !have_ssh() {
+        eprintln!("skipped: no ssh client");
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let holder = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            // Accepts and holds connections, silent, until told to stop (bounded to 60 s).
+            let mut held = Vec::new();
+            let until = Instant::now() + Duration::from_secs(60);
+            while !stop.load(Ordering::SeqCst) && Instant::now() < until {
+                if let Ok((conn, _)) = listener.accept() {
+                    held.push(conn);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let out = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let r = accept_board(
+        &endpoint(&format!("127.0.0.1:{port}")),
+        &real_ssh_opts(3),
+        out.path(),
+        &quiet,
+    );
+    let took = start.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    holder.join().unwrap();
+    assert_eq!(r.verdict, Verdict::Error);
+    assert!(
+        r.reason.as_deref().unwrap().contains("cannot reach"),
+        "{r:?}"
+    );
+    assert!(took < Duration::from_secs(40), "took {took:?}");
+}
+
+// ---- stand-in boards ---------------------------------------------------------------------
+
+const FAKE_SSH: &str = r#"#!/bin/bash
+# Stand-in for ssh: runs the remote command here, inside the board folder $FAKE_ROOT/<host>.
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -o|-i|-p) shift 2 ;;
+    --) shift; break ;;
+    -*) shift ;;
+    *) dest=$1; shift ;;
+  esac
+done
+host=${dest#*@}
+b=$FAKE_ROOT/$host
+[ -d "$b" ] || { echo "ssh: connect to host $host port 22: Connection refused" >&2; exit 255; }
+[ -e "$b/down" ] && { echo "ssh: connect to host $host port 22: Connection timed out" >&2; exit 255; }
+cmd=$1
+cmd=${cmd//\/proc\/sys\/kernel\/random\/boot_id/$b/boot_id}
+cmd=${cmd//\/etc\/rros\/board.toml/$b/board.toml}
+cmd=${cmd//\/var\/lib\/rros-validate/$b/runs}
+export B=$b
+PATH=$b/bin:$FAKE_ROOT/tools exec /bin/bash -c "$cmd"
+"#;
+
+const FAKE_SCP: &str = r#"#!/bin/bash
+# Stand-in for scp -r: copies out of a board folder.
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -o|-i|-P) shift 2 ;;
+    -*) shift ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+src=${args[0]#*:}
+eval "src=$src"
+exec cp -r "$src" "${args[1]}/"
+"#;
+
+/// Writes the five report files and the verdict line; `$1` verdict, `$2` exit code, `$3` a
+/// report file to leave out.
+const VALIDATE_WRITES: &str = r#"#!/bin/bash
+verdict=$1 code=$2 skip=$3; shift 3
+out=; dur=
+while [ $# -gt 0 ]; do
+  case "$1" in --output-dir) out=$2; shift 2 ;; --duration) dur=$2; shift 2 ;; *) shift ;; esac
+done
+[ "$1" = run ] && shift
+run=20261123T101500Z-fake
+mkdir -p "$out/$run"
+echo "audit: checking isolation"
+echo "measuring idle for ${dur:-default}" >&2
+findings='[]'
+[ "$verdict" = FAIL ] && findings='[{"rule":"isolcpus-missing","severity":"error","evidence":"no isolcpus= in /proc/cmdline","fix":"boot with isolcpus=managed_irq,domain,1"}]'
+for f in report.json junit.xml histogram.svg summary.md cyclictest.json; do
+  [ "$f" = "$skip" ] && continue
+  echo x > "$out/$run/$f"
+done
+[ "$skip" = report.json ] || printf '{"schema":"rros-validate/1","verdict":"%s","board":"fake","audit":{"findings":%s},"scenarios":[{"name":"idle","verdict":"PASS","samples":100,"max_us":50,"threshold":{"max_us":20000},"margin_us":19950}],"errors":[]}\n' "$verdict" "$findings" > "$out/$run/report.json"
+echo "rros-validate: verdict=$verdict run=$run dir=$out/$run"
+exit "$code"
+"#;
+
+struct Lab {
+    root: tempfile::TempDir,
+    programs: Programs,
+}
+
+impl Lab {
+    fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let tools = root.path().join("tools");
+        fs::create_dir_all(&tools).unwrap();
+        for tool in ["cat", "uname", "sleep", "mkdir", "cp", "rm"] {
+            let real = ["/usr/bin", "/bin"]
+                .iter()
+                .map(|d| Path::new(d).join(tool))
+                .find(|p| p.exists())
+                .unwrap();
+            std::os::unix::fs::symlink(real, tools.join(tool)).unwrap();
+        }
+        // The stand-ins find the boards through FAKE_ROOT, baked in (the environment is
+        // process-wide, and every test has its own lab).
+        let bake = |body: &str| {
+            body.replacen(
+                "\n",
+                &format!("\nFAKE_ROOT='{}'\n", root.path().display()),
+                1,
+            )
+        };
+        let programs = Programs {
+            ssh: script(&root.path().join("ssh"), &bake(FAKE_SSH)),
+            scp: script(&root.path().join("scp"), &bake(FAKE_SCP)),
+        };
+        Lab { root, programs }
+    }
+
+    /// A board answering as `host`, with `rros-validate` doing `validate` (a script body) or
+    /// missing (`None`).
+    fn board(&self, host: &str, validate: Option<&str>) -> PathBuf {
+        let b = self.root.path().join(host);
+        fs::create_dir_all(b.join("bin")).unwrap();
+        fs::create_dir_all(b.join("runs")).unwrap();
+        fs::write(b.join("boot_id"), "11111111-aaaa\n").unwrap();
+        if let Some(body) = validate {
+            script(&b.join("bin/rros-validate"), body);
+        }
+        b
+    }
+
+    fn opts(&self) -> Options {
+        Options {
+            programs: self.programs.clone(),
+            connect_timeout: Duration::from_secs(2),
+            reconnect_window: Duration::from_secs(3),
+            timeout: Some(Duration::from_secs(30)),
+            duration: Some(Duration::from_secs(30)),
+            ..Options::default()
+        }
+    }
+
+    fn run(&self, host: &str, opts: &Options, out: &Path) -> rros_accept::BoardResult {
+        accept_board(&endpoint(&format!("root@{host}")), opts, out, &quiet)
+    }
+}
+
+fn script(path: &Path, body: &str) -> PathBuf {
+    fs::write(path, body).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_owned()
+}
+
+fn validate_script(verdict: &str, code: u8, skip: &str) -> String {
+    format!("#!/bin/bash\nexec \"${{0%/*}}/validate-impl\" {verdict} {code} '{skip}' \"$@\"\n")
+}
+
+impl Lab {
+    /// A board whose rros-validate writes the reports and says `verdict`.
+    fn writing_board(&self, host: &str, verdict: &str, code: u8, skip: &str) -> PathBuf {
+        let b = self.board(host, Some(&validate_script(verdict, code, skip)));
+        script(&b.join("bin/validate-impl"), VALIDATE_WRITES);
+        b
+    }
+}
+
+fn lab() -> Lab {
+    Lab::new()
+}
+
+#[test]
+fn pass_brings_every_report_home() {
+    let lab = lab();
+    lab.writing_board("good", "PASS", 0, "");
+    let out = tempfile::tempdir().unwrap();
+    let r = lab.run("good", &lab.opts(), out.path());
+    assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    assert_eq!(r.reason, None);
+    assert_eq!(r.run_id.as_deref(), Some("20261123T101500Z-fake"));
+    let local = r.local_dir.clone().unwrap();
+    assert_eq!(local, out.path().join("good/20261123T101500Z-fake"));
+    for f in rros_accept::REPORT_FILES {
+        assert!(local.join(f).is_file(), "{f} not fetched");
+    }
+    assert_eq!(
+        fs::read_link(out.path().join("good/latest")).unwrap(),
+        Path::new("20261123T101500Z-fake")
+    );
+    assert!(r.kernel.is_some());
+    write_reports(out.path(), std::slice::from_ref(&r)).unwrap();
+    let junit = fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("failures=\"0\" errors=\"0\""), "{junit}");
+    let summary = fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(summary.starts_with("# Acceptance: PASS"));
+}
+
+#[test]
+fn the_duration_reaches_the_board() {
+    let lab = lab();
+    lab.writing_board("d", "PASS", 0, "");
+    let out = tempfile::tempdir().unwrap();
+    let lines = std::sync::Mutex::new(Vec::new());
+    let observe = |_: &str, e: Event<'_>| {
+        if let Event::Output(_, line) = e {
+            lines.lock().unwrap().push(line.to_owned());
+        }
+    };
+    let mut opts = lab.opts();
+    opts.duration = Some(Duration::from_secs(7));
+    accept_board(&endpoint("root@d"), &opts, out.path(), &observe);
+    assert!(
+        lines
+            .lock()
+            .unwrap()
+            .contains(&"measuring idle for 7s".to_owned()),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn fail_keeps_the_audit_findings() {
+    let lab = lab();
+    lab.writing_board("bad", "FAIL", 1, "histogram.svg");
+    let out = tempfile::tempdir().unwrap();
+    let r = lab.run("bad", &lab.opts(), out.path());
+    assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
+    assert!(
+        r.reason.as_deref().unwrap().contains("isolcpus-missing"),
+        "{r:?}"
+    );
+    assert_eq!(r.missing, ["histogram.svg"]);
+    assert_eq!(r.report.unwrap().findings[0].rule, "isolcpus-missing");
+}
+
+#[test]
+fn missing_rros_validate_is_error() {
+    let lab = lab();
+    lab.board("bare", None);
+    let out = tempfile::tempdir().unwrap();
+    let r = lab.run("bare", &lab.opts(), out.path());
+    assert_eq!(r.verdict, Verdict::Error);
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap()
+            .contains("rros-validate is not installed"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_reboot_mid_run_is_error_not_fail() {
+    let lab = lab();
+    lab.board(
+        "flaky",
+        Some("#!/bin/bash\necho 'measuring'\necho 22222222-bbbb > \"$B/boot_id\"\necho 'Connection to flaky closed by remote host.' >&2\nexit 255\n"),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let r = lab.run("flaky", &lab.opts(), out.path());
+    assert_eq!(r.verdict, Verdict::Error);
+    let reason = r.reason.unwrap();
+    assert!(reason.contains("rebooted during the run"), "{reason}");
+    assert!(reason.contains("11111111 → 22222222"), "{reason}");
+}
+
+#[test]
+fn a_link_that_stays_down_is_error_within_the_reconnect_window() {
+    let lab = lab();
+    lab.board(
+        "gone",
+        Some("#!/bin/bash\necho measuring\n: > \"$B/down\"\nexit 255\n"),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let r = lab.run("gone", &lab.opts(), out.path());
+    assert_eq!(r.verdict, Verdict::Error);
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap()
+            .contains("did not answer again"),
+        "{r:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn a_run_past_its_time_bound_is_error() {
+    let lab = lab();
+    lab.board("slow", Some("#!/bin/bash\necho measuring\nexec sleep 60\n"));
+    let out = tempfile::tempdir().unwrap();
+    let mut opts = lab.opts();
+    opts.timeout = Some(Duration::from_secs(2));
+    let start = Instant::now();
+    let r = lab.run("slow", &opts, out.path());
+    assert_eq!(r.verdict, Verdict::Error);
+    let reason = r.reason.unwrap();
+    assert!(reason.contains("no verdict within 2s"), "{reason}");
+    assert!(reason.contains("did not reboot"), "{reason}");
+    assert!(start.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn pass_without_all_reports_is_error() {
+    let lab = lab();
+    lab.writing_board("thin", "PASS", 0, "cyclictest.json");
+    let out = tempfile::tempdir().unwrap();
+    let r = lab.run("thin", &lab.opts(), out.path());
+    assert_eq!(r.verdict, Verdict::Error);
+    assert!(r.reason.unwrap().contains("cyclictest.json"));
+}
+
+#[test]
+fn a_verdict_the_exit_code_contradicts_is_error() {
+    let lab = lab();
+    lab.writing_board("liar", "PASS", 1, "");
+    let out = tempfile::tempdir().unwrap();
+    let r = lab.run("liar", &lab.opts(), out.path());
+    assert_eq!(r.verdict, Verdict::Error);
+    assert!(r.reason.unwrap().contains("disagree"));
+}
+
+#[test]
+fn a_fleet_runs_in_parallel_and_adds_up() {
+    let lab = lab();
+    lab.writing_board("a", "PASS", 0, "");
+    lab.writing_board("b", "FAIL", 1, "");
+    let endpoints = [
+        endpoint("root@a"),
+        endpoint("root@b"),
+        endpoint("root@nowhere"),
+    ];
+    let out = tempfile::tempdir().unwrap();
+    let results = accept_fleet(&endpoints, &lab.opts(), out.path(), 0, &quiet);
+    let verdicts: Vec<_> = results.iter().map(|r| r.verdict).collect();
+    assert_eq!(verdicts, [Verdict::Pass, Verdict::Fail, Verdict::Error]);
+    assert_eq!(fleet_verdict(verdicts), Verdict::Fail);
+    write_reports(out.path(), &results).unwrap();
+    let junit = fs::read_to_string(out.path().join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testsuite ").count(), 3);
+    let summary = fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(summary.contains("3 board(s): 1 PASS, 1 FAIL, 1 ERROR."));
+    assert!(
+        out.path()
+            .join("a/20261123T101500Z-fake/report.json")
+            .is_file()
+    );
+    assert!(
+        out.path()
+            .join("b/20261123T101500Z-fake/report.json")
+            .is_file()
+    );
+    let mut s = String::new();
+    fs::File::open(out.path().join("accept.json"))
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
+    assert!(s.contains("\"verdict\": \"FAIL\""));
+}
