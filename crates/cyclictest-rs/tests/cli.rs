@@ -349,7 +349,10 @@ fn cpu_outside_the_inherited_mask_is_measured() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("C:      5"), "5 cycles measured on CPU {b}: {out}");
+    assert!(
+        out.contains("C:      5"),
+        "5 cycles measured on CPU {b}: {out}"
+    );
 }
 
 /// Runs the binary as root with a capability dropped from the bounding set and an rlimit set
