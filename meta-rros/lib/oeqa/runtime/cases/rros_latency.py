@@ -1,0 +1,231 @@
+#
+# SPDX-License-Identifier: MIT
+#
+"""OEQA runtime test of meta-rros: the board's own latency validation, run from testimage.
+
+Runs `rros-validate run` on the target (every scenario of /etc/rros/board.toml, each for
+RROS_TESTIMAGE_DURATION), reads the run's report.json and turns its verdict into the test's:
+
+    PASS   the test passes (the summary goes to the log)
+    FAIL   the test fails; the message lists the audit findings and the scenarios over budget
+    ERROR  the test errors: nothing trustworthy was measured (missing tool, no RT privileges,
+           unreadable system, interrupted run), with the reasons from the report
+
+Enable with RROS_DEVELOPMENT = "1" (kas/development.yml) and run
+`bitbake -c testimage rros-image`; TEST_SUITES of rros-image names this module. The decision
+is the pure function verdict_message(), unit-tested in the layer tier against recorded
+reports (tests/layer/test_rros_latency.py); this file therefore imports without oeqa.
+"""
+
+import json
+import os
+import re
+import shlex
+
+try:
+    from oeqa.runtime.case import OERuntimeTestCase
+    from oeqa.core.decorator.depends import OETestDepends
+except ImportError:  # outside BitBake: the pure functions below are still importable
+    OERuntimeTestCase = object
+
+    def OETestDepends(_depends):
+        return lambda func: func
+
+REPORT_SCHEMA = "rros-validate/1"
+DEFAULT_DURATION = "30s"
+DEFAULT_OUTPUT_DIR = "/var/lib/rros-validate"
+PROFILE = "/etc/rros/board.toml"
+EXIT_STATUS = {"PASS": 0, "FAIL": 1, "ERROR": 2}
+
+# Per scenario beyond its measuring time: the load's warm-up (1 s), its teardown (up to the 2 s
+# grace) and the statistics and plots; per run: startup, the audit and writing the reports.
+SCENARIO_OVERHEAD_S = 20
+RUN_OVERHEAD_S = 120
+
+_UNITS = {"ns": 1e-9, "nsec": 1e-9, "us": 1e-6, "usec": 1e-6, "ms": 1e-3, "msec": 1e-3,
+          "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+          "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
+          "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
+          "d": 86400, "day": 86400, "days": 86400}
+_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)")
+_VERDICT_LINE = re.compile(r"^rros-validate: verdict=(PASS|FAIL|ERROR) run=(\S+) dir=(\S+)\s*$")
+
+
+class RrosValidateError(Exception):
+    """The validation could not produce a verdict worth a pass or a fail (test ERROR)."""
+
+
+def parse_duration(text):
+    """Seconds in a duration as rros-validate takes it: `30s`, `10m`, `1h30m`, `500ms`, `90`."""
+    value = (text or "").strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        seconds = float(value)
+    else:
+        seconds, pos = 0.0, 0
+        while pos < len(value):
+            match = _PART.match(value, pos)
+            if not match or match.end() == pos or match.group(2) not in _UNITS:
+                raise ValueError(f"RROS_TESTIMAGE_DURATION {text!r} is not a duration: use e.g. "
+                                 "`30s`, `10m` or `1h30m`")
+            seconds += float(match.group(1)) * _UNITS[match.group(2)]
+            pos = match.end()
+    if seconds <= 0:
+        raise ValueError(f"RROS_TESTIMAGE_DURATION {text!r} must be longer than zero")
+    return seconds
+
+
+def run_timeout(duration_s, scenarios):
+    """Seconds to give `rros-validate run --quiet`, which prints nothing until it is done.
+
+    OEQA's SSH timeout counts silence, and a quiet run is silent throughout: the timeout must
+    cover the whole run, every scenario included.
+    """
+    return int(max(1, scenarios) * (duration_s + SCENARIO_OVERHEAD_S) + RUN_OVERHEAD_S)
+
+
+def parse_verdict_line(output):
+    """The last `rros-validate: verdict=... run=... dir=...` line of `run`'s output, or None."""
+    for line in reversed((output or "").splitlines()):
+        match = _VERDICT_LINE.match(line.strip())
+        if match:
+            return {"verdict": match.group(1), "run": match.group(2), "dir": match.group(3)}
+    return None
+
+
+def _fmt_us(value):
+    return "n/a" if value is None else f"{value:.1f} µs"
+
+
+def _finding_lines(findings, severity):
+    lines = []
+    for f in findings:
+        if f.get("severity") == severity:
+            lines.append(f"  [{f.get('rule')}] {f.get('evidence')}")
+            lines.append(f"      fix: {f.get('fix')}")
+    return lines
+
+
+def _scenario_line(s):
+    threshold = s.get("threshold") or {}
+    p99 = (s.get("percentiles") or {}).get("p99_us")
+    line = (f"  {s.get('name')}: {s.get('verdict')}, max {_fmt_us(s.get('max_us'))} "
+            f"(budget {_fmt_us(threshold.get('max_us'))}")
+    if threshold.get("p99_us") is not None:
+        line += f"; p99 {_fmt_us(p99)}, budget {_fmt_us(threshold.get('p99_us'))}"
+    line += f"), {s.get('samples', 0)} samples"
+    for reason in s.get("reasons") or []:
+        line += f"\n      {reason}"
+    return line
+
+
+def verdict_message(report, exit_status=None):
+    """Decide the test from a parsed report.json: returns (outcome, message).
+
+    outcome is "PASS", "FAIL" or "ERROR". The message says why, with the findings that break
+    the profile, the scenarios over budget and the errors, each as the report states them.
+    exit_status, when given, is `rros-validate run`'s exit code; disagreeing with the report's
+    verdict makes the outcome ERROR.
+    """
+    if not isinstance(report, dict) or report.get("schema") != REPORT_SCHEMA:
+        schema = report.get("schema") if isinstance(report, dict) else type(report).__name__
+        return "ERROR", f"report.json is not an {REPORT_SCHEMA} report (schema: {schema!r})"
+    verdict = report.get("verdict")
+    board = (report.get("board") or {}).get("name", "?")
+    head = (f"rros-validate {verdict} on board {board} (run {report.get('run_id', '?')}): "
+            f"{report.get('summary', '')}").rstrip(": ")
+    if verdict not in EXIT_STATUS:
+        return "ERROR", f"{head}\nunknown verdict {verdict!r}"
+
+    audit = report.get("audit") or {}
+    findings = audit.get("findings") or []
+    scenarios = report.get("scenarios") or []
+    lines = [head]
+    if verdict == "ERROR":
+        errors = report.get("errors") or []
+        if errors:
+            lines.append("errors:")
+            lines += [f"  [{e.get('scope')}] {e.get('message')}" for e in errors]
+        if audit.get("error"):
+            lines.append(f"audit could not read the system: {audit['error']}")
+        if report.get("interrupted"):
+            lines.append("the run was interrupted before it finished")
+        failed = [s for s in scenarios if s.get("verdict") == "ERROR"]
+        if failed:
+            lines.append("scenarios that could not be measured:")
+            lines += [_scenario_line(s) for s in failed]
+    elif verdict == "FAIL":
+        broken = _finding_lines(findings, "error")
+        if broken:
+            lines.append("audit findings that break the profile:")
+            lines += broken
+        over = [s for s in scenarios if s.get("verdict") == "FAIL"]
+        if over:
+            lines.append("scenarios over budget:")
+            lines += [_scenario_line(s) for s in over]
+        if not broken and not over:
+            lines.append("(the report gives no finding and no failed scenario)")
+    else:
+        lines += [_scenario_line(s) for s in scenarios]
+        warnings = _finding_lines(findings, "warning")
+        if warnings:
+            lines.append("audit warnings:")
+            lines += warnings
+        measured = [s for s in scenarios if s.get("samples", 0) > 0]
+        audit_only = (report.get("options") or {}).get("audit_only")
+        if not measured and not audit_only:
+            return "ERROR", "\n".join(lines + ["PASS without a single measured sample"])
+
+    outcome = verdict
+    if exit_status is not None and exit_status != EXIT_STATUS[verdict]:
+        lines.append(f"rros-validate exited {exit_status}, which does not match the report's "
+                     f"{verdict} (expected {EXIT_STATUS[verdict]})")
+        outcome = "ERROR"
+    return outcome, "\n".join(lines)
+
+
+class RrosLatencyTest(OERuntimeTestCase):
+    """Runs the board's latency validation on the target and judges its report."""
+
+    @OETestDepends(['ssh.SSHTest.test_ssh'])
+    def test_rros_validate(self):
+        duration = self.td.get('RROS_TESTIMAGE_DURATION') or DEFAULT_DURATION
+        output_dir = self.td.get('RROS_TESTIMAGE_OUTPUT_DIR') or DEFAULT_OUTPUT_DIR
+        seconds = parse_duration(duration)
+
+        # The boot-time validation would measure at the same time and disturb both runs: stop
+        # it (a run it had started keeps its partial report, marked interrupted).
+        self.target.run('systemctl stop rros-validate.service rros-validate.timer')
+        status, output = self.target.run(
+            "grep -cE '^[[:space:]]*\\[\\[[[:space:]]*scenario[[:space:]]*\\]\\]' %s" % PROFILE)
+        scenarios = int(output.strip()) if status == 0 and output.strip().isdigit() else 1
+
+        cmd = 'rros-validate run --quiet --duration %s --output-dir %s' % (
+            shlex.quote(duration), shlex.quote(output_dir))
+        timeout = run_timeout(seconds, scenarios)
+        self.logger.info('%s (%d scenario(s), timeout %d s)' % (cmd, scenarios, timeout))
+        status, output = self.target.run(cmd, timeout=timeout)
+
+        line = parse_verdict_line(output)
+        if not line or line['dir'] == '-':
+            raise RrosValidateError('`%s` exited %s without writing a report:\n%s' % (cmd, status, output))
+        report_path = os.path.join(line['dir'], 'report.json')
+        rstatus, text = self.target.run('cat %s' % shlex.quote(report_path))
+        if rstatus != 0:
+            raise RrosValidateError('cannot read %s on the target: %s' % (report_path, text))
+        try:
+            report = json.loads(text)
+        except ValueError as err:
+            raise RrosValidateError('%s is not JSON (%s):\n%s' % (report_path, err, text[:2000]))
+
+        log_dir = self.td.get('TEST_LOG_DIR')
+        if log_dir:
+            os.makedirs(log_dir, exist_ok=True)
+            with open(os.path.join(log_dir, 'rros-validate-%s.json' % line['run']), 'w') as f:
+                f.write(text)
+
+        outcome, message = verdict_message(report, exit_status=status)
+        if outcome == 'FAIL':
+            self.fail(message)
+        if outcome == 'ERROR':
+            raise RrosValidateError(message)
+        self.logger.info(message)
