@@ -70,16 +70,11 @@ pub fn check_cpus(cpus: &[usize], main: Option<&[usize]>) -> Result<(), Error> {
     let online = sys::online_cpus();
     let possible = sys::cpus_configured();
     let all: Vec<usize> = cpus.iter().chain(main.unwrap_or(&[])).copied().collect();
-    check_cpus_against(&all, possible, &online, &[])
+    check_cpus_against(&all, possible, &online)
 }
 
-/// [`check_cpus`] against given CPU sets (`allowed` empty = unknown, not checked).
-pub fn check_cpus_against(
-    cpus: &[usize],
-    possible: usize,
-    online: &[usize],
-    allowed: &[usize],
-) -> Result<(), Error> {
+/// [`check_cpus`] against a given CPU count and online set.
+pub fn check_cpus_against(cpus: &[usize], possible: usize, online: &[usize]) -> Result<(), Error> {
     let possible = possible
         .max(online.iter().max().map_or(0, |m| m + 1))
         .max(1);
@@ -95,12 +90,6 @@ pub fn check_cpus_against(
             return Err(Error::CpuOffline {
                 cpu,
                 online: format_cpulist(online),
-            });
-        }
-        if !allowed.is_empty() && !allowed.contains(&cpu) {
-            return Err(Error::CpuNotAllowed {
-                cpu,
-                allowed: format_cpulist(allowed),
             });
         }
     }
@@ -583,11 +572,11 @@ mod tests {
     #[test]
     fn cpu_checks_name_the_problem() {
         let e = |cpus: &[usize]| {
-            check_cpus_against(cpus, 4, &[0, 1, 3], &[0, 1])
+            check_cpus_against(cpus, 4, &[0, 1, 3])
                 .unwrap_err()
                 .to_string()
         };
-        assert!(check_cpus_against(&[0, 1, 1], 4, &[0, 1, 3], &[0, 1]).is_ok());
+        assert!(check_cpus_against(&[0, 1, 1], 4, &[0, 1, 3]).is_ok());
         let m = e(&[8]);
         assert!(
             m.contains("CPU 8 does not exist") && m.contains("0-3") && m.contains("0-1,3"),
@@ -598,12 +587,7 @@ mod tests {
             m.contains("CPU 2 is offline") && m.contains("cpu2/online"),
             "{m}"
         );
-        let m = e(&[3]);
-        assert!(
-            m.contains("not in this process's allowed CPUs (0-1)"),
-            "{m}"
-        );
-        assert!(check_cpus_against(&[3], 4, &[0, 1, 3], &[]).is_ok());
+        assert!(check_cpus_against(&[3], 4, &[0, 1, 3]).is_ok());
     }
 
     #[test]

@@ -42,17 +42,6 @@ pub enum Error {
         /// The online CPUs as a cpulist.
         online: String,
     },
-    /// A CPU outside the process's affinity mask (cgroup cpuset, taskset).
-    #[error(
-        "CPU {cpu} is not in this process's allowed CPUs ({allowed}): a cgroup cpuset or \
-         taskset restricts it; run outside that restriction or pick an allowed CPU"
-    )]
-    CpuNotAllowed {
-        /// The requested CPU.
-        cpu: usize,
-        /// The allowed CPUs as a cpulist.
-        allowed: String,
-    },
     /// Priority outside the policy's range.
     #[error("priority {priority} is out of range for {policy}: use {min}-{max}")]
     InvalidPriority {
