@@ -301,7 +301,12 @@ fn measure_locked<B: Backend>(
 
             let start_clock = sys::clock_ns(libc::CLOCK_MONOTONIC);
             if let Some(d) = config.duration_ns {
-                end_at.store(start_clock.saturating_add(d as i64), Ordering::Relaxed);
+                // validate() bounds d to a year; checked all the same, never wrapped.
+                let end = i64::try_from(d)
+                    .ok()
+                    .and_then(|d| start_clock.checked_add(d))
+                    .unwrap_or(i64::MAX);
+                end_at.store(end, Ordering::Relaxed);
             }
             let start = Timestamp::now();
             let started = Instant::now();

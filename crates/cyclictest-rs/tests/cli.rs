@@ -307,11 +307,30 @@ fn rt_tests_json_matches_real_cyclictest() {
     }
 }
 
+/// Issue #12 finding 1: `-D 99999999999999d` used to wrap the end time negative and stop
+/// after one sample (`C: 1`); finding 7: an interval over the engine's 1 s bound.
+#[test]
+fn overlong_duration_and_interval_are_usage_errors() {
+    for (args, msg) in [
+        (&["-D", "99999999999999d", "-l", "5"][..], "365 days"),
+        (&["-D", "366d"][..], "365 days"),
+        (&["-D", "18446744073709551615s"][..], "365 days"),
+        (&["-i", "1000001"][..], "1 to 1000000 µs"),
+        (&["-i", "4294967295"][..], "1 to 1000000 µs"),
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(msg), "{args:?}: expected `{msg}` in: {e}");
+        assert!(!String::from_utf8_lossy(&o.stdout).contains("C:"), "{args:?} measured");
+    }
+}
+
 #[test]
 fn invalid_options_are_usage_errors() {
     for (args, msg) in [
         (&["-p", "100"][..], "priority 100 is out of range: use 1-99"),
-        (&["-i", "0"][..], "-i 0: the interval must be at least 1 µs"),
+        (&["-i", "0"][..], "-i 0: the interval must be 1 to 1000000 µs"),
         (
             &["--policy=deadline"][..],
             "use other, normal, batch, idle, fifo or rr",
