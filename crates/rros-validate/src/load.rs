@@ -135,8 +135,9 @@ pub fn commands_of(load: &str) -> Vec<String> {
             continue;
         }
         if *op {
-            // `2>&1`'s `&` comes through as an operator: harmless, it just reopens.
-            at_command = true;
+            // `2>&1`'s `&` comes through as an operator: harmless, it just reopens. After a
+            // closing `)` come arguments or operators, not a command.
+            at_command = w != ")";
             continue;
         }
         if skip_next {

@@ -11,12 +11,18 @@
 //!   supervisor and of each live process), at the end minus at the start of the measurement.
 //!   This is the kernel's own accounting, so nothing that ran is missed (in clock ticks,
 //!   normally 10 ms). Below [`MIN_CPU_SHARE`] of the measured time, the load did no work.
-//! - **Which programs did that work** (`programs`): a process whose name is a shell
-//!   ([`SHELLS`]) is the glue; any other process seen gaining CPU time between two samples
-//!   (every [`SAMPLE_PERIOD`]) is a load program. A load whose CPU time was all spent in
-//!   shells ran none of its tools — the shell spinning on "command not found" — and is ERROR.
-//!   A busy loop in pure shell (`while :; do :; done`) is refused the same way: it is not a
-//!   representative load, so use a tool (stress-ng, hackbench, dd).
+//! - **Which programs did that work** (`programs`, `program_cpu_s`): a process whose name is
+//!   a shell ([`SHELLS`]) is the glue; any other process's own CPU time seen growing between
+//!   two samples (every [`SAMPLE_PERIOD`]) is a load program's work. Own CPU time is read in
+//!   nanoseconds (`/proc/PID/schedstat`, the main thread) and in ticks for the whole process
+//!   (`/proc/PID/stat`), whichever is larger: ticks alone would miss the many short workers of
+//!   hackbench, each under 10 ms. This is a lower bound (what a program did after the last
+//!   sample before it exited is missed), never an overcount. When the
+//!   programs' share is below [`MIN_CPU_SHARE`], the load's CPU went to the shell: a loop
+//!   around a missing tool (`while :; do sh -c 'hackbench …'; done`, `nice rt-app` with
+//!   rt-app missing) spins on "command not found". That is ERROR. A busy loop in pure shell
+//!   (`while :; do :; done`) is refused the same way: it is not a representative load, so
+//!   use a tool (stress-ng, hackbench, dd).
 //!
 //! Both verdicts can only turn a PASS or FAIL into ERROR, never the other way.
 
@@ -48,6 +54,8 @@ struct Proc {
     starttime: u64,
     /// utime + stime, ticks.
     own: u64,
+    /// Own CPU time in ns: the larger of `own` in ns and the main thread's schedstat.
+    own_ns: u64,
     /// cutime + cstime (reaped children), ticks.
     children: u64,
 }
@@ -64,6 +72,7 @@ fn parse_stat(pid: i32, stat: &str) -> Option<Proc> {
         ppid: f.get(1)?.parse().ok()?,
         comm,
         own: n(11)?.saturating_add(n(12)?),
+        own_ns: 0,
         children: n(13)?.saturating_add(n(14)?),
         starttime: n(19)?,
     })
@@ -77,6 +86,16 @@ fn all_processes() -> Vec<Proc> {
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter_map(|pid| parse_stat(pid, &fs::read_to_string(format!("/proc/{pid}/stat")).ok()?))
         .collect()
+}
+
+/// Own CPU time of `p` in ns, as precisely as /proc tells.
+fn own_ns(p: &Proc) -> u64 {
+    let ticks_ns = p.own.saturating_mul(1_000_000_000 / tick_hz());
+    let main_thread_ns = fs::read_to_string(format!("/proc/{}/schedstat", p.pid))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    ticks_ns.max(main_thread_ns)
 }
 
 /// The supervisor (if alive) and every process below it.
@@ -97,8 +116,10 @@ fn snapshot(root: i32) -> Snapshot {
         for &i in kids.get(&pid).map(Vec::as_slice).unwrap_or_default() {
             // A pid can only be below the root once; the guard keeps a racy /proc from looping.
             if tree.len() < 1_000_000 {
-                todo.push(all[i].pid);
-                tree.push(all[i].clone());
+                let mut p = all[i].clone();
+                p.own_ns = own_ns(&p);
+                todo.push(p.pid);
+                tree.push(p);
             }
         }
     }
@@ -125,6 +146,8 @@ pub struct Work {
     pub cpu_s: f64,
     /// `cpu_s` over the measured wall-clock time: 1.0 is one CPU kept busy.
     pub cpu_share: f64,
+    /// CPU time seen in programs other than the shell, seconds (a lower bound).
+    pub program_cpu_s: f64,
     /// Programs other than the shell seen using CPU time, by name.
     pub programs: Vec<String>,
     /// How many times the tree was sampled.
@@ -145,11 +168,23 @@ impl Work {
                 MIN_CPU_SHARE * 100.0
             ));
         }
-        if self.programs.is_empty() {
+        let program_share = if self.wall_s > 0.0 {
+            self.program_cpu_s / self.wall_s
+        } else {
+            0.0
+        };
+        if program_share < MIN_CPU_SHARE {
             return Some(format!(
-                "the load ran no program but the shell: {:.2} s of CPU were all spent in {} processes, which is what a loop around a missing tool does (the shell fails to find it, again and again). Install the tools the load calls (hackbench: rt-tests; stress-ng) and run the load by hand on the board to see its errors; a pure-shell busy loop is not accepted as a load either",
+                "the load ran no program but the shell: of its {:.2} s of CPU, programs other than {} were seen using {:.2} s ({}), below the {:.0} % of one CPU a load must use. That is what a loop around a missing tool does: the shell fails to find it, again and again. Install the tools the load calls (hackbench: rt-tests) and run the load by hand on the board to see its errors; a pure-shell busy loop is not accepted as a load either",
                 self.cpu_s,
-                SHELLS.join("/")
+                SHELLS.join("/"),
+                self.program_cpu_s,
+                if self.programs.is_empty() {
+                    "none".to_owned()
+                } else {
+                    self.programs.join(", ")
+                },
+                MIN_CPU_SHARE * 100.0
             ));
         }
         None
@@ -202,13 +237,14 @@ fn watch(root: i32, stop: &AtomicBool, period: Duration) -> Work {
     let started = Instant::now();
     let first = snapshot(root);
     let start_total = first.total();
-    // Per process (pid, start time): CPU ticks at the last sample, own and reaped children.
+    // Per process (pid, start time): its own CPU ns at the last sample.
     let mut last: HashMap<(i32, u64), u64> = first
         .tree
         .iter()
-        .map(|p| ((p.pid, p.starttime), p.own.saturating_add(p.children)))
+        .map(|p| ((p.pid, p.starttime), p.own_ns))
         .collect();
     let mut programs = BTreeSet::new();
+    let mut program_ns: u64 = 0;
     let mut end_total = start_total;
     let mut samples = 1;
     loop {
@@ -222,9 +258,9 @@ fn watch(root: i32, stop: &AtomicBool, period: Duration) -> Work {
         // must not shrink it.
         end_total = end_total.max(snap.total());
         for p in &snap.tree {
-            let now = p.own.saturating_add(p.children);
-            let before = last.insert((p.pid, p.starttime), now).unwrap_or(0);
-            if now > before && !is_shell(&p.comm) {
+            let before = last.insert((p.pid, p.starttime), p.own_ns).unwrap_or(0);
+            if p.own_ns > before && !is_shell(&p.comm) {
+                program_ns = program_ns.saturating_add(p.own_ns - before);
                 programs.insert(p.comm.clone());
             }
         }
@@ -237,9 +273,10 @@ fn watch(root: i32, stop: &AtomicBool, period: Duration) -> Work {
     }
     let wall_s = started.elapsed().as_secs_f64();
     let ticks = end_total.saturating_sub(start_total);
-    let cpu_s = ticks as f64 / clock_ticks_per_second();
+    let cpu_s = ticks as f64 / tick_hz() as f64;
     Work {
         cpu_s,
+        program_cpu_s: program_ns as f64 / 1e9,
         cpu_share: if wall_s > 0.0 { cpu_s / wall_s } else { 0.0 },
         programs: programs.into_iter().collect(),
         samples,
@@ -247,10 +284,11 @@ fn watch(root: i32, stop: &AtomicBool, period: Duration) -> Work {
     }
 }
 
-fn clock_ticks_per_second() -> f64 {
+/// Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux).
+fn tick_hz() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if hz > 0 { hz as f64 } else { 100.0 }
+    if hz > 0 { hz as u64 } else { 100 }
 }
 
 #[cfg(test)]
@@ -271,6 +309,7 @@ mod tests {
         Work {
             cpu_s: cpu_share * 10.0,
             cpu_share,
+            program_cpu_s: if programs.is_empty() { 0.0 } else { cpu_share * 5.0 },
             programs: programs.iter().map(|s| s.to_string()).collect(),
             samples: 50,
             wall_s: 10.0,
@@ -293,6 +332,11 @@ mod tests {
                 .contains("no program but the shell")
         );
         assert_eq!(work(0.9, &["hackbench"]).problem(), None);
+        // A loop of `nice rt-app` with rt-app missing: `nice` shows up, with next to no CPU.
+        let mut w = work(0.9, &["nice"]);
+        w.program_cpu_s = 0.01;
+        let p = w.problem().unwrap();
+        assert!(p.contains("no program but the shell") && p.contains("(nice)"), "{p}");
     }
 
     /// A real tree: a shell looping over a busy program, watched for a second.
@@ -309,8 +353,10 @@ mod tests {
         let w = meter.finish().unwrap();
         let _ = child.kill();
         let _ = child.wait();
-        assert!(w.cpu_share > 0.2, "{w:?}");
+        // The machine may be shared: a busy `yes` still gets far more than the threshold.
+        assert!(w.cpu_share > MIN_CPU_SHARE && w.cpu_s > 0.0, "{w:?}");
         assert!(w.programs.iter().any(|p| p == "yes"), "{w:?}");
+        assert!(w.program_cpu_s > 0.0 && w.program_cpu_s <= w.cpu_s + 0.05, "{w:?}");
         assert!(w.samples >= 3, "{w:?}");
     }
 }

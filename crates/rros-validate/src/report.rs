@@ -305,6 +305,10 @@ pub struct LoadReport {
     /// `cpu_s` over the measured time (1.0 = one CPU kept busy).
     #[serde(default)]
     pub cpu_share: Option<f64>,
+    /// CPU time seen in programs other than the shell during the measurement, seconds (a
+    /// lower bound: sampled).
+    #[serde(default)]
+    pub program_cpu_s: Option<f64>,
     /// The programs (other than the shell) seen using CPU during the measurement.
     #[serde(default)]
     pub programs: Vec<String>,

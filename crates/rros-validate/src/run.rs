@@ -115,6 +115,7 @@ fn scenario_stub(
             nice: load::LOAD_NICE,
             cpu_s: None,
             cpu_share: None,
+            program_cpu_s: None,
             programs: Vec::new(),
         }),
         backend: backend.name().into(),
@@ -293,6 +294,7 @@ fn measure_scenario(
                 if let Some(lr) = sr.load.as_mut() {
                     lr.cpu_s = Some(w.cpu_s);
                     lr.cpu_share = Some(w.cpu_share);
+                    lr.program_cpu_s = Some(w.program_cpu_s);
                     lr.programs = w.programs.clone();
                 }
                 // Only a measurement that ran to its end can judge the load.
