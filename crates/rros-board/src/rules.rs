@@ -547,6 +547,20 @@ fn check_scenario(
             ),
         );
         ok = false;
+    } else if let Some(d) = duration
+        && interval_ok
+        && periods_in(d, s.interval_us) < u128::from(min_samples) + u128::from(min_samples / 10)
+    {
+        c.warning(
+            "scenario-samples-margin",
+            at("duration"),
+            format!(
+                "\"{}\" holds {} period(s) of {} µs, within 10 % of min_samples = {min_samples}: periods lost to overruns or a late start make the run ERROR (measured too little); measure a little longer",
+                s.duration.escape_debug(),
+                periods_in(d, s.interval_us),
+                s.interval_us
+            ),
+        );
     }
     if !(1..=99).contains(&s.priority) {
         c.error(

@@ -466,8 +466,18 @@ fn duration_shorter_than_min_samples_is_refused() {
         "scenario[0].duration",
         "measure at least 1s",
     );
-    // Exactly the minimum is enough; the override lowers or raises it.
-    assert_eq!(errors(&with(r#"duration = "10s""#, "duration = \"200ms\"")), vec![]);
+    // Exactly the minimum is enough (with a warning: no room for overruns); the override
+    // lowers or raises it.
+    let tight = with(r#"duration = "10s""#, "duration = \"200ms\"");
+    assert_eq!(errors(&tight), vec![]);
+    let v = validate(&parse_profile(&tight, Path::new("t.toml")).unwrap(), Some("testboard"));
+    assert!(
+        v.findings
+            .iter()
+            .any(|f| f.rule == "scenario-samples-margin" && f.field == "scenario[0].duration"),
+        "{:?}",
+        v.findings
+    );
     assert_eq!(
         errors(&with(r#"duration = "10s""#, "duration = \"2ms\"\nmin_samples = 10")),
         vec![]

@@ -20,7 +20,7 @@ fn run_in(
         "--output-dir",
         out_dir.to_str().unwrap(),
         "--duration",
-        "1s",
+        "2s",
         "--warmup",
         "200ms",
     ];
@@ -110,8 +110,6 @@ fn missing_load_tool_is_a_hint_naming_the_package() {
         &[
             "--scenario",
             "hackbench",
-            "--duration",
-            "2s",
             "--sysroot",
             isolated_sysroot().to_str().unwrap(),
         ],
