@@ -322,7 +322,10 @@ fn overlong_duration_and_interval_are_usage_errors() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         let e = stderr(&o);
         assert!(e.contains(msg), "{args:?}: expected `{msg}` in: {e}");
-        assert!(!String::from_utf8_lossy(&o.stdout).contains("C:"), "{args:?} measured");
+        assert!(
+            !String::from_utf8_lossy(&o.stdout).contains("C:"),
+            "{args:?} measured"
+        );
     }
 }
 
@@ -330,7 +333,10 @@ fn overlong_duration_and_interval_are_usage_errors() {
 fn invalid_options_are_usage_errors() {
     for (args, msg) in [
         (&["-p", "100"][..], "priority 100 is out of range: use 1-99"),
-        (&["-i", "0"][..], "-i 0: the interval must be 1 to 1000000 µs"),
+        (
+            &["-i", "0"][..],
+            "-i 0: the interval must be 1 to 1000000 µs",
+        ),
         (
             &["--policy=deadline"][..],
             "use other, normal, batch, idle, fifo or rr",

@@ -170,8 +170,7 @@ pub fn check_trust(path: &Path, meta: &Metadata) -> Option<String> {
         euid,
         path,
         Ownership::from(meta),
-        dir.as_deref()
-            .zip(dir_meta.as_ref().map(Ownership::from)),
+        dir.as_deref().zip(dir_meta.as_ref().map(Ownership::from)),
     )
 }
 

@@ -439,7 +439,12 @@ fn unknown_keys_and_wrong_types_are_parse_errors() {
 /// and made the engine stop after one sample with PASS.
 #[test]
 fn duration_overflow_is_refused() {
-    for huge in ["1000000000000h", "300years", "366days", "584542046090626days"] {
+    for huge in [
+        "1000000000000h",
+        "300years",
+        "366days",
+        "584542046090626days",
+    ] {
         rejects(
             &with(r#"duration = "10s""#, &format!("duration = \"{huge}\"")),
             "scenario-duration",
@@ -447,7 +452,10 @@ fn duration_overflow_is_refused() {
             "365 days",
         );
     }
-    assert_eq!(errors(&with(r#"duration = "1m""#, r#"duration = "365days""#)), vec![]);
+    assert_eq!(
+        errors(&with(r#"duration = "1m""#, r#"duration = "365days""#)),
+        vec![]
+    );
 }
 
 /// Issue #12 finding 2: a duration shorter than the minimum number of periods measured one
@@ -461,7 +469,10 @@ fn duration_shorter_than_min_samples_is_refused() {
         "0 period(s) of 200 µs, fewer than the 1000 samples",
     );
     rejects(
-        &with(r#"duration = "10s""#, "duration = \"500us\"\ninterval_us = 1000"),
+        &with(
+            r#"duration = "10s""#,
+            "duration = \"500us\"\ninterval_us = 1000",
+        ),
         "scenario-samples",
         "scenario[0].duration",
         "measure at least 1s",
@@ -470,7 +481,10 @@ fn duration_shorter_than_min_samples_is_refused() {
     // lowers or raises it.
     let tight = with(r#"duration = "10s""#, "duration = \"200ms\"");
     assert_eq!(errors(&tight), vec![]);
-    let v = validate(&parse_profile(&tight, Path::new("t.toml")).unwrap(), Some("testboard"));
+    let v = validate(
+        &parse_profile(&tight, Path::new("t.toml")).unwrap(),
+        Some("testboard"),
+    );
     assert!(
         v.findings
             .iter()
@@ -479,11 +493,17 @@ fn duration_shorter_than_min_samples_is_refused() {
         v.findings
     );
     assert_eq!(
-        errors(&with(r#"duration = "10s""#, "duration = \"2ms\"\nmin_samples = 10")),
+        errors(&with(
+            r#"duration = "10s""#,
+            "duration = \"2ms\"\nmin_samples = 10"
+        )),
         vec![]
     );
     rejects(
-        &with(r#"duration = "10s""#, "duration = \"10s\"\nmin_samples = 100000"),
+        &with(
+            r#"duration = "10s""#,
+            "duration = \"10s\"\nmin_samples = 100000",
+        ),
         "scenario-samples",
         "scenario[0].duration",
         "fewer than the 100000 samples a scenario needs (min_samples)",
@@ -500,7 +520,10 @@ fn duration_shorter_than_min_samples_is_refused() {
     )
     .board
     .unwrap();
-    assert_eq!(board.scenarios[0].min_samples, rros_board::DEFAULT_MIN_SAMPLES);
+    assert_eq!(
+        board.scenarios[0].min_samples,
+        rros_board::DEFAULT_MIN_SAMPLES
+    );
 }
 
 /// Issue #12 finding 7: `interval_us` up to 4294967295 was accepted here and refused by the
@@ -509,7 +532,10 @@ fn duration_shorter_than_min_samples_is_refused() {
 fn interval_range_matches_the_engine() {
     for bad in [0u64, 1_000_001, 3_600_000_000, 4_294_967_295] {
         rejects(
-            &with(r#"duration = "10s""#, &format!("duration = \"10s\"\ninterval_us = {bad}\nmin_samples = 1")),
+            &with(
+                r#"duration = "10s""#,
+                &format!("duration = \"10s\"\ninterval_us = {bad}\nmin_samples = 1"),
+            ),
             "scenario-interval",
             "scenario[0].interval_us",
             "1 µs to 1 s",
@@ -522,7 +548,10 @@ fn interval_range_matches_the_engine() {
     assert_eq!(u64::from(lo) * 1000, cyclictest::config::MIN_INTERVAL_NS);
     assert_eq!(u64::from(hi) * 1000, cyclictest::config::MAX_INTERVAL_NS);
     assert_eq!(
-        errors(&with(r#"duration = "10s""#, "duration = \"10s\"\ninterval_us = 1000000\nmin_samples = 10")),
+        errors(&with(
+            r#"duration = "10s""#,
+            "duration = \"10s\"\ninterval_us = 1000000\nmin_samples = 10"
+        )),
         vec![]
     );
 }

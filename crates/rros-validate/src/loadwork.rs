@@ -133,9 +133,9 @@ impl Snapshot {
     /// CPU ticks the whole tree has used so far (processes alive, and those reaped within it).
     fn total(&self) -> u64 {
         let reaped = self.root.as_ref().map_or(0, |r| r.children);
-        self.tree
-            .iter()
-            .fold(reaped, |t, p| t.saturating_add(p.own).saturating_add(p.children))
+        self.tree.iter().fold(reaped, |t, p| {
+            t.saturating_add(p.own).saturating_add(p.children)
+        })
     }
 }
 
@@ -309,7 +309,11 @@ mod tests {
         Work {
             cpu_s: cpu_share * 10.0,
             cpu_share,
-            program_cpu_s: if programs.is_empty() { 0.0 } else { cpu_share * 5.0 },
+            program_cpu_s: if programs.is_empty() {
+                0.0
+            } else {
+                cpu_share * 5.0
+            },
             programs: programs.iter().map(|s| s.to_string()).collect(),
             samples: 50,
             wall_s: 10.0,
@@ -336,7 +340,10 @@ mod tests {
         let mut w = work(0.9, &["nice"]);
         w.program_cpu_s = 0.01;
         let p = w.problem().unwrap();
-        assert!(p.contains("no program but the shell") && p.contains("(nice)"), "{p}");
+        assert!(
+            p.contains("no program but the shell") && p.contains("(nice)"),
+            "{p}"
+        );
     }
 
     /// A real tree: a shell looping over a busy program, watched for a second.
@@ -356,7 +363,10 @@ mod tests {
         // The machine may be shared: a busy `yes` still gets far more than the threshold.
         assert!(w.cpu_share > MIN_CPU_SHARE && w.cpu_s > 0.0, "{w:?}");
         assert!(w.programs.iter().any(|p| p == "yes"), "{w:?}");
-        assert!(w.program_cpu_s > 0.0 && w.program_cpu_s <= w.cpu_s + 0.05, "{w:?}");
+        assert!(
+            w.program_cpu_s > 0.0 && w.program_cpu_s <= w.cpu_s + 0.05,
+            "{w:?}"
+        );
         assert!(w.samples >= 3, "{w:?}");
     }
 }

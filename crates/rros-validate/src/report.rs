@@ -573,7 +573,11 @@ mod tests {
         let mut s = scenario(Some(5.0), Some(1.0), 1);
         s.judge();
         assert_eq!(s.verdict, Verdict::Error);
-        assert!(s.reasons[0].starts_with("measured too little: 1 samples"), "{:?}", s.reasons);
+        assert!(
+            s.reasons[0].starts_with("measured too little: 1 samples"),
+            "{:?}",
+            s.reasons
+        );
         assert!(s.reasons[0].contains("minimum of 1000 (min_samples)"));
         let mut s = scenario(Some(5.0), Some(1.0), 999);
         s.judge();
@@ -599,7 +603,11 @@ mod tests {
         s.per_cpu = vec![cpu(1, 2500), cpu(2, 500)];
         s.judge();
         assert_eq!(s.verdict, Verdict::Error);
-        assert!(s.reasons[0].contains("500 samples on CPU 2"), "{:?}", s.reasons);
+        assert!(
+            s.reasons[0].contains("500 samples on CPU 2"),
+            "{:?}",
+            s.reasons
+        );
         let mut s = scenario(Some(5.0), Some(1.0), 1000);
         s.judge();
         assert_eq!(s.verdict, Verdict::Pass, "exactly the minimum is enough");

@@ -145,10 +145,7 @@ impl Store {
             })?;
         let lock_meta = lock.metadata()?;
         if !lock_meta.is_file() {
-            bail!(
-                "{} is not a regular file; remove it",
-                lock_path.display()
-            );
+            bail!("{} is not a regular file; remove it", lock_path.display());
         }
         // SAFETY: flock on a valid fd owned by `lock`.
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
@@ -457,7 +454,10 @@ mod tests {
         fs::create_dir(&out).unwrap();
         std::os::unix::fs::symlink(&victim, out.join(".lock")).unwrap();
         let e = Store::open(&out).unwrap_err().to_string();
-        assert!(e.contains(".lock is a symbolic link") && e.contains("remove it"), "{e}");
+        assert!(
+            e.contains(".lock is a symbolic link") && e.contains("remove it"),
+            "{e}"
+        );
         assert_eq!(fs::read(&victim).unwrap(), b"precious");
     }
 
@@ -472,7 +472,11 @@ mod tests {
         assert!(e.contains("chmod go-w"), "{e}");
         assert!(!t.path().join(".lock").exists());
         let d = Path::new("/x");
-        assert!(dir_problem(d, 0, 1000, 0o40755).unwrap().contains("belongs to uid 1000"));
+        assert!(
+            dir_problem(d, 0, 1000, 0o40755)
+                .unwrap()
+                .contains("belongs to uid 1000")
+        );
         assert!(dir_problem(d, 0, 0, 0o41777).unwrap().contains("1777"));
         assert_eq!(dir_problem(d, 1000, 1000, 0o40700), None);
     }

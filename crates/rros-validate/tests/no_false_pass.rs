@@ -74,7 +74,11 @@ fn duration_overflow_on_the_command_line_is_a_usage_error() {
         assert_eq!(out.status.code(), Some(2), "--duration {d}");
         let e = text(&out.stderr);
         assert!(e.contains("365 days") && e.contains("--duration"), "{e}");
-        assert!(text(&out.stdout).is_empty(), "nothing ran: {}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).is_empty(),
+            "nothing ran: {}",
+            text(&out.stdout)
+        );
     }
 }
 
@@ -119,7 +123,11 @@ fn duration_shorter_than_min_samples_is_error_measured_too_little() {
 fn min_samples_override_is_honoured() {
     let t = tempfile::tempdir().unwrap();
     let p = profile_variant(t.path(), |s| {
-        s.replacen("interval_us = 1000\n", "interval_us = 1000\nmin_samples = 100\n", 1)
+        s.replacen(
+            "interval_us = 1000\n",
+            "interval_us = 1000\nmin_samples = 100\n",
+            1,
+        )
     });
     let out = run_isolated(
         t.path(),
@@ -131,7 +139,10 @@ fn min_samples_override_is_honoured() {
     let (_, _, dir) = verdict_line(&out);
     let r = report_json(Path::new(&dir));
     assert_eq!(r["scenarios"][0]["min_samples"], 100, "{all}");
-    assert!(r["scenarios"][0]["samples"].as_u64().unwrap() >= 100, "{all}");
+    assert!(
+        r["scenarios"][0]["samples"].as_u64().unwrap() >= 100,
+        "{all}"
+    );
     assert!(!all.contains("measured too little"), "{all}");
 }
 
@@ -321,10 +332,16 @@ fn profile_that_is_a_device_or_fifo_is_error_not_a_hang() {
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: valid C string.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    for (profile, kind) in [(Path::new("/dev/zero"), "a character device"), (&fifo, "a FIFO")] {
+    for (profile, kind) in [
+        (Path::new("/dev/zero"), "a character device"),
+        (&fifo, "a FIFO"),
+    ] {
         let started = Instant::now();
         let (all, _) = assert_error(&run_isolated(t.path(), profile, &[], &[]));
-        assert!(all.contains(kind) && all.contains("not a regular file"), "{all}");
+        assert!(
+            all.contains(kind) && all.contains("not a regular file"),
+            "{all}"
+        );
         assert!(started.elapsed() < Duration::from_secs(20));
     }
     // Audit and tune read the profile the same way.
