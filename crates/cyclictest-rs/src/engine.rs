@@ -464,7 +464,8 @@ fn sampler<B: Backend>(
                 &mut acc,
                 live,
                 sh.stop,
-                cfg.interval_ns as i64,
+                // validate() bounds it to MAX_INTERVAL_NS (1 s): no wrap.
+                i64::try_from(cfg.interval_ns).unwrap_or(i64::MAX),
                 cfg.loops.unwrap_or(u64::MAX),
                 end_at,
             );
