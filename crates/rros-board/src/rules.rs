@@ -284,7 +284,9 @@ pub fn validate(profile: &Profile, file_stem: Option<&str>) -> Validation {
             "cpus.count",
             format!("{count} is more CPUs than Linux supports (NR_CPUS is at most {MAX_CPU_COUNT}); give the number of CPUs the board has"),
         );
-        count = MAX_CPU_COUNT;
+        // No range or partition check against a count that is wrong anyway (and nothing
+        // sized by it): 0 skips them, as for a zero count.
+        count = 0;
     }
     let hk = c.cpulist("cpus.housekeeping", &profile.cpus.housekeeping, count);
     let iso = c.cpulist("cpus.isolated", &profile.cpus.isolated, count);
