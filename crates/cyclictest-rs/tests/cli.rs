@@ -369,7 +369,8 @@ fn cpu_outside_the_inherited_mask_is_measured() {
     let cpus = cyclictest::sys::online_cpus();
     let (a, b) = (cpus[0].to_string(), cpus[1].to_string());
     let o = Command::new("taskset")
-        .args(["-c", &a, BIN, "-q", "-a", &b, "-l", "5", "-i", "1000"])
+        // A 20 ms period: on a busy machine a 1 ms one misses periods (`-l` counts them).
+        .args(["-c", &a, BIN, "-q", "-a", &b, "-l", "5", "-i", "20000"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
