@@ -322,3 +322,28 @@ fn board_check_refuses_hostile_profiles() {
             .stderr(predicate::str::contains(kind).and(predicate::str::contains(path)));
     }
 }
+
+/// Issue #12 finding 12: `board render` wrote through `.NAME.tmp`, a predictable name, so a
+/// symlink planted there redirected the write. It now writes through an exclusive temporary
+/// file with an unpredictable name.
+#[test]
+fn render_never_writes_through_a_planted_symlink() {
+    let project = scratch_project();
+    let root = project.path();
+    let victim = root.join("victim");
+    fs::write(&victim, "precious").unwrap();
+    let dir = root.join("meta-rros/conf/rros-boards");
+    fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join(".rpi4.inc.tmp")).unwrap();
+    rros(root)
+        .args(["board", "render"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "wrote meta-rros/conf/rros-boards/rpi4.inc",
+        ));
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    let written = dir.join("rpi4.inc");
+    assert!(fs::symlink_metadata(&written).unwrap().is_file());
+    assert!(fs::read_to_string(&written).unwrap().contains("rpi4"));
+}
