@@ -224,6 +224,42 @@ fn duration_bounds_the_run() {
     );
 }
 
+/// Issue #12 finding 7: at the longest period the engine accepts (1 s), both the duration and
+/// SIGINT are honoured within one period: a sampler sleeps at most one period at a time.
+#[test]
+fn longest_interval_still_honours_duration_and_sigint() {
+    let mut args = rt_opts();
+    args.extend(["-q", "-a", "0", "-i", "1000000", "-D", "2"]);
+    let started = std::time::Instant::now();
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(3900),
+        "-D 2 at a 1 s period took {took:?}"
+    );
+    let mut args = rt_opts();
+    args.extend(["-q", "-a", "0", "-i", "1000000"]);
+    let child = Command::new(BIN)
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: kill has no memory effects; the child is ours and not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let signalled = std::time::Instant::now();
+    let o = child.wait_with_output().unwrap();
+    let waited = signalled.elapsed();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        waited < std::time::Duration::from_millis(2900),
+        "SIGINT at a 1 s period took {waited:?}"
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("T: 0 ("));
+}
+
 /// Recursively compares JSON structure: same object keys and value kinds.
 fn same_shape(path: &str, a: &Value, b: &Value, ignore_keys_under: &[&str]) -> Result<(), String> {
     use Value::*;
