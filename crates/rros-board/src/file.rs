@@ -157,21 +157,33 @@ pub fn trust_problem(
 }
 
 /// [`trust_problem`] for the file at `path` (already opened as `meta`) and the current user.
+/// Both the directory named in `path` and the one really holding the file (when `path` is or
+/// passes through a symlink) must be safe: either one's owner could swap the profile.
 pub fn check_trust(path: &Path, meta: &Metadata) -> Option<String> {
     let euid = rustix::process::geteuid().as_raw();
     if euid != 0 {
         return None;
     }
-    // The directory that really holds the file (a symlink's target decides).
-    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-    let dir = real.parent().map(Path::to_owned);
-    let dir_meta = dir.as_deref().and_then(|d| std::fs::metadata(d).ok());
-    trust_problem(
-        euid,
-        path,
-        Ownership::from(meta),
-        dir.as_deref().zip(dir_meta.as_ref().map(Ownership::from)),
-    )
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| absolute.clone());
+    let mut dirs: Vec<&Path> = Vec::new();
+    for d in [absolute.parent(), real.parent()].into_iter().flatten() {
+        if !dirs.contains(&d) {
+            dirs.push(d);
+        }
+    }
+    if dirs.is_empty() {
+        return trust_problem(euid, path, Ownership::from(meta), None);
+    }
+    dirs.into_iter().find_map(|d| {
+        let dir_meta = std::fs::metadata(d).ok()?;
+        trust_problem(
+            euid,
+            path,
+            Ownership::from(meta),
+            Some((d, Ownership::from(&dir_meta))),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -239,6 +251,42 @@ mod tests {
             mode: 0o41777,
         };
         assert_eq!(trust_problem(0, p, ROOT_FILE, Some((d, tmp))), None);
+    }
+
+    /// A symlink in a directory others may write is as unsafe as the file itself being
+    /// writable: they could point it elsewhere. (Root only: the check protects root.)
+    #[test]
+    fn profile_trust_checks_the_directory_of_a_symlink_too() {
+        use std::os::unix::fs::PermissionsExt;
+        if rustix::process::geteuid().as_raw() != 0 {
+            eprintln!("skipped: the trust check applies to root only");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let real = t.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let file = real.join("board.toml");
+        std::fs::write(&file, "x").unwrap();
+        let meta = std::fs::metadata(&file).unwrap();
+        assert_eq!(check_trust(&file, &meta), None);
+        let open = t.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let link = open.join("board.toml");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let m = check_trust(&link, &meta).unwrap();
+        assert!(m.contains("writable by others (mode 0777)"), "{m}");
+        // And the other way round: a safe link to a file in an open directory.
+        let safe = t.path().join("safe");
+        std::fs::create_dir(&safe).unwrap();
+        let inside = open.join("real.toml");
+        std::fs::write(&inside, "x").unwrap();
+        std::os::unix::fs::symlink(&inside, safe.join("board.toml")).unwrap();
+        let m = check_trust(
+            &safe.join("board.toml"),
+            &std::fs::metadata(&inside).unwrap(),
+        );
+        assert!(m.unwrap().contains("0777"));
     }
 
     #[test]
