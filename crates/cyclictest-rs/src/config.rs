@@ -10,6 +10,25 @@ use crate::error::Error;
 /// Largest histogram the engine accepts (cyclictest's `HIST_MAX`).
 pub const MAX_BUCKETS: usize = 1_000_000;
 
+/// Shortest sampling period the engine accepts: 1 µs.
+pub const MIN_INTERVAL_NS: u64 = 1_000;
+
+/// Longest sampling period the engine accepts: 1 s.
+///
+/// A sampler sleeps one period at a time and notices a stop request (SIGTERM, SIGINT) and
+/// the end of the run only when it wakes, so this bound is also the longest a stop or the
+/// end of `duration_ns` can wait. Board profiles (`interval_us`) are checked against the same
+/// range, so `rros board check` and the engine agree.
+pub const MAX_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// Longest run the engine accepts: 365 days. Far below the 292 years at which nanoseconds
+/// overflow an `i64`, and longer than any soak test; a longer value is a typo. Board profiles,
+/// `rros-validate run --duration` and `cyclictest-rs -D` are checked against it.
+pub const MAX_DURATION_NS: u64 = 365 * 86_400 * 1_000_000_000;
+
+/// [`MAX_DURATION_NS`] as a `Duration`.
+pub const MAX_DURATION: Duration = Duration::from_nanos(MAX_DURATION_NS);
+
 /// Scheduling policy of the sampler threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -228,14 +247,16 @@ impl RunConfig {
                 max,
             });
         }
-        if self.interval_ns < 1_000 || self.interval_ns > 3_600_000_000_000 {
+        if !(MIN_INTERVAL_NS..=MAX_INTERVAL_NS).contains(&self.interval_ns) {
             return Err(Error::InvalidInterval(self.interval_ns));
         }
         if self.loops == Some(0) {
             return Err(Error::InvalidLoops);
         }
-        if self.duration_ns == Some(0) {
-            return Err(Error::InvalidDuration);
+        if let Some(d) = self.duration_ns
+            && !(1..=MAX_DURATION_NS).contains(&d)
+        {
+            return Err(Error::InvalidDuration(d));
         }
         let h = &self.histogram;
         if h.bucket_width_ns == 0 {
@@ -305,6 +326,10 @@ mod tests {
         );
         assert!(bad(&|c| c.cpus.clear()).contains("CPU"));
         assert!(bad(&|c| c.interval_ns = 10).contains("interval"));
+        assert!(bad(&|c| c.interval_ns = MAX_INTERVAL_NS + 1).contains("1 µs to 1 s"));
+        assert!(bad(&|c| c.duration_ns = Some(0)).contains("duration"));
+        assert!(bad(&|c| c.duration_ns = Some(MAX_DURATION_NS + 1)).contains("365 days"));
+        assert!(bad(&|c| c.duration_ns = Some(u64::MAX)).contains("365 days"));
         assert!(bad(&|c| c.histogram.buckets = 0).contains("buckets"));
         assert!(bad(&|c| c.histogram.bucket_width_ns = 0).contains("width"));
         assert!(bad(&|c| c.loops = Some(0)).contains("loops"));

@@ -301,7 +301,12 @@ fn measure_locked<B: Backend>(
 
             let start_clock = sys::clock_ns(libc::CLOCK_MONOTONIC);
             if let Some(d) = config.duration_ns {
-                end_at.store(start_clock.saturating_add(d as i64), Ordering::Relaxed);
+                // validate() bounds d to a year; checked all the same, never wrapped.
+                let end = i64::try_from(d)
+                    .ok()
+                    .and_then(|d| start_clock.checked_add(d))
+                    .unwrap_or(i64::MAX);
+                end_at.store(end, Ordering::Relaxed);
             }
             let start = Timestamp::now();
             let started = Instant::now();
@@ -459,7 +464,8 @@ fn sampler<B: Backend>(
                 &mut acc,
                 live,
                 sh.stop,
-                cfg.interval_ns as i64,
+                // validate() bounds it to MAX_INTERVAL_NS (1 s): no wrap.
+                i64::try_from(cfg.interval_ns).unwrap_or(i64::MAX),
                 cfg.loops.unwrap_or(u64::MAX),
                 end_at,
             );

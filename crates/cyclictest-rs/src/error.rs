@@ -55,14 +55,16 @@ pub enum Error {
         max: i32,
     },
     /// Interval out of range.
-    #[error("interval of {0} ns is out of range: use 1 µs to 1 h")]
+    #[error("interval of {0} ns is out of range: use 1 µs to 1 s")]
     InvalidInterval(u64),
     /// `loops == Some(0)`.
     #[error("loops must be at least 1 (leave it unset to run until stopped)")]
     InvalidLoops,
-    /// `duration == Some(0)`.
-    #[error("duration must be at least 1 ns (leave it unset to run until stopped)")]
-    InvalidDuration,
+    /// Duration zero or longer than [`MAX_DURATION_NS`](crate::config::MAX_DURATION_NS).
+    #[error(
+        "duration of {0} ns is out of range: use 1 ns to 365 days (leave it unset to run until stopped)"
+    )]
+    InvalidDuration(u64),
     /// Bad histogram geometry.
     #[error("invalid histogram: {0}")]
     InvalidHistogram(String),

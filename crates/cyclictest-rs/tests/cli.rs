@@ -224,6 +224,42 @@ fn duration_bounds_the_run() {
     );
 }
 
+/// Issue #12 finding 7: at the longest period the engine accepts (1 s), both the duration and
+/// SIGINT are honoured within one period: a sampler sleeps at most one period at a time.
+#[test]
+fn longest_interval_still_honours_duration_and_sigint() {
+    let mut args = rt_opts();
+    args.extend(["-q", "-a", "0", "-i", "1000000", "-D", "2"]);
+    let started = std::time::Instant::now();
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(3900),
+        "-D 2 at a 1 s period took {took:?}"
+    );
+    let mut args = rt_opts();
+    args.extend(["-q", "-a", "0", "-i", "1000000"]);
+    let child = Command::new(BIN)
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: kill has no memory effects; the child is ours and not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let signalled = std::time::Instant::now();
+    let o = child.wait_with_output().unwrap();
+    let waited = signalled.elapsed();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        waited < std::time::Duration::from_millis(2900),
+        "SIGINT at a 1 s period took {waited:?}"
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("T: 0 ("));
+}
+
 /// Recursively compares JSON structure: same object keys and value kinds.
 fn same_shape(path: &str, a: &Value, b: &Value, ignore_keys_under: &[&str]) -> Result<(), String> {
     use Value::*;
@@ -307,11 +343,36 @@ fn rt_tests_json_matches_real_cyclictest() {
     }
 }
 
+/// Issue #12 finding 1: `-D 99999999999999d` used to wrap the end time negative and stop
+/// after one sample (`C: 1`); finding 7: an interval over the engine's 1 s bound.
+#[test]
+fn overlong_duration_and_interval_are_usage_errors() {
+    for (args, msg) in [
+        (&["-D", "99999999999999d", "-l", "5"][..], "365 days"),
+        (&["-D", "366d"][..], "365 days"),
+        (&["-D", "18446744073709551615s"][..], "365 days"),
+        (&["-i", "1000001"][..], "1 to 1000000 µs"),
+        (&["-i", "4294967295"][..], "1 to 1000000 µs"),
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(msg), "{args:?}: expected `{msg}` in: {e}");
+        assert!(
+            !String::from_utf8_lossy(&o.stdout).contains("C:"),
+            "{args:?} measured"
+        );
+    }
+}
+
 #[test]
 fn invalid_options_are_usage_errors() {
     for (args, msg) in [
         (&["-p", "100"][..], "priority 100 is out of range: use 1-99"),
-        (&["-i", "0"][..], "-i 0: the interval must be at least 1 µs"),
+        (
+            &["-i", "0"][..],
+            "-i 0: the interval must be 1 to 1000000 µs",
+        ),
         (
             &["--policy=deadline"][..],
             "use other, normal, batch, idle, fifo or rr",
@@ -344,7 +405,8 @@ fn cpu_outside_the_inherited_mask_is_measured() {
     let cpus = cyclictest::sys::online_cpus();
     let (a, b) = (cpus[0].to_string(), cpus[1].to_string());
     let o = Command::new("taskset")
-        .args(["-c", &a, BIN, "-q", "-a", &b, "-l", "5", "-i", "1000"])
+        // A 20 ms period: on a busy machine a 1 ms one misses periods (`-l` counts them).
+        .args(["-c", &a, BIN, "-q", "-a", &b, "-l", "5", "-i", "20000"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

@@ -10,13 +10,19 @@
 //! `rros-validate`. Everything that decides what a *correct* isolation is lives here.
 
 pub mod cpulist;
+pub mod file;
 pub mod profile;
 pub mod render;
 pub mod rules;
 
 pub use cpulist::{CpuListError, CpuSet};
-pub use profile::{Arch, CmdlineDelivery, Flavour, Profile, SmtPolicy, Threshold, Tuning};
-pub use rules::{Board, BoardScenario, Finding, Severity, Validation, validate};
+pub use profile::{
+    Arch, CmdlineDelivery, DEFAULT_MIN_SAMPLES, Flavour, Profile, SmtPolicy, Threshold, Tuning,
+};
+pub use rules::{
+    Board, BoardScenario, Finding, INTERVAL_US_RANGE, MAX_CPU_COUNT, Severity, Validation,
+    periods_in, shortest_duration, validate,
+};
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +34,8 @@ pub enum LoadError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("refusing board profile {path}: {reason}")]
+    Untrusted { path: PathBuf, reason: String },
     #[error("{path} is not a valid board profile: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path} has {} error(s):\n{}", errors.len(), errors.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n"))]
@@ -56,8 +64,19 @@ pub fn load_board(path: &Path) -> Result<(Board, Vec<Finding>), LoadError> {
 
 /// Reads and validates a profile installed under a fixed name, such as `/etc/rros/board.toml`
 /// on a target: every rule applies except that the file name matches the profile's `name`.
+///
+/// This is the profile `rros-validate` runs loads from, as root: when the caller is root,
+/// a profile (or its directory) that anyone but root can change is refused
+/// ([`file::trust_problem`]).
 pub fn load_installed_board(path: &Path) -> Result<(Board, Vec<Finding>), LoadError> {
-    into_board(path, validate(&read_profile(path)?, None))
+    let (text, meta) = read_text(path)?;
+    if let Some(reason) = file::check_trust(path, &meta) {
+        return Err(LoadError::Untrusted {
+            path: path.to_owned(),
+            reason,
+        });
+    }
+    into_board(path, validate(&parse_profile(&text, path)?, None))
 }
 
 fn into_board(path: &Path, validation: Validation) -> Result<(Board, Vec<Finding>), LoadError> {
@@ -74,12 +93,16 @@ fn into_board(path: &Path, validation: Validation) -> Result<(Board, Vec<Finding
     }
 }
 
-fn read_profile(path: &Path) -> Result<Profile, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+/// Reads a profile's text: regular files of at most [`file::MAX_PROFILE_BYTES`] only.
+fn read_text(path: &Path) -> Result<(String, std::fs::Metadata), LoadError> {
+    file::read_regular(path, file::MAX_PROFILE_BYTES).map_err(|source| LoadError::Read {
         path: path.to_owned(),
         source,
-    })?;
-    parse_profile(&text, path)
+    })
+}
+
+fn read_profile(path: &Path) -> Result<Profile, LoadError> {
+    parse_profile(&read_text(path)?.0, path)
 }
 
 /// Reads a profile file and runs every rule over it.

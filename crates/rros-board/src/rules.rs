@@ -6,9 +6,12 @@
 //! renderers and the on-target audit work from.
 
 use crate::cpulist::CpuSet;
+use crate::cpulist::MAX_CPU;
 use crate::profile::{
-    Arch, CmdlineDelivery, Flavour, Profile, SCHEMA_VERSION, Scenario, Threshold, Tuning,
+    Arch, CmdlineDelivery, DEFAULT_MIN_SAMPLES, Flavour, Profile, SCHEMA_VERSION, Scenario,
+    Threshold, Tuning,
 };
+use cyclictest::config::{MAX_DURATION, MAX_INTERVAL_NS, MIN_INTERVAL_NS};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
@@ -81,8 +84,29 @@ pub struct BoardScenario {
     pub load: Option<String>,
     pub duration: Duration,
     pub interval_us: u32,
+    /// Fewest samples per measured CPU for a valid measurement.
+    pub min_samples: u64,
     pub priority: u32,
     pub threshold: Threshold,
+}
+
+/// The most CPUs a board may have: the kernel's largest `NR_CPUS` (8192 on arm64 and x86-64).
+pub const MAX_CPU_COUNT: u32 = MAX_CPU + 1;
+
+/// The sampling period range of `interval_us`: the engine's (1 µs to 1 s).
+pub const INTERVAL_US_RANGE: std::ops::RangeInclusive<u32> =
+    (MIN_INTERVAL_NS / 1000) as u32..=(MAX_INTERVAL_NS / 1000) as u32;
+
+/// How many whole periods of `interval_us` fit in `duration`: the most samples a run of it
+/// can take per CPU.
+pub fn periods_in(duration: Duration, interval_us: u32) -> u128 {
+    duration.as_nanos() / (u128::from(interval_us.max(1)) * 1000)
+}
+
+/// The shortest duration that holds `min_samples` periods of `interval_us`.
+pub fn shortest_duration(min_samples: u64, interval_us: u32) -> Duration {
+    let ns = u128::from(min_samples) * u128::from(interval_us) * 1000;
+    Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
 }
 
 /// The outcome of [`validate`]: the board when no rule reports an error, and all findings.
@@ -246,14 +270,23 @@ pub fn validate(profile: &Profile, file_stem: Option<&str>) -> Validation {
         );
     }
 
-    // CPU sets.
-    let count = profile.cpus.count;
+    // CPU sets. The count is bounded before anything sized by it is built.
+    let mut count = profile.cpus.count;
     if count == 0 {
         c.error(
             "cpu-count",
             "cpus.count",
             "must be at least 1 (the number of CPUs the board has)",
         );
+    } else if count > MAX_CPU_COUNT {
+        c.error(
+            "cpu-count",
+            "cpus.count",
+            format!("{count} is more CPUs than Linux supports (NR_CPUS is at most {MAX_CPU_COUNT}); give the number of CPUs the board has"),
+        );
+        // No range or partition check against a count that is wrong anyway (and nothing
+        // sized by it): 0 skips them, as for a zero count.
+        count = 0;
     }
     let hk = c.cpulist("cpus.housekeeping", &profile.cpus.housekeeping, count);
     let iso = c.cpulist("cpus.isolated", &profile.cpus.isolated, count);
@@ -445,6 +478,17 @@ fn check_scenario(
         ok = false;
     }
     let duration = match humantime::parse_duration(&s.duration) {
+        Ok(d) if d > MAX_DURATION => {
+            c.error(
+                "scenario-duration",
+                at("duration"),
+                format!(
+                    "\"{}\" is longer than the 365 days a run may last; write e.g. \"60s\", \"5m\" or \"24h\"",
+                    s.duration.escape_debug()
+                ),
+            );
+            None
+        }
         Ok(d) if !d.is_zero() => Some(d),
         Ok(_) => {
             c.error(
@@ -459,20 +503,66 @@ fn check_scenario(
                 "scenario-duration",
                 at("duration"),
                 format!(
-                    "\"{}\": {err}; write e.g. \"60s\", \"5m\" or \"24h\"",
+                    "\"{}\": {err}; write e.g. \"60s\", \"5m\" or \"24h\" (at most 365 days)",
                     s.duration.escape_debug()
                 ),
             );
             None
         }
     };
-    if s.interval_us == 0 {
+    let interval_ok = INTERVAL_US_RANGE.contains(&s.interval_us);
+    if !interval_ok {
         c.error(
             "scenario-interval",
             at("interval_us"),
-            "must be positive (the sampling period in µs, e.g. 200)",
+            format!(
+                "{} is outside {}..={} (the sampling period in µs the engine accepts, 1 µs to 1 s); use e.g. 200 or 1000",
+                s.interval_us,
+                INTERVAL_US_RANGE.start(),
+                INTERVAL_US_RANGE.end()
+            ),
         );
         ok = false;
+    }
+    let min_samples = s.min_samples.unwrap_or(DEFAULT_MIN_SAMPLES);
+    if min_samples == 0 {
+        c.error(
+            "scenario-min-samples",
+            at("min_samples"),
+            format!("0 would let a run that measured nothing pass; leave it out (default {DEFAULT_MIN_SAMPLES}) or give at least 1"),
+        );
+        ok = false;
+    } else if let Some(d) = duration
+        && interval_ok
+        && periods_in(d, s.interval_us) < u128::from(min_samples)
+    {
+        c.error(
+            "scenario-samples",
+            at("duration"),
+            format!(
+                "\"{}\" holds {} period(s) of {} µs, fewer than the {min_samples} samples a scenario needs (min_samples{}); measure at least {} or lower min_samples",
+                s.duration.escape_debug(),
+                periods_in(d, s.interval_us),
+                s.interval_us,
+                if s.min_samples.is_some() { "" } else { ", default" },
+                humantime::format_duration(shortest_duration(min_samples, s.interval_us))
+            ),
+        );
+        ok = false;
+    } else if let Some(d) = duration
+        && interval_ok
+        && periods_in(d, s.interval_us) < u128::from(min_samples) + u128::from(min_samples / 10)
+    {
+        c.warning(
+            "scenario-samples-margin",
+            at("duration"),
+            format!(
+                "\"{}\" holds {} period(s) of {} µs, within 10 % of min_samples = {min_samples}: periods lost to overruns or a late start make the run ERROR (measured too little); measure a little longer",
+                s.duration.escape_debug(),
+                periods_in(d, s.interval_us),
+                s.interval_us
+            ),
+        );
     }
     if !(1..=99).contains(&s.priority) {
         c.error(
@@ -521,6 +611,7 @@ fn check_scenario(
         load: s.load.clone(),
         duration: duration?,
         interval_us: s.interval_us,
+        min_samples,
         priority: s.priority,
         threshold: s.threshold,
     })

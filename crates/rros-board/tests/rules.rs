@@ -282,7 +282,7 @@ fn scenario_settings_are_checked() {
         &with(r#"duration = "10s""#, "duration = \"10s\"\ninterval_us = 0"),
         "scenario-interval",
         "scenario[0].interval_us",
-        "positive",
+        "1..=1000000",
     );
     rejects(
         &with(r#"duration = "10s""#, "duration = \"10s\"\npriority = 100"),
@@ -433,4 +433,139 @@ fn unknown_keys_and_wrong_types_are_parse_errors() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("xenomai") && err.contains("rros"), "{err}");
+}
+
+/// Issue #12 finding 1: a duration whose nanoseconds overflow (`1000000000000h`) was accepted
+/// and made the engine stop after one sample with PASS.
+#[test]
+fn duration_overflow_is_refused() {
+    for huge in [
+        "1000000000000h",
+        "300years",
+        "366days",
+        "584542046090626days",
+    ] {
+        rejects(
+            &with(r#"duration = "10s""#, &format!("duration = \"{huge}\"")),
+            "scenario-duration",
+            "scenario[0].duration",
+            "365 days",
+        );
+    }
+    assert_eq!(
+        errors(&with(r#"duration = "1m""#, r#"duration = "365days""#)),
+        vec![]
+    );
+}
+
+/// Issue #12 finding 2: a duration shorter than the minimum number of periods measured one
+/// sample and passed. `board check` compares each duration with its interval.
+#[test]
+fn duration_shorter_than_min_samples_is_refused() {
+    rejects(
+        &with(r#"duration = "10s""#, "duration = \"1ns\""),
+        "scenario-samples",
+        "scenario[0].duration",
+        "0 period(s) of 200 µs, fewer than the 1000 samples",
+    );
+    rejects(
+        &with(
+            r#"duration = "10s""#,
+            "duration = \"500us\"\ninterval_us = 1000",
+        ),
+        "scenario-samples",
+        "scenario[0].duration",
+        "measure at least 1s",
+    );
+    // Exactly the minimum is enough (with a warning: no room for overruns); the override
+    // lowers or raises it.
+    let tight = with(r#"duration = "10s""#, "duration = \"200ms\"");
+    assert_eq!(errors(&tight), vec![]);
+    let v = validate(
+        &parse_profile(&tight, Path::new("t.toml")).unwrap(),
+        Some("testboard"),
+    );
+    assert!(
+        v.findings
+            .iter()
+            .any(|f| f.rule == "scenario-samples-margin" && f.field == "scenario[0].duration"),
+        "{:?}",
+        v.findings
+    );
+    assert_eq!(
+        errors(&with(
+            r#"duration = "10s""#,
+            "duration = \"2ms\"\nmin_samples = 10"
+        )),
+        vec![]
+    );
+    rejects(
+        &with(
+            r#"duration = "10s""#,
+            "duration = \"10s\"\nmin_samples = 100000",
+        ),
+        "scenario-samples",
+        "scenario[0].duration",
+        "fewer than the 100000 samples a scenario needs (min_samples)",
+    );
+    rejects(
+        &with(r#"duration = "10s""#, "duration = \"10s\"\nmin_samples = 0"),
+        "scenario-min-samples",
+        "scenario[0].min_samples",
+        "at least 1",
+    );
+    let board = validate(
+        &parse_profile(BASE, Path::new("t.toml")).unwrap(),
+        Some("testboard"),
+    )
+    .board
+    .unwrap();
+    assert_eq!(
+        board.scenarios[0].min_samples,
+        rros_board::DEFAULT_MIN_SAMPLES
+    );
+}
+
+/// Issue #12 finding 7: `interval_us` up to 4294967295 was accepted here and refused by the
+/// engine; both now use the engine's 1 µs to 1 s.
+#[test]
+fn interval_range_matches_the_engine() {
+    for bad in [0u64, 1_000_001, 3_600_000_000, 4_294_967_295] {
+        rejects(
+            &with(
+                r#"duration = "10s""#,
+                &format!("duration = \"10s\"\ninterval_us = {bad}\nmin_samples = 1"),
+            ),
+            "scenario-interval",
+            "scenario[0].interval_us",
+            "1 µs to 1 s",
+        );
+    }
+    let (lo, hi) = (
+        *rros_board::INTERVAL_US_RANGE.start(),
+        *rros_board::INTERVAL_US_RANGE.end(),
+    );
+    assert_eq!(u64::from(lo) * 1000, cyclictest::config::MIN_INTERVAL_NS);
+    assert_eq!(u64::from(hi) * 1000, cyclictest::config::MAX_INTERVAL_NS);
+    assert_eq!(
+        errors(&with(
+            r#"duration = "10s""#,
+            "duration = \"10s\"\ninterval_us = 1000000\nmin_samples = 10"
+        )),
+        vec![]
+    );
+}
+
+/// Issue #12 finding 5: `count = 4294967295` grew `board check` to 23 GB. The count is
+/// bounded by NR_CPUS before anything is sized by it.
+#[test]
+fn cpu_count_is_bounded_by_nr_cpus() {
+    for huge in ["8193", "100000000", "4294967295"] {
+        rejects(
+            &with("count = 4", &format!("count = {huge}")),
+            "cpu-count",
+            "cpus.count",
+            "NR_CPUS is at most 8192",
+        );
+    }
 }

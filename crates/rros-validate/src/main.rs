@@ -7,6 +7,7 @@
 
 mod audit;
 mod load;
+mod loadwork;
 mod measure;
 mod render;
 mod report;
@@ -124,12 +125,15 @@ struct RunCli {
     quiet: bool,
 }
 
-/// A duration above zero (`5s`, `10m`, `24h`).
+/// A duration above zero and at most the engine's 365 days (`5s`, `10m`, `24h`).
 fn positive_duration(s: &str) -> Result<Duration, String> {
     match humantime::parse_duration(s) {
         Ok(d) if d.is_zero() => Err("must be longer than zero".into()),
+        Ok(d) if d > cyclictest::config::MAX_DURATION => {
+            Err("longer than the 365 days a run may last (use e.g. 5s, 10m, 24h)".into())
+        }
         Ok(d) => Ok(d),
-        Err(e) => Err(format!("{e} (use e.g. 5s, 10m, 24h)")),
+        Err(e) => Err(format!("{e} (use e.g. 5s, 10m, 24h; at most 365 days)")),
     }
 }
 

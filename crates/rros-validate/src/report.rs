@@ -295,6 +295,23 @@ pub struct LoadReport {
     pub status: Option<String>,
     /// Its output, relative to the run directory.
     pub log: Option<String>,
+    /// The nice value it ran at (SCHED_OTHER), below the system's services.
+    #[serde(default)]
+    pub nice: i32,
+    /// CPU time its whole process tree used during the measurement, seconds (none: not
+    /// measured).
+    #[serde(default)]
+    pub cpu_s: Option<f64>,
+    /// `cpu_s` over the measured time (1.0 = one CPU kept busy).
+    #[serde(default)]
+    pub cpu_share: Option<f64>,
+    /// CPU time seen in programs other than the shell during the measurement, seconds (a
+    /// lower bound: sampled).
+    #[serde(default)]
+    pub program_cpu_s: Option<f64>,
+    /// The programs (other than the shell) seen using CPU during the measurement.
+    #[serde(default)]
+    pub programs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -312,6 +329,9 @@ pub struct ScenarioReport {
     pub duration_s: f64,
     pub measured_s: f64,
     pub interval_us: u32,
+    /// Fewest samples per measured CPU for the scenario to count (profile `min_samples`).
+    #[serde(default)]
+    pub min_samples: u64,
     pub priority: u32,
     pub samples: u64,
     /// Missed periods: wake-ups later than a whole period (cyclictest skips them silently).
@@ -344,6 +364,30 @@ impl ScenarioReport {
                 self.reasons
                     .push("no samples were taken: nothing was measured".into());
             }
+            return;
+        }
+        // Too few samples mean nothing, whatever they say: ERROR, never PASS.
+        let short: Vec<String> = if self.per_cpu.is_empty() {
+            (self.samples < self.min_samples)
+                .then(|| format!("{} samples", self.samples))
+                .into_iter()
+                .collect()
+        } else {
+            self.per_cpu
+                .iter()
+                .filter(|c| c.samples < self.min_samples)
+                .map(|c| format!("{} samples on CPU {}", c.samples, c.cpu))
+                .collect()
+        };
+        if !short.is_empty() {
+            self.verdict = Verdict::Error;
+            self.reasons.push(format!(
+                "measured too little: {}, below the minimum of {} (min_samples); measure longer (at least min_samples × interval_us = {} µs × {}) or lower min_samples in the profile",
+                short.join(", "),
+                self.min_samples,
+                self.interval_us,
+                self.min_samples
+            ));
             return;
         }
         let mut fail = Vec::new();
@@ -496,6 +540,7 @@ mod tests {
             duration_s: 1.0,
             measured_s: 1.0,
             interval_us: 1000,
+            min_samples: 1000,
             priority: 90,
             samples,
             overruns: 0,
@@ -519,6 +564,53 @@ mod tests {
             per_cpu: vec![],
             warnings: vec![],
         }
+    }
+
+    /// Issue #12 finding 2: `--duration 1ns` or `500us` at a 1000 µs period passed with
+    /// `samples=1`. Below `min_samples` the scenario is ERROR, however good the numbers.
+    #[test]
+    fn too_few_samples_is_error_measured_too_little() {
+        let mut s = scenario(Some(5.0), Some(1.0), 1);
+        s.judge();
+        assert_eq!(s.verdict, Verdict::Error);
+        assert!(
+            s.reasons[0].starts_with("measured too little: 1 samples"),
+            "{:?}",
+            s.reasons
+        );
+        assert!(s.reasons[0].contains("minimum of 1000 (min_samples)"));
+        let mut s = scenario(Some(5.0), Some(1.0), 999);
+        s.judge();
+        assert_eq!(s.verdict, Verdict::Error);
+        // Per CPU: one short CPU is enough to refuse.
+        let mut s = scenario(Some(5.0), Some(1.0), 3000);
+        let cpu = |cpu: usize, samples: u64| CpuReport {
+            cpu,
+            rt_tests_thread: cpu,
+            samples,
+            overruns: 0,
+            min_us: Some(1.0),
+            avg_us: Some(1.0),
+            max_us: Some(5.0),
+            percentiles: s.percentiles.clone(),
+            histogram: Histogram {
+                bucket_width_us: 1.0,
+                range_us: 10.0,
+                overflow: 0,
+                bins: vec![],
+            },
+        };
+        s.per_cpu = vec![cpu(1, 2500), cpu(2, 500)];
+        s.judge();
+        assert_eq!(s.verdict, Verdict::Error);
+        assert!(
+            s.reasons[0].contains("500 samples on CPU 2"),
+            "{:?}",
+            s.reasons
+        );
+        let mut s = scenario(Some(5.0), Some(1.0), 1000);
+        s.judge();
+        assert_eq!(s.verdict, Verdict::Pass, "exactly the minimum is enough");
     }
 
     #[test]

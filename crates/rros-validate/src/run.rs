@@ -2,6 +2,7 @@
 
 use crate::audit;
 use crate::load::{self, LoadSpec};
+use crate::loadwork;
 use crate::measure;
 use crate::render;
 use crate::report::{
@@ -111,12 +112,18 @@ fn scenario_stub(
             exited_early: false,
             status: None,
             log: None,
+            nice: load::LOAD_NICE,
+            cpu_s: None,
+            cpu_share: None,
+            program_cpu_s: None,
+            programs: Vec::new(),
         }),
         backend: backend.name().into(),
         cpus: board.measured_cpus().to_string(),
         duration_s: duration.as_secs_f64(),
         measured_s: 0.0,
         interval_us: s.interval_us,
+        min_samples: s.min_samples,
         priority: s.priority,
         samples: 0,
         overruns: 0,
@@ -274,7 +281,34 @@ fn measure_scenario(
     // The measurement; a signal stops the engine, which then returns what it has.
     let cfg = measure::run_config(board, scenario, duration, backend);
     let mut progress = measure::Progress::new(scenario.name.clone());
+    let meter = running
+        .as_ref()
+        .map(|l| loadwork::Meter::start(l.supervisor_pid()));
     let result = cyclictest::run(&cfg, term, &mut progress);
+    let work = meter.and_then(loadwork::Meter::finish);
+
+    // The load: did it work during the measurement?
+    if scenario.load.is_some() {
+        let problem = match &work {
+            Some(w) => {
+                if let Some(lr) = sr.load.as_mut() {
+                    lr.cpu_s = Some(w.cpu_s);
+                    lr.cpu_share = Some(w.cpu_share);
+                    lr.program_cpu_s = Some(w.program_cpu_s);
+                    lr.programs = w.programs.clone();
+                }
+                // Only a measurement that ran to its end can judge the load.
+                w.problem().filter(|_| result.is_ok())
+            }
+            None => Some(
+                "the load's CPU time could not be watched (no thread for the meter), so nothing proves it ran".into(),
+            ),
+        };
+        if let Some(p) = problem {
+            sr.verdict = Verdict::Error;
+            sr.reasons.push(p);
+        }
+    }
 
     // The load: did it survive the measurement? Then stop and reap it.
     if let Some(mut l) = running {
@@ -492,9 +526,12 @@ pub fn run(args: &RunArgs, term: &StopToken) -> u8 {
         }
         Err(e) => {
             let hint = match &e {
-                rros_board::LoadError::Read { .. } => {
+                rros_board::LoadError::Read { source, .. }
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
                     " Install the board's profile there (the image puts it at /etc/rros/board.toml) or pass --profile FILE."
                 }
+                rros_board::LoadError::Read { .. } | rros_board::LoadError::Untrusted { .. } => "",
                 _ => {
                     " Fix the profile (check it on the host with `rros board check`) or pass another with --profile FILE."
                 }
@@ -612,8 +649,8 @@ pub fn run(args: &RunArgs, term: &StopToken) -> u8 {
             })
             .collect();
 
-        // Every load tool must be there before anything is measured.
-        let mut missing = Vec::new();
+        // An early hint only: a tool named plainly in a load but not on PATH. It cannot change
+        // the verdict; the load is proven by the work it does (loadwork).
         for (_, s, _) in &stubs {
             for m in s
                 .load
@@ -621,18 +658,17 @@ pub fn run(args: &RunArgs, term: &StopToken) -> u8 {
                 .map(load::missing_tools)
                 .unwrap_or_default()
             {
-                report.errors.push(ErrorEntry {
-                    scope: format!("scenario:{}", s.name),
-                    message: format!("load tool {m}"),
-                });
-                missing.push(m.tool);
+                let hint = format!(
+                    "scenario {}: load tool {m}; if the load cannot run, the scenario is ERROR",
+                    s.name
+                );
+                note(args.quiet, &format!("warning: {hint}"));
+                report.warnings.push(hint);
             }
         }
 
         let mut stop_reason: Option<String> = if args.audit_only {
             None
-        } else if !missing.is_empty() {
-            Some(format!("load tool(s) missing: {}", missing.join(", ")))
         } else if report.errors.iter().any(|e| e.scope == "options") {
             Some("the options name an unknown scenario".into())
         } else {
@@ -643,6 +679,25 @@ pub fn run(args: &RunArgs, term: &StopToken) -> u8 {
             for (stub, s, d) in stubs {
                 if let Some(why) = &stop_reason {
                     report.scenarios.push(not_run(stub, why));
+                    continue;
+                }
+                // A duration too short for the scenario's minimum of samples is refused before
+                // anything runs: its result could only be "measured too little".
+                let periods = rros_board::periods_in(d, s.interval_us);
+                if periods < u128::from(s.min_samples) {
+                    report.scenarios.push(not_run(
+                        stub,
+                        &format!(
+                            "measured too little: {} holds {periods} period(s) of {} µs, fewer than the {} samples the scenario needs (min_samples); use --duration {} or longer",
+                            humantime::format_duration(d),
+                            s.interval_us,
+                            s.min_samples,
+                            humantime::format_duration(rros_board::shortest_duration(
+                                s.min_samples,
+                                s.interval_us
+                            ))
+                        ),
+                    ));
                     continue;
                 }
                 if term.is_stopped() {

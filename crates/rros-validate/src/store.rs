@@ -6,11 +6,18 @@
 //! old run or the new one, whole, and a run killed at any point leaves the previous `latest`
 //! as it was. One run at a time holds `DIR/.lock` (flock), which also makes leftover
 //! `.*.tmp` directories of killed runs safe to delete.
+//!
+//! rros-validate runs as root, so nothing here may be redirected by a planted link: `DIR`
+//! must belong to the user running and be writable by nobody else, `.lock` is opened with
+//! `O_NOFOLLOW`, run files are created exclusively in a directory this run just made, and
+//! files written next to others' (the Prometheus export) go through an exclusive temporary
+//! file with an unpredictable name (`tempfile`) renamed into place.
 
 use anyhow::{Context, Result, bail};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The name of the symlink to the newest completed run.
@@ -39,8 +46,11 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("cannot sync directory {}", dir.display()))
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory, fsync and rename.
+/// Writes `bytes` to `path` through an exclusive temporary file with an unpredictable name
+/// in the same directory (`.NAME.tmp-XXXXXX`, mode 0644), fsync and rename: a symlink planted
+/// in the directory cannot redirect the write, and a reader sees the old file or the new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -49,21 +59,35 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .context("output path has no file name")?
         .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| -> Result<()> {
-        let mut f =
-            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(bytes)
-            .and_then(|_| f.sync_all())
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        fs::rename(&tmp, path)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.tmp-"))
+        .permissions(fs::Permissions::from_mode(0o644))
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot rename a temporary file to {}", path.display()))?;
+    sync_dir(dir)
+}
+
+/// Why `dir` must not hold root's output, or `None` when it may: it must be owned by the
+/// user running (`euid`) and writable by nobody else, or others could plant links in it.
+pub fn dir_problem(dir: &Path, euid: u32, uid: u32, mode: u32) -> Option<String> {
+    let d = dir.display();
+    if uid != euid {
+        return Some(format!(
+            "the output directory {d} belongs to uid {uid}, not to the user running (uid {euid}), who could plant links in it; fix: chown {euid} {d} && chmod go-w {d}, or pass another --output-dir"
+        ));
     }
-    result
+    if mode & 0o022 != 0 {
+        return Some(format!(
+            "the output directory {d} is writable by others (mode {:04o}), who could plant links in it; fix: chmod go-w {d}, or pass another --output-dir",
+            mode & 0o7777
+        ));
+    }
+    None
 }
 
 /// Whether a directory name looks like a run id (`YYYYmmddTHHMMSSZ-…`).
@@ -89,19 +113,40 @@ impl Store {
         let dir = dir
             .canonicalize()
             .with_context(|| format!("cannot resolve the output directory {}", dir.display()))?;
+        let meta = fs::metadata(&dir)
+            .with_context(|| format!("cannot inspect the output directory {}", dir.display()))?;
+        {
+            use std::os::unix::fs::MetadataExt;
+            let euid = rustix::process::geteuid().as_raw();
+            if let Some(problem) = dir_problem(&dir, euid, meta.uid(), meta.mode()) {
+                bail!("{problem}");
+            }
+        }
         let lock_path = dir.join(LOCK);
         let mut lock = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&lock_path)
-            .with_context(|| {
-                format!(
-                    "cannot write to the output directory {}: run as a user who may write there, or pass --output-dir",
-                    dir.display()
-                )
+            .map_err(|e| {
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    anyhow::anyhow!(
+                        "{} is a symbolic link, which rros-validate never follows (it would write through it as root); remove it",
+                        lock_path.display()
+                    )
+                } else {
+                    anyhow::Error::new(e).context(format!(
+                        "cannot write to the output directory {}: run as a user who may write there, or pass --output-dir",
+                        dir.display()
+                    ))
+                }
             })?;
+        let lock_meta = lock.metadata()?;
+        if !lock_meta.is_file() {
+            bail!("{} is not a regular file; remove it", lock_path.display());
+        }
         // SAFETY: flock on a valid fd owned by `lock`.
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let holder = fs::read_to_string(&lock_path).unwrap_or_default();
@@ -275,8 +320,11 @@ impl Staging {
     /// Writes one file of the run and fsyncs it.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let path = self.tmp.join(name);
-        let mut f =
-            File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
         f.write_all(bytes)
             .and_then(|_| f.sync_all())
             .with_context(|| format!("cannot write {}", path.display()))
@@ -368,5 +416,68 @@ mod tests {
         write_atomic(&p, b"b").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"b");
         assert_eq!(fs::read_dir(t.path()).unwrap().count(), 1);
+    }
+
+    /// Issue #12 finding 12: the old temporary name `.x.prom.tmp-<pid>` was predictable and
+    /// opened with `File::create`, so a planted symlink redirected root's write.
+    #[test]
+    fn prometheus_temp_file_never_follows_a_planted_symlink() {
+        let t = tempfile::tempdir().unwrap();
+        let victim = t.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let p = t.path().join("x.prom");
+        // Plant links at every name the old scheme could have used, and a few more.
+        for pid in [std::process::id(), 1, 2, 12345] {
+            std::os::unix::fs::symlink(&victim, t.path().join(format!(".x.prom.tmp-{pid}")))
+                .unwrap();
+        }
+        write_atomic(&p, b"metrics").unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(fs::read(&p).unwrap(), b"metrics");
+        assert!(!fs::symlink_metadata(&p).unwrap().file_type().is_symlink());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644,
+            "node_exporter must be able to read it"
+        );
+    }
+
+    /// Issue #12 finding 11: `DIR/.lock` was opened following symlinks and truncated, so
+    /// `ln -s /tmp/victim DIR/.lock` overwrote the victim with a PID.
+    #[test]
+    fn lock_file_symlink_is_refused_and_victim_untouched() {
+        let t = tempfile::tempdir().unwrap();
+        let victim = t.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let out = t.path().join("out");
+        fs::create_dir(&out).unwrap();
+        std::os::unix::fs::symlink(&victim, out.join(".lock")).unwrap();
+        let e = Store::open(&out).unwrap_err().to_string();
+        assert!(
+            e.contains(".lock is a symbolic link") && e.contains("remove it"),
+            "{e}"
+        );
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+    }
+
+    /// Issue #12 finding 11: the output directory's owner and mode are checked.
+    #[test]
+    fn output_dir_writable_by_others_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        fs::set_permissions(t.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let e = Store::open(t.path()).unwrap_err().to_string();
+        assert!(e.contains("writable by others (mode 0777)"), "{e}");
+        assert!(e.contains("chmod go-w"), "{e}");
+        assert!(!t.path().join(".lock").exists());
+        let d = Path::new("/x");
+        assert!(
+            dir_problem(d, 0, 1000, 0o40755)
+                .unwrap()
+                .contains("belongs to uid 1000")
+        );
+        assert!(dir_problem(d, 0, 0, 0o41777).unwrap().contains("1777"));
+        assert_eq!(dir_problem(d, 1000, 1000, 0o40700), None);
     }
 }

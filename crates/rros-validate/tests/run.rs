@@ -292,7 +292,7 @@ fn clean_audit_and_budget_met_is_pass() {
             "--scenario",
             "idle",
             "--duration",
-            "1s",
+            "2s",
             "--warmup",
             "0s",
             "--output-dir",

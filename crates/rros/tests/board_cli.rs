@@ -258,3 +258,92 @@ fn list_and_show() {
                 .and(predicate::str::contains("cmdline        isolcpus=")),
         );
 }
+
+/// Issue #12 findings 1, 2, 5, 7, 8 through `rros board check`: every hostile profile is
+/// refused (exit 1 naming the field, or exit 2 for a file that is not a profile at all),
+/// quickly, without a hang or an out-of-memory kill.
+#[test]
+fn board_check_refuses_hostile_profiles() {
+    let project = scratch_project();
+    let board = project.path().join("board");
+    let qemu = fs::read_to_string(board.join("qemux86-64.toml")).unwrap();
+    let cases = [
+        (
+            "count.toml",
+            qemu.replace("count = 2", "count = 4294967295"),
+            "cpus.count",
+            "NR_CPUS is at most 8192",
+        ),
+        (
+            "overflow.toml",
+            qemu.replacen(r#"duration = "30s""#, r#"duration = "1000000000000h""#, 1),
+            "scenario[0].duration",
+            "365 days",
+        ),
+        (
+            "short.toml",
+            qemu.replacen(r#"duration = "30s""#, r#"duration = "500us""#, 1),
+            "scenario[0].duration",
+            "fewer than the 1000 samples",
+        ),
+        (
+            "interval.toml",
+            qemu.replacen("interval_us = 1000", "interval_us = 4294967295", 1),
+            "scenario[0].interval_us",
+            "1 µs to 1 s",
+        ),
+    ];
+    for (file, text, field, hint) in &cases {
+        let name = file.trim_end_matches(".toml");
+        let text = text.replace(r#"name = "qemux86-64""#, &format!(r#"name = "{name}""#));
+        fs::write(board.join(file), text).unwrap();
+        rros(project.path())
+            .args(["board", "check", &format!("board/{file}")])
+            .timeout(std::time::Duration::from_secs(30))
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(*field).and(predicate::str::contains(*hint)));
+    }
+    let fifo = board.join("fifo.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo (coreutils) is needed by this test");
+    assert!(made.success());
+    for (path, kind) in [
+        ("/dev/zero", "a character device"),
+        ("board/fifo.toml", "a FIFO"),
+    ] {
+        rros(project.path())
+            .args(["board", "check", path])
+            .timeout(std::time::Duration::from_secs(30))
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(kind).and(predicate::str::contains(path)));
+    }
+}
+
+/// Issue #12 finding 12: `board render` wrote through `.NAME.tmp`, a predictable name, so a
+/// symlink planted there redirected the write. It now writes through an exclusive temporary
+/// file with an unpredictable name.
+#[test]
+fn render_never_writes_through_a_planted_symlink() {
+    let project = scratch_project();
+    let root = project.path();
+    let victim = root.join("victim");
+    fs::write(&victim, "precious").unwrap();
+    let dir = root.join("meta-rros/conf/rros-boards");
+    fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join(".rpi4.inc.tmp")).unwrap();
+    rros(root)
+        .args(["board", "render"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "wrote meta-rros/conf/rros-boards/rpi4.inc",
+        ));
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    let written = dir.join("rpi4.inc");
+    assert!(fs::symlink_metadata(&written).unwrap().is_file());
+    assert!(fs::read_to_string(&written).unwrap().contains("rpi4"));
+}

@@ -348,7 +348,13 @@ pub fn parse_duration_s(v: &str) -> Result<u64, UsageError> {
     if n == 0 {
         return err("-D 0: the duration must be at least 1 s (omit -D to run until stopped)");
     }
-    n.checked_mul(mult).map_or_else(bad, Ok)
+    let max_s = cyclictest::config::MAX_DURATION_NS / 1_000_000_000;
+    match n.checked_mul(mult) {
+        Some(s) if s <= max_s => Ok(s),
+        _ => err(format!(
+            "-D {v}: longer than the engine's limit of 365 days ({max_s} s); use e.g. 24h or 7d"
+        )),
+    }
 }
 
 fn cpus_arg(opt: &str, v: &str) -> Result<Vec<usize>, UsageError> {
@@ -394,8 +400,14 @@ fn apply(a: &mut Args, id: Id, opt: &str, val: Option<&str>) -> Result<(), Usage
         }
         Id::Interval => {
             let i: u64 = num(opt, v(), "an interval in µs")?;
-            if i == 0 {
-                return err(format!("{opt} 0: the interval must be at least 1 µs"));
+            let (min, max) = (
+                cyclictest::config::MIN_INTERVAL_NS / 1000,
+                cyclictest::config::MAX_INTERVAL_NS / 1000,
+            );
+            if !(min..=max).contains(&i) {
+                return err(format!(
+                    "{opt} {i}: the interval must be {min} to {max} µs (1 µs to 1 s)"
+                ));
             }
             a.interval_us = i;
         }
@@ -682,6 +694,7 @@ mod tests {
         assert_eq!(parse_duration_s("90").unwrap(), 90);
         assert_eq!(parse_duration_s("1h").unwrap(), 3600);
         assert_eq!(parse_duration_s("2d").unwrap(), 172_800);
+        assert_eq!(parse_duration_s("365d").unwrap(), 365 * 86_400);
         for bad in ["", "x", "1x", "1.5h", "-1", "0"] {
             assert!(parse_duration_s(bad).is_err(), "{bad}");
         }
@@ -690,7 +703,7 @@ mod tests {
     #[test]
     fn errors_name_the_option_and_fix() {
         let e = |s: &str| p(s).unwrap_err().0;
-        assert!(e("-i 0").contains("at least 1 µs"));
+        assert!(e("-i 0").contains("1 to 1000000 µs"));
         assert!(e("-i abc").contains("invalid value `abc` for -i"));
         assert!(e("-p").contains("-p needs a value"));
         assert!(e("--policy=deadline").contains("use other, normal, batch, idle, fifo or rr"));
