@@ -240,7 +240,8 @@ fn the_device_policy_admits_exactly_the_nodes_a_run_opens() {
     );
 }
 
-/// A whole disk or loop device that exists here, to try to open.
+/// A whole disk holding data (not a partition, not an empty loop device) with a node in
+/// /dev, to try to read: opened, it would give bytes.
 fn some_block_device() -> Option<PathBuf> {
     let mut names: Vec<String> = std::fs::read_dir("/sys/class/block")
         .ok()?
@@ -248,10 +249,16 @@ fn some_block_device() -> Option<PathBuf> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    names
-        .into_iter()
-        .map(|n| Path::new("/dev").join(n))
-        .find(|p| p.exists())
+    names.into_iter().find_map(|name| {
+        let sys = Path::new("/sys/class/block").join(&name);
+        let sectors: u64 = std::fs::read_to_string(sys.join("size"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let dev = Path::new("/dev").join(&name);
+        (sectors > 0 && !sys.join("partition").exists() && dev.exists()).then_some(dev)
+    })
 }
 
 /// Under the unit's device policy (as a transient unit of the running systemd), reading a raw
