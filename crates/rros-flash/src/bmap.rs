@@ -13,7 +13,9 @@
 //! Format 1.x bmaps (SHA-1, bmaptool before 3.0) are refused with the fix.
 
 use crate::error::{Error, hex};
+use crate::image::{not_regular, open_nonblocking};
 use sha2::{Digest, Sha256};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 /// Refuse to read anything larger as a bmap (a bmap for a 64 GiB image is a few MiB).
@@ -50,14 +52,28 @@ impl LoadedBmap {
             bmap: path.to_owned(),
             message,
         };
-        let meta = std::fs::metadata(path).map_err(Error::io("read the bmap", path))?;
+        let file = open_nonblocking(path).map_err(Error::io("read the bmap", path))?;
+        let meta = file.metadata().map_err(Error::io("read the bmap", path))?;
+        if let Some(kind) = not_regular(&meta) {
+            return Err(bad(format!(
+                "it is {kind}, not a regular file: give the .bmap file made with the image (or --no-bmap)"
+            )));
+        }
         if meta.len() > MAX_BMAP_BYTES {
             return Err(bad(format!(
                 "{} bytes is far too large for a bmap: is this the image itself?",
                 meta.len()
             )));
         }
-        let bytes = std::fs::read(path).map_err(Error::io("read the bmap", path))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_BMAP_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(Error::io("read the bmap", path))?;
+        if bytes.len() as u64 > MAX_BMAP_BYTES {
+            return Err(bad(
+                "the file grew past the size a bmap can have while it was read".into(),
+            ));
+        }
         let text = String::from_utf8(bytes)
             .map_err(|_| bad("not a bmap: not UTF-8 text (is this the image itself?)".into()))?;
         Self::from_text(&text, path)

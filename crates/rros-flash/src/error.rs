@@ -118,6 +118,42 @@ pub enum Error {
 
     #[error("{}: cannot check the kernel command line: {message}", path.display())]
     BootConfig { path: PathBuf, message: String },
+
+    /// The write or its verification failed after the target was opened for writing; says
+    /// what the target now holds.
+    #[error("{cause}\n{}", left.describe(target))]
+    Unfinished {
+        target: PathBuf,
+        left: Left,
+        cause: Box<Error>,
+    },
+}
+
+/// What a failed flash left on the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Left {
+    /// Bytes of the image were written to the device before the failure.
+    PartialImage,
+    /// Nothing was written to the device.
+    Untouched,
+    /// A file target: the copy went to a temporary file beside it, now removed; the target
+    /// keeps its old contents (or still does not exist).
+    FileKept,
+}
+
+impl Left {
+    fn describe(self, target: &std::path::Path) -> String {
+        let target = target.display();
+        match self {
+            Left::PartialImage => format!(
+                "{target} now holds a partial image: do not boot it; write it again with a good image"
+            ),
+            Left::Untouched => format!("nothing was written to {target}"),
+            Left::FileKept => format!(
+                "{target} was left as it was: the copy went to a temporary file beside it, now removed"
+            ),
+        }
+    }
 }
 
 /// A mapped range whose SHA-256 is not the bmap's.
@@ -150,7 +186,7 @@ impl fmt::Display for RangeMismatch {
             self.expected,
             match self.stage {
                 Stage::Write => {
-                    "the image or its bmap is corrupt, and the device now holds a partial image: do not boot it"
+                    "the image or its bmap is corrupt"
                 }
                 Stage::ReadBack => {
                     "the device does not hold what was written: the card or the reader is failing"
@@ -174,7 +210,7 @@ impl Error {
     /// usage; exit 2).
     pub fn is_verification_failure(&self) -> bool {
         matches!(
-            self,
+            self.cause(),
             Error::Decompress { .. }
                 | Error::Truncated { .. }
                 | Error::LongerThanBmap { .. }
@@ -184,6 +220,14 @@ impl Error {
                 | Error::ReadBackMismatch { .. }
                 | Error::ImageChanged { .. }
         )
+    }
+
+    /// The error itself, or for [`Error::Unfinished`] what made the flash fail.
+    pub fn cause(&self) -> &Error {
+        match self {
+            Error::Unfinished { cause, .. } => cause.cause(),
+            other => other,
+        }
     }
 
     pub(crate) fn io(

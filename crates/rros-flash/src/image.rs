@@ -95,14 +95,8 @@ pub struct Image {
 impl Image {
     /// Opens `path`, recognises its compression and loads its bmap.
     pub fn open(path: &Path, bmap: &BmapChoice) -> Result<Image, Error> {
-        let file = File::open(path).map_err(Error::io("open the image", path))?;
+        let file = open_image(path)?;
         let meta = file.metadata().map_err(Error::io("read the image", path))?;
-        if !meta.is_file() {
-            return Err(Error::Unsupported {
-                path: path.to_owned(),
-                reason: "the image must be a regular file".into(),
-            });
-        }
         let mut head = [0u8; 8];
         let n = file
             .read_at(&mut head, 0)
@@ -213,6 +207,54 @@ impl Image {
     }
 }
 
+/// Opens the image, refusing anything but a regular file. `O_NONBLOCK` keeps a FIFO from
+/// blocking the open (it would wait for a writer forever); the check is on the opened
+/// descriptor, so the path cannot be swapped in between.
+fn open_image(path: &Path) -> Result<File, Error> {
+    let file = open_nonblocking(path).map_err(Error::io("open the image", path))?;
+    let meta = file.metadata().map_err(Error::io("read the image", path))?;
+    if let Some(kind) = not_regular(&meta) {
+        return Err(Error::Unsupported {
+            path: path.to_owned(),
+            reason: format!(
+                "it is {kind}, not a regular file: the image is read more than once (its size, \
+                 the bmap's ranges, the check), so save it to a file first and flash that"
+            ),
+        });
+    }
+    Ok(file)
+}
+
+/// Opens for reading without blocking on a FIFO (no effect on a regular file's reads).
+pub(crate) fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+}
+
+/// What a non-regular file is (`a FIFO (named pipe)`), `None` for a regular file.
+pub(crate) fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_file() {
+        None
+    } else if kind.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if kind.is_char_device() {
+        Some("a character device")
+    } else if kind.is_block_device() {
+        Some("a block device")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else if kind.is_dir() {
+        Some("a directory")
+    } else {
+        Some("not a regular file")
+    }
+}
+
 /// The `.bmap` beside an image: `x.wic.bz2` → `x.wic.bmap`, then `x.wic.bz2.bmap`, then `x.bmap`.
 fn find_bmap(image: &Path, compression: Compression) -> Option<PathBuf> {
     let name = image.file_name()?.to_string_lossy().into_owned();
@@ -250,7 +292,7 @@ enum SourceKind {
 
 impl<'a> Source<'a> {
     pub fn open(image: &'a Image) -> Result<Source<'a>, Error> {
-        let file = File::open(&image.path).map_err(Error::io("open the image", &image.path))?;
+        let file = open_image(&image.path)?;
         let kind = match image.compression {
             Compression::None => SourceKind::Plain(file),
             other => {

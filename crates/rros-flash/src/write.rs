@@ -1,13 +1,13 @@
 //! Writing the image, verifying each range as it is written, and reading it all back.
 
 use crate::bmap::LoadedBmap;
-use crate::error::{Error, RangeMismatch, Stage, hex};
+use crate::error::{Error, Left, RangeMismatch, Stage, hex};
 use crate::image::{Image, Source};
 use crate::target::{Refusal, SystemView, Target, inspect};
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Bytes moved per read/write.
@@ -89,6 +89,11 @@ pub struct Outcome {
 
 /// Writes `image` to `device` and verifies it. Checks the target again first (the caller may
 /// have asked for confirmation in between) and refuses with every reason at once.
+///
+/// A regular-file target is written as a temporary file beside it and replaces it only once
+/// the write and the read-back passed: a bad image never costs the old file. A failure after
+/// a block device was opened is [`Error::Unfinished`], which says whether the card now holds
+/// a partial image.
 pub fn flash(
     image: &mut Image,
     device: &Path,
@@ -115,22 +120,168 @@ pub fn flash(
         });
     }
 
-    let device_limit = match &target {
+    let mut out = Output::open(&target, image.size(), image.bmap.is_some())?;
+    let result = write_and_verify(image, &target, &mut out, device, progress)
+        .and_then(|outcome| out.commit().map(|()| outcome));
+    result.map_err(|cause| Error::Unfinished {
+        target: device.to_owned(),
+        left: out.left(),
+        cause: Box::new(cause),
+    })
+}
+
+/// Where the bytes go: the block device itself, or a temporary file beside the target file
+/// that replaces it on success (and is removed, when dropped, otherwise).
+struct Output {
+    file: File,
+    /// For a file target: the temporary file and the path it replaces on success.
+    replaces: Option<(tempfile::TempPath, PathBuf)>,
+    /// Whether a write reached the device (decides what a failure left there).
+    touched: bool,
+}
+
+impl Output {
+    fn open(target: &Target, size: Option<u64>, sparse: bool) -> Result<Output, Error> {
+        match target {
+            Target::Block(b) => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    // O_EXCL on a block device: the kernel refuses (EBUSY) when it is mounted
+                    // or claimed.
+                    .custom_flags(libc::O_EXCL)
+                    .open(&b.path)
+                    .map_err(|source| {
+                        if source.raw_os_error() == Some(libc::EBUSY) {
+                            Error::Refused {
+                                device: b.path.clone(),
+                                refusals: vec![Refusal::Busy],
+                            }
+                        } else {
+                            Error::Io {
+                                action: "open the device for writing",
+                                path: b.path.clone(),
+                                source,
+                            }
+                        }
+                    })?;
+                Ok(Output {
+                    file,
+                    replaces: None,
+                    touched: false,
+                })
+            }
+            Target::File(f) => {
+                // Replace the file a symlink points to, not the symlink.
+                let dest = match f.existing_len {
+                    Some(_) => std::fs::canonicalize(&f.path)
+                        .map_err(Error::io("resolve the output file", &f.path))?,
+                    None => f.path.clone(),
+                };
+                let dir = dest
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let name = dest
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                // Exclusive and unpredictable (O_EXCL, random suffix): nothing to hijack with a
+                // planted symlink. Mode as a new file would get (0666 less the umask), or the
+                // old file's.
+                let temp = tempfile::Builder::new()
+                    .prefix(&format!(".{name}.rros-flash-"))
+                    .permissions(std::fs::Permissions::from_mode(0o666))
+                    .tempfile_in(dir)
+                    .map_err(Error::io("create a temporary file beside", &dest))?;
+                if f.existing_len.is_some()
+                    && let Ok(meta) = std::fs::metadata(&dest)
+                {
+                    temp.as_file()
+                        .set_permissions(meta.permissions())
+                        .map_err(Error::io("set the mode of the copy of", &dest))?;
+                }
+                let (file, temp_path) = temp.into_parts();
+                // Unmapped ranges stay holes, which read as the zeros they are in the image.
+                if sparse && let Some(size) = size {
+                    file.set_len(size)
+                        .map_err(Error::io("size the output file", &temp_path))?;
+                }
+                Ok(Output {
+                    file,
+                    replaces: Some((temp_path, dest)),
+                    touched: false,
+                })
+            }
+        }
+    }
+
+    fn write_all_at(&mut self, buf: &[u8], offset: u64, device: &Path) -> Result<(), Error> {
+        self.touched = true;
+        self.file
+            .write_all_at(buf, offset)
+            .map_err(Error::io("write", device))
+    }
+
+    /// The path to read back: the device, or the temporary file.
+    fn written_path<'a>(&'a self, target: &'a Target) -> &'a Path {
+        match &self.replaces {
+            Some((temp, _)) => temp,
+            None => target.path(),
+        }
+    }
+
+    /// A file target: the verified temporary file replaces the target, durably.
+    fn commit(&mut self) -> Result<(), Error> {
+        let Some((temp, dest)) = self.replaces.take() else {
+            return Ok(());
+        };
+        temp.persist(&dest).map_err(|err| Error::Io {
+            action: "replace the output file",
+            path: dest.clone(),
+            source: err.error,
+        })?;
+        // The rename is durable only once the directory is.
+        let dir = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(Error::io("flush the directory of", &dest))
+    }
+
+    /// What a failure leaves on the target.
+    fn left(&self) -> Left {
+        match (&self.replaces, self.touched) {
+            (Some(_), _) => Left::FileKept,
+            (None, true) => Left::PartialImage,
+            (None, false) => Left::Untouched,
+        }
+    }
+}
+
+fn write_and_verify(
+    image: &mut Image,
+    target: &Target,
+    out: &mut Output,
+    device: &Path,
+    progress: &mut dyn Progress,
+) -> Result<Outcome, Error> {
+    let device_limit = match target {
         Target::Block(b) => Some(b.size),
         Target::File(_) => None,
     };
-    let out = open_target(&target, image.size(), image.bmap.is_some())?;
     let mut source = Source::open(image)?;
 
     let (written, ranges, sha256) = match &image.bmap {
         Some(map) => {
-            write_mapped(&mut source, &out, device, image, map, progress)?;
+            write_mapped(&mut source, out, device, image, map, progress)?;
             (map.mapped_bytes, map.range_count(), None)
         }
         None => {
             let (n, sha) = write_everything(
                 &mut source,
-                &out,
+                out,
                 device,
                 device_limit,
                 image.size().unwrap_or(0),
@@ -150,9 +301,10 @@ pub fn flash(
     };
     drop(source);
 
-    out.sync_all()
+    out.file
+        .sync_all()
         .map_err(Error::io("flush the written data to", device))?;
-    let (reader, readback) = open_readback(&target, &out)?;
+    let (reader, readback) = open_readback(target, out.written_path(target), &out.file)?;
     let limit = device_limit.unwrap_or(u64::MAX);
     let direct = readback == Readback::DirectIo;
     let mut buf = AlignedBuf::new(CHUNK + 2 * ALIGN as usize);
@@ -213,9 +365,8 @@ pub fn flash(
             }
         }
     }
-    // `out` (and with it the exclusive claim on a block device) is held until here.
+    // The caller holds `out` (and with it the exclusive claim on a block device) until done.
     drop(reader);
-    drop(out);
 
     Ok(Outcome {
         image_size: image.size().unwrap_or(written),
@@ -227,48 +378,9 @@ pub fn flash(
     })
 }
 
-fn open_target(target: &Target, size: Option<u64>, sparse: bool) -> Result<File, Error> {
-    match target {
-        Target::Block(b) => OpenOptions::new()
-            .write(true)
-            // O_EXCL on a block device: the kernel refuses (EBUSY) when it is mounted or claimed.
-            .custom_flags(libc::O_EXCL)
-            .open(&b.path)
-            .map_err(|source| {
-                if source.raw_os_error() == Some(libc::EBUSY) {
-                    Error::Refused {
-                        device: b.path.clone(),
-                        refusals: vec![Refusal::Busy],
-                    }
-                } else {
-                    Error::Io {
-                        action: "open the device for writing",
-                        path: b.path.clone(),
-                        source,
-                    }
-                }
-            }),
-        Target::File(f) => {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&f.path)
-                .map_err(Error::io("create the output file", &f.path))?;
-            // Unmapped ranges stay holes, which read as the zeros they are in the image.
-            if sparse && let Some(size) = size {
-                file.set_len(size)
-                    .map_err(Error::io("size the output file", &f.path))?;
-            }
-            Ok(file)
-        }
-    }
-}
-
 fn write_mapped(
     source: &mut Source<'_>,
-    out: &File,
+    out: &mut Output,
     device: &Path,
     image: &Image,
     map: &LoadedBmap,
@@ -292,8 +404,7 @@ fn write_mapped(
                 });
             }
             hasher.update(&buf[..n]);
-            out.write_all_at(&buf[..n], offset)
-                .map_err(Error::io("write", device))?;
+            out.write_all_at(&buf[..n], offset, device)?;
             progress.advance(n as u64);
             offset += n as u64;
         }
@@ -316,7 +427,7 @@ fn write_mapped(
 
 fn write_everything(
     source: &mut Source<'_>,
-    out: &File,
+    out: &mut Output,
     device: &Path,
     limit: Option<u64>,
     expected: u64,
@@ -340,8 +451,7 @@ fn write_everything(
             });
         }
         hasher.update(&buf[..n]);
-        out.write_all_at(&buf[..n], offset)
-            .map_err(Error::io("write", device))?;
+        out.write_all_at(&buf[..n], offset, device)?;
         progress.advance(n as u64);
         offset += n as u64;
     }
@@ -349,8 +459,7 @@ fn write_everything(
 }
 
 /// A second descriptor for reading back that does not see the page cache.
-fn open_readback(target: &Target, writer: &File) -> Result<(File, Readback), Error> {
-    let path = target.path();
+fn open_readback(target: &Target, path: &Path, writer: &File) -> Result<(File, Readback), Error> {
     match target {
         Target::File(_) => {
             drop_cache(writer);

@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use rros_flash::{
-    BmapChoice, Error, FlashOptions, Image, NoProgress, Phase, Progress, Readback, Refusal, Stage,
-    check_cmdline, flash,
+    BmapChoice, Error, FlashOptions, Image, Left, NoProgress, Phase, Progress, Readback, Refusal,
+    Stage, check_cmdline, flash,
 };
 use std::path::Path;
 
@@ -132,7 +132,7 @@ fn a_corrupt_byte_in_a_mapped_range_is_caught_while_writing() {
         let source = with_ext(&bad, ext);
         let out = dir.path().join(format!("bad-{ext}.img"));
         let err = flash_to(&source, BmapChoice::Auto, &out).unwrap_err();
-        match &err {
+        match err.cause() {
             Error::RangeChecksum(m) => {
                 assert_eq!(m.stage, Stage::Write, "{ext}");
                 let first: u64 = m.blocks.split('-').next().unwrap().parse().unwrap();
@@ -141,7 +141,23 @@ fn a_corrupt_byte_in_a_mapped_range_is_caught_while_writing() {
             other => panic!("{ext}: {other}"),
         }
         assert!(err.is_verification_failure());
-        assert!(err.to_string().contains("do not boot it"), "{err}");
+        // A file target is written beside it first: a bad image never leaves a partial copy.
+        assert!(
+            matches!(
+                &err,
+                Error::Unfinished {
+                    left: Left::FileKept,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("was left as it was"), "{err}");
+        assert!(
+            !out.exists(),
+            "{ext}: a partial copy was left at {}",
+            out.display()
+        );
     }
 }
 
@@ -267,7 +283,7 @@ fn a_resealed_bmap_with_a_wrong_range_checksum_fails_the_write() {
     let out = dir.path().join("resealed.img");
     let err = flash_to(&img, BmapChoice::File(path.clone()), &out).unwrap_err();
     assert!(
-        matches!(&err, Error::RangeChecksum(m) if m.stage == Stage::Write),
+        matches!(err.cause(), Error::RangeChecksum(m) if m.stage == Stage::Write),
         "{err}"
     );
 
@@ -291,7 +307,7 @@ fn the_bmap_of_another_image_does_not_match() {
     let other_bmap = make_bmap(&other);
     let out = dir.path().join("mixed.img");
     let err = flash_to(&img, BmapChoice::File(other_bmap.clone()), &out).unwrap_err();
-    assert!(matches!(err, Error::RangeChecksum(_)), "{err}");
+    assert!(matches!(err.cause(), Error::RangeChecksum(_)), "{err}");
 
     // The same image with zeros appended: every range matches, but the stream goes on past
     // the bmap's ImageSize.
@@ -305,7 +321,10 @@ fn the_bmap_of_another_image_does_not_match() {
         let err = Image::open(&source, &BmapChoice::File(bmap.clone()))
             .and_then(|mut i| flash(&mut i, &out, &FlashOptions::default(), &mut NoProgress))
             .unwrap_err();
-        assert!(matches!(err, Error::LongerThanBmap { .. }), "{ext}: {err}");
+        assert!(
+            matches!(err.cause(), Error::LongerThanBmap { .. }),
+            "{ext}: {err}"
+        );
     }
 }
 
@@ -436,4 +455,136 @@ fn extlinux_and_systemd_boot_images_are_read_on_gpt() {
     assert!(check.ok(), "{:?}", check.mismatches);
     assert_eq!(check.found.file, "loader/entries/boot.conf");
     assert_eq!(check.found.partition, 1);
+}
+
+/// Issue #12, finding 17: a cut or corrupt image never costs a file target its old contents.
+/// The copy goes to a temporary file beside the target and replaces it only once verified.
+#[test]
+fn a_corrupt_image_leaves_an_existing_file_target_as_it_was() {
+    let Some((dir, img, _bmap)) = setup("file_target_kept") else {
+        return;
+    };
+    let out = dir.path().join("old-copy.img");
+    let old = b"the previous, good copy".repeat(1000);
+    let leftovers = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("rros-flash"))
+            .collect()
+    };
+    // A byte flipped in a mapped range of the plain image, and each stream cut mid-way.
+    let bad = dir.path().join("flipped.wic");
+    std::fs::copy(&img, &bad).unwrap();
+    std::fs::copy(
+        dir.path().join("rros-image-rpi4.wic.bmap"),
+        dir.path().join("flipped.wic.bmap"),
+    )
+    .unwrap();
+    flip_byte(&bad, 33 * MIB + 4096 + 777);
+    let mut cases = vec![(bad, BmapChoice::Auto)];
+    for ext in formats().into_iter().filter(|e| !e.is_empty()) {
+        let full = with_ext(&img, ext);
+        let bytes = std::fs::read(&full).unwrap();
+        let cut = dir.path().join(format!("cut.wic.{ext}"));
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        std::fs::copy(
+            dir.path().join("rros-image-rpi4.wic.bmap"),
+            dir.path().join("cut.wic.bmap"),
+        )
+        .unwrap();
+        cases.push((cut.clone(), BmapChoice::Auto));
+        cases.push((cut, BmapChoice::Ignore));
+    }
+    for (source, choice) in cases {
+        std::fs::write(&out, &old).unwrap();
+        let err = flash_to(&source, choice.clone(), &out)
+            .map(|o| panic!("{} {choice:?}: flashed: {o:?}", source.display()))
+            .unwrap_err();
+        let what = format!("{} {choice:?}: {err}", source.display());
+        assert!(err.is_verification_failure(), "{what}");
+        assert!(
+            matches!(&err, Error::Unfinished { left: Left::FileKept, target, .. } if *target == out),
+            "{what}"
+        );
+        assert!(
+            err.to_string().ends_with(&format!(
+                "{} was left as it was: the copy went to a temporary file beside it, now removed",
+                out.display()
+            )),
+            "{what}"
+        );
+        assert!(std::fs::read(&out).unwrap() == old, "{what}: old copy lost");
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new(), "{what}");
+    }
+    // A new target that fails is not created at all.
+    let never = dir.path().join("never.img");
+    let cut = dir.path().join("flipped.wic");
+    flash_to(&cut, BmapChoice::Auto, &never).unwrap_err();
+    assert!(!never.exists());
+}
+
+/// The atomic replacement keeps what a user expects of a file target: written through a
+/// symlink to the file it names, with the old file's mode.
+#[test]
+fn a_file_target_is_replaced_through_its_symlink_keeping_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some((dir, img, _bmap)) = setup("file_target_symlink") else {
+        return;
+    };
+    let real = dir.path().join("real.img");
+    std::fs::write(&real, b"old").unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = dir.path().join("link.img");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    flash_to(&img, BmapChoice::Auto, &link).unwrap();
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert!(same_content(&img, &real));
+    let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o640);
+}
+
+/// Issue #12, finding 17: a FIFO as the image (or the bmap) is refused at once, saying why,
+/// instead of blocking in `open` until a writer comes.
+#[test]
+fn a_fifo_as_the_image_or_the_bmap_is_refused_without_blocking() {
+    fn mkfifo(path: &Path) {
+        let status = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .expect("mkfifo (coreutils)");
+        assert!(status.success());
+    }
+    fn within_deadline<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("no answer ({e}): blocked on the FIFO, or failed"))
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("stream.wic.zst");
+    mkfifo(&fifo);
+    let path = fifo.clone();
+    let err = within_deadline(move || Image::open(&path, &BmapChoice::Ignore).unwrap_err());
+    assert!(
+        matches!(&err, Error::Unsupported { path, .. } if *path == fifo),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("it is a FIFO (named pipe), not a regular file"),
+        "{message}"
+    );
+    assert!(message.contains("save it to a file first"), "{message}");
+
+    let plain = dir.path().join("plain.wic");
+    std::fs::write(&plain, noise(9, 8192)).unwrap();
+    let bmap = dir.path().join("plain.wic.bmap");
+    mkfifo(&bmap);
+    let err = within_deadline(move || Image::open(&plain, &BmapChoice::File(bmap)).unwrap_err());
+    assert!(matches!(&err, Error::Bmap { .. }), "{err}");
+    assert!(err.to_string().contains("FIFO"), "{err}");
 }

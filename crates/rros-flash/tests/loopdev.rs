@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use rros_flash::{
-    BmapChoice, Error, FlashOptions, Image, NoProgress, Phase, Progress, Readback, Refusal,
+    BmapChoice, Error, FlashOptions, Image, Left, NoProgress, Phase, Progress, Readback, Refusal,
     SystemView, Target, check_cmdline, flash, inspect,
 };
 use std::os::unix::fs::FileExt;
@@ -325,4 +325,81 @@ fn the_disk_holding_root_is_refused() {
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOOPS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Issue #12, finding 17: a compressed stream cut mid-way (every format) fails the flash of a
+/// card with the warning that the card now holds a partial image, and exit class 1.
+#[test]
+fn a_stream_cut_mid_way_warns_that_the_card_holds_a_partial_image() {
+    let _serial = serial();
+    if !tools("a_stream_cut_mid_way", IMAGE_TOOLS) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = build_image(dir.path(), "card.wic", &Spec::pi(&board("rpi4")));
+    let bmap = make_bmap(&img);
+    let backing = dir.path().join("card.bin");
+    sparse_file(&backing, 64 * MIB);
+    let Some(lo) = attach("a_stream_cut_mid_way", &backing) else {
+        return;
+    };
+    let formats: Vec<&str> = formats().into_iter().filter(|e| !e.is_empty()).collect();
+    for ext in formats {
+        let bytes = std::fs::read(with_ext(&img, ext)).unwrap();
+        let cut = dir.path().join(format!("cut.wic.{ext}"));
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        std::fs::copy(&bmap, dir.path().join("cut.wic.bmap")).unwrap();
+        // A blank card each time, so what this flash wrote shows.
+        let card = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&lo.dev)
+            .unwrap();
+        card.write_all_at(&vec![0u8; 48 * MIB as usize], 0).unwrap();
+        card.sync_all().unwrap();
+        drop(card);
+        let before = std::fs::read(&lo.dev).unwrap();
+        let mut image = Image::open(&cut, &BmapChoice::Auto).unwrap();
+        let err = flash(&mut image, &lo.dev, &forced(), &mut NoProgress).unwrap_err();
+        assert!(err.is_verification_failure(), "{ext}: {err}");
+        let Error::Unfinished { left, target, .. } = &err else {
+            panic!("{ext}: not reported as an unfinished write: {err}");
+        };
+        assert_eq!(target, &lo.dev);
+        let changed = std::fs::read(&lo.dev).unwrap() != before;
+        match left {
+            Left::PartialImage => {
+                assert!(changed, "{ext}: partial image claimed, card unchanged");
+                assert!(
+                    err.to_string().ends_with(&format!(
+                        "{} now holds a partial image: do not boot it; write it again with a good image",
+                        lo.dev.display()
+                    )),
+                    "{ext}: {err}"
+                );
+            }
+            Left::Untouched => {
+                assert!(!changed, "{ext}: card changed, but reported untouched");
+                assert!(
+                    err.to_string()
+                        .ends_with(&format!("nothing was written to {}", lo.dev.display())),
+                    "{ext}: {err}"
+                );
+            }
+            Left::FileKept => panic!("{ext}: a card is not a file: {err}"),
+        }
+        // gzip and zstd stream out what they decoded before the cut (the finding's case);
+        // bzip2 decodes whole 900 kB blocks, so a cut may leave nothing to write.
+        if ext != "bz2" {
+            assert_eq!(*left, Left::PartialImage, "{ext}: {err}");
+        }
+        // Without a bmap the stream is decompressed to learn its size before the card is
+        // opened: the cut is found then, and nothing is written.
+        let mut image = Image::open(&cut, &BmapChoice::Ignore).unwrap();
+        let err = flash(&mut image, &lo.dev, &forced(), &mut NoProgress).unwrap_err();
+        assert!(err.is_verification_failure(), "{ext}: {err}");
+        assert!(
+            !matches!(err, Error::Unfinished { .. }),
+            "{ext}: found before writing: {err}"
+        );
+    }
 }

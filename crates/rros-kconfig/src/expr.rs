@@ -368,25 +368,84 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
     Ok(tokens)
 }
 
+/// How deep an expression may nest: every `(`, `!`, `&&` and `||` on the way from the root to
+/// a leaf counts one level. Parsing, evaluating, printing and dropping an expression all
+/// recurse once per level, so without a bound a hostile file (20 000 parentheses, 200 000 `!`)
+/// overflows the stack. The deepest expression in the Linux/RROS tree has 29 operators in one
+/// `||` chain and 3 levels of parentheses; 256 leaves ample room and little stack.
+pub const MAX_EXPR_DEPTH: usize = 256;
+
+/// An expression that nests deeper than [`MAX_EXPR_DEPTH`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the expression nests deeper than {limit} levels (parentheses, `!`, `&&`, `||`): \
+     no kernel Kconfig comes close, so the file is generated or damaged; fix or remove it"
+)]
+pub struct TooDeep {
+    pub limit: usize,
+}
+
 /// Parse an expression. Anything this reader cannot parse becomes [`Expr::Opaque`], which is
-/// never evaluated: a reader that guesses would produce false warnings.
-pub fn parse_expr(text: &str) -> Expr {
+/// never evaluated: a reader that guesses would produce false warnings. An expression deeper
+/// than [`MAX_EXPR_DEPTH`] is opaque too; [`parse_expr_bounded`] reports it instead.
+#[allow(dead_code)]
+pub(crate) fn parse_expr(text: &str) -> Expr {
+    parse_expr_bounded(text).unwrap_or_else(|_| Expr::Opaque(text.trim().to_string()))
+}
+
+/// Parse an expression, refusing one deeper than [`MAX_EXPR_DEPTH`] (see [`parse_expr`] for
+/// what becomes opaque).
+pub(crate) fn parse_expr_bounded(text: &str) -> Result<Expr, TooDeep> {
     let text = text.trim();
-    match tokenize(text) {
-        Ok(tokens) => {
-            let mut parser = Parser { tokens, pos: 0 };
-            match parser.or() {
-                Some(expr) if parser.pos == parser.tokens.len() => expr,
-                _ => Expr::Opaque(text.to_string()),
-            }
+    let opaque = || Expr::Opaque(text.to_string());
+    let Ok(tokens) = tokenize(text) else {
+        return Ok(opaque());
+    };
+    let mut parser = Parser {
+        tokens,
+        pos: 0,
+        nesting: 0,
+    };
+    Ok(match parser.or()? {
+        Some(node) if parser.pos == parser.tokens.len() => node.expr,
+        _ => opaque(),
+    })
+}
+
+/// A parsed subexpression and how deep its tree is (a leaf is 0).
+struct Node {
+    expr: Expr,
+    depth: usize,
+}
+
+impl Node {
+    fn leaf(expr: Expr) -> Node {
+        Node { expr, depth: 0 }
+    }
+
+    /// `op(a, b)`, one level deeper than the deeper of the two.
+    fn join(a: Node, b: Node, op: fn(Box<Expr>, Box<Expr>) -> Expr) -> Result<Node, TooDeep> {
+        let depth = a.depth.max(b.depth) + 1;
+        if depth > MAX_EXPR_DEPTH {
+            return Err(TooDeep {
+                limit: MAX_EXPR_DEPTH,
+            });
         }
-        Err(_) => Expr::Opaque(text.to_string()),
+        Ok(Node {
+            expr: op(Box::new(a.expr), Box::new(b.expr)),
+            depth,
+        })
     }
 }
+
+/// `Ok(None)`: not an expression this reader understands (the caller makes it opaque).
+type Parsed = Result<Option<Node>, TooDeep>;
 
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// Parentheses and `!` currently open: the parser's own recursion depth.
+    nesting: usize,
 }
 
 impl Parser {
@@ -400,48 +459,99 @@ impl Parser {
         token
     }
 
-    fn or(&mut self) -> Option<Expr> {
-        let mut left = self.and()?;
+    /// Enter one more `(` or `!`, refusing to recurse past the bound.
+    fn descend(&mut self) -> Result<(), TooDeep> {
+        self.nesting += 1;
+        if self.nesting > MAX_EXPR_DEPTH {
+            return Err(TooDeep {
+                limit: MAX_EXPR_DEPTH,
+            });
+        }
+        Ok(())
+    }
+
+    fn or(&mut self) -> Parsed {
+        let Some(mut left) = self.and()? else {
+            return Ok(None);
+        };
         while self.peek() == Some(&Token::Or) {
             self.pos += 1;
-            let right = self.and()?;
-            left = Expr::Or(Box::new(left), Box::new(right));
+            let Some(right) = self.and()? else {
+                return Ok(None);
+            };
+            left = Node::join(left, right, Expr::Or)?;
         }
-        Some(left)
+        Ok(Some(left))
     }
 
-    fn and(&mut self) -> Option<Expr> {
-        let mut left = self.unary()?;
+    fn and(&mut self) -> Parsed {
+        let Some(mut left) = self.unary()? else {
+            return Ok(None);
+        };
         while self.peek() == Some(&Token::And) {
             self.pos += 1;
-            let right = self.unary()?;
-            left = Expr::And(Box::new(left), Box::new(right));
+            let Some(right) = self.unary()? else {
+                return Ok(None);
+            };
+            left = Node::join(left, right, Expr::And)?;
         }
-        Some(left)
+        Ok(Some(left))
     }
 
-    fn unary(&mut self) -> Option<Expr> {
+    fn unary(&mut self) -> Parsed {
         if self.peek() == Some(&Token::Not) {
             self.pos += 1;
-            return Some(Expr::Not(Box::new(self.unary()?)));
+            self.descend()?;
+            let inner = self.unary()?;
+            self.nesting -= 1;
+            let Some(inner) = inner else {
+                return Ok(None);
+            };
+            let depth = inner.depth + 1;
+            if depth > MAX_EXPR_DEPTH {
+                return Err(TooDeep {
+                    limit: MAX_EXPR_DEPTH,
+                });
+            }
+            return Ok(Some(Node {
+                expr: Expr::Not(Box::new(inner.expr)),
+                depth,
+            }));
         }
         self.primary()
     }
 
-    fn primary(&mut self) -> Option<Expr> {
-        match self.next()? {
+    fn primary(&mut self) -> Parsed {
+        let Some(token) = self.next() else {
+            return Ok(None);
+        };
+        Ok(match token {
             Token::Open => {
+                self.descend()?;
                 let inner = self.or()?;
-                (self.next()? == Token::Close).then_some(inner)
+                self.nesting -= 1;
+                match inner {
+                    Some(inner) if self.next() == Some(Token::Close) => {
+                        // Parentheses leave no node, but they are a level of the parse.
+                        Some(Node {
+                            expr: inner.expr,
+                            depth: inner.depth + 1,
+                        })
+                    }
+                    _ => None,
+                }
             }
-            Token::Macro(text) => Some(Expr::Opaque(text)),
-            Token::Word(word) => self.maybe_compare(Operand::Symbol(word.clone()), word),
+            Token::Macro(text) => Some(Node::leaf(Expr::Opaque(text))),
+            Token::Word(word) => self
+                .maybe_compare(Operand::Symbol(word.clone()), word)
+                .map(Node::leaf),
             Token::Quoted(text) => {
                 // A lone string constant is false in Kconfig unless it is "y"/"m".
                 self.maybe_compare(Operand::Constant(text.clone()), text)
+                    .map(Node::leaf)
             }
             _ => None,
-        }
+        })
     }
 
     fn maybe_compare(&mut self, lhs: Operand, word: String) -> Option<Expr> {
@@ -552,5 +662,165 @@ mod tests {
     fn symbols_lists_each_name_once() {
         let expr = parse_expr("A && (B || !A) && C = y && y");
         assert_eq!(expr.symbols(), vec!["A", "B", "C"]);
+    }
+}
+
+/// Property tests: whatever the text, parsing returns (an expression or a depth error) and the
+/// result can be evaluated, printed and dropped. Bounded by proptest's default case count so
+/// `cargo test` stays fast; `PROPTEST_CASES=100000 cargo test -p rros-kconfig proptests` runs
+/// longer (docs/CONTRIBUTING.md, "Fuzzing and property tests").
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    #[derive(Debug, Clone)]
+    struct Map(HashMap<String, String>);
+
+    impl Lookup for Map {
+        fn tristate(&self, symbol: &str) -> Tristate {
+            match self.0.get(symbol).map(String::as_str) {
+                Some("y") => Tristate::Yes,
+                Some("m") => Tristate::Mod,
+                Some("n") => Tristate::No,
+                _ => Tristate::Unknown,
+            }
+        }
+        fn raw(&self, symbol: &str) -> Option<String> {
+            self.0.get(symbol).cloned()
+        }
+    }
+
+    fn depth(expr: &Expr) -> usize {
+        match expr {
+            Expr::Not(inner) => depth(inner) + 1,
+            Expr::And(a, b) | Expr::Or(a, b) => depth(a).max(depth(b)) + 1,
+            _ => 0,
+        }
+    }
+
+    fn has_opaque(expr: &Expr) -> bool {
+        match expr {
+            Expr::Opaque(_) => true,
+            Expr::Not(inner) => has_opaque(inner),
+            Expr::And(a, b) | Expr::Or(a, b) => has_opaque(a) || has_opaque(b),
+            _ => false,
+        }
+    }
+
+    /// Text made of Kconfig's own tokens, so most inputs get deep into the parser.
+    fn kconfig_text() -> impl Strategy<Value = String> {
+        let token = prop_oneof![
+            Just("("),
+            Just(")"),
+            Just("!"),
+            Just("&&"),
+            Just("||"),
+            Just("="),
+            Just("!="),
+            Just("<"),
+            Just(">="),
+            Just("A"),
+            Just("B"),
+            Just("C"),
+            Just("y"),
+            Just("m"),
+            Just("n"),
+            Just("250"),
+            Just("0x10"),
+            Just("-1"),
+            Just("\"text\""),
+            Just("$(success,true)"),
+            Just("$("),
+            Just("\""),
+            Just("&"),
+        ];
+        proptest::collection::vec((token, prop_oneof![Just(""), Just(" ")]), 0..60).prop_map(
+            |parts| {
+                parts
+                    .into_iter()
+                    .map(|(t, sep)| format!("{t}{sep}"))
+                    .collect()
+            },
+        )
+    }
+
+    fn values() -> impl Strategy<Value = Map> {
+        let value = prop_oneof![
+            Just("y"),
+            Just("m"),
+            Just("n"),
+            Just("250"),
+            Just("0x10"),
+            Just("text")
+        ];
+        proptest::collection::hash_map(prop_oneof![Just("A"), Just("B"), Just("C")], value, 0..3)
+            .prop_map(|m| {
+                Map(m
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect())
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_parses_without_panicking(text in any::<String>()) {
+            if let Ok(expr) = parse_expr_bounded(&text) {
+                prop_assert!(depth(&expr) <= MAX_EXPR_DEPTH);
+                let _ = expr.to_string();
+                let _ = expr.eval(&Map(HashMap::new()));
+                let _ = expr.symbols();
+            }
+        }
+
+        #[test]
+        fn kconfig_token_soup_parses_evaluates_and_prints(text in kconfig_text(), map in values()) {
+            let expr = parse_expr_bounded(&text).expect("60 tokens cannot nest 256 deep");
+            let value = expr.eval(&map);
+            // What is printed reads back as an expression with the same meaning.
+            if !has_opaque(&expr) {
+                let printed = expr.to_string();
+                let again = parse_expr_bounded(&printed).unwrap();
+                prop_assert!(!has_opaque(&again), "{printed:?} from {text:?}");
+                prop_assert_eq!(again.eval(&map), value, "{} from {}", printed, text);
+            }
+        }
+
+        #[test]
+        fn nesting_is_bounded_not_fatal(
+            levels in 0..(3 * MAX_EXPR_DEPTH),
+            bits in any::<[u64; 12]>(),
+        ) {
+            // Which of `(` and `!` each level is, from the random bits (cheaper than a vec).
+            let opens: Vec<&str> = (0..levels)
+                .map(|i| if bits[i / 64] >> (i % 64) & 1 == 1 { "(" } else { "!" })
+                .collect();
+            let closes = opens.iter().filter(|o| **o == "(").count();
+            let text = format!("{}B{}", opens.concat(), ")".repeat(closes));
+            match parse_expr_bounded(&text) {
+                Ok(expr) => {
+                    prop_assert!(opens.len() <= MAX_EXPR_DEPTH, "{} levels accepted", opens.len());
+                    prop_assert!(!has_opaque(&expr));
+                }
+                Err(TooDeep { limit }) => {
+                    prop_assert_eq!(limit, MAX_EXPR_DEPTH);
+                    prop_assert!(opens.len() > MAX_EXPR_DEPTH, "{} levels refused", opens.len());
+                }
+            }
+        }
+
+        #[test]
+        fn chains_are_bounded_not_fatal(terms in 1..(3 * MAX_EXPR_DEPTH), or in any::<bool>()) {
+            let text = vec!["A"; terms].join(if or { " || " } else { " && " });
+            match parse_expr_bounded(&text) {
+                Ok(expr) => {
+                    prop_assert!(terms - 1 <= MAX_EXPR_DEPTH, "{} operators accepted", terms - 1);
+                    prop_assert_eq!(depth(&expr), terms - 1);
+                }
+                Err(_) => prop_assert!(terms - 1 > MAX_EXPR_DEPTH, "{} operators refused", terms - 1),
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Kernel config fragments: the `.cfg` files merged over a defconfig.
 
+use crate::read::{MAX_FRAGMENT_BYTES, ReadError, read_regular};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -83,14 +84,36 @@ pub enum FragmentError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "config fragment {path} is {kind}, not a regular file: save the fragment to a file \
+         and pass that file"
+    )]
+    NotRegular { path: PathBuf, kind: &'static str },
+    #[error(
+        "config fragment {path} is larger than {limit} bytes: a fragment holds CONFIG_ lines \
+         (a whole .config is under 1 MiB); check that the path names a fragment"
+    )]
+    TooLarge { path: PathBuf, limit: u64 },
 }
 
 impl Fragment {
-    /// Read and parse a fragment file.
+    /// Read and parse a fragment file: a regular file of at most
+    /// [`MAX_FRAGMENT_BYTES`](crate::MAX_FRAGMENT_BYTES).
     pub fn load(path: &Path) -> Result<Self, FragmentError> {
-        let bytes = std::fs::read(path).map_err(|source| FragmentError::Read {
-            path: path.to_path_buf(),
-            source,
+        let path_buf = path.to_path_buf();
+        let bytes = read_regular(path, MAX_FRAGMENT_BYTES).map_err(|err| match err {
+            ReadError::Io(source) => FragmentError::Read {
+                path: path_buf,
+                source,
+            },
+            ReadError::NotRegular(kind) => FragmentError::NotRegular {
+                path: path_buf,
+                kind,
+            },
+            ReadError::TooLarge(limit) => FragmentError::TooLarge {
+                path: path_buf,
+                limit,
+            },
         })?;
         Ok(Self::parse(path, &String::from_utf8_lossy(&bytes)))
     }

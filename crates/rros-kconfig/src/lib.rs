@@ -24,9 +24,11 @@ mod check;
 mod expr;
 mod fragment;
 mod parse;
+mod read;
 mod tree;
 
 pub use check::{Origin, Report, UnknownSymbol, Warning, WarningKind, check};
-pub use expr::{CompareOp, Expr, Lookup, Operand, Tristate};
+pub use expr::{CompareOp, Expr, Lookup, MAX_EXPR_DEPTH, Operand, TooDeep, Tristate};
 pub use fragment::{Assignment, Fragment, FragmentError, FragmentIssue, Value};
+pub use read::{MAX_FRAGMENT_BYTES, MAX_KCONFIG_FILE_BYTES, MAX_KCONFIG_TREE_BYTES};
 pub use tree::{Definition, KconfigTree, LoadOptions, Select, SymbolKind, TreeError};

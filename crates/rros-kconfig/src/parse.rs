@@ -3,7 +3,7 @@
 //! types, and help texts (skipped by indentation, so prose is never mistaken for keywords).
 //! `source` lines are ignored: the tree reader visits every `Kconfig*` file anyway.
 
-use crate::expr::{Expr, parse_expr};
+use crate::expr::{Expr, TooDeep, parse_expr_bounded};
 use crate::tree::{Definition, Select, SymbolKind};
 use std::path::Path;
 
@@ -23,9 +23,23 @@ enum Current {
     Ignored,
 }
 
+/// An expression of a Kconfig file nested too deep to read safely, at a 1-based line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TooDeepAt {
+    pub line: usize,
+    pub source: TooDeep,
+}
+
 /// Parse one Kconfig file. `choice_base` makes choice ids unique across files; the returned
-/// count is how many choices this file opened.
-pub(crate) fn parse_file(path: &Path, text: &str, choice_base: usize) -> (Vec<Definition>, usize) {
+/// count is how many choices this file opened. `too_deep` decides what an expression nested
+/// deeper than [`crate::MAX_EXPR_DEPTH`] becomes (given its line and text): an error that ends
+/// the parse, or a stand-in expression.
+pub(crate) fn parse_file<E>(
+    path: &Path,
+    text: &str,
+    choice_base: usize,
+    too_deep: impl Fn(TooDeepAt, &str) -> Result<Expr, E>,
+) -> Result<(Vec<Definition>, usize), E> {
     let mut definitions: Vec<Definition> = Vec::new();
     let mut blocks: Vec<Block> = Vec::new();
     let mut current = Current::None;
@@ -33,6 +47,17 @@ pub(crate) fn parse_file(path: &Path, text: &str, choice_base: usize) -> (Vec<De
     let mut help_indent: Option<Option<usize>> = None;
 
     for (line_no, line) in logical_lines(text) {
+        let parse_expr = |text: &str| {
+            parse_expr_bounded(text).or_else(|source| {
+                too_deep(
+                    TooDeepAt {
+                        line: line_no,
+                        source,
+                    },
+                    text,
+                )
+            })
+        };
         // Help text: from `help` until the first non-blank line indented less than the
         // help's first line.
         if let Some(indent) = help_indent {
@@ -108,7 +133,7 @@ pub(crate) fn parse_file(path: &Path, text: &str, choice_base: usize) -> (Vec<De
                 current = Current::Block;
             }
             "if" => {
-                blocks.push(Block::If(parse_expr(rest)));
+                blocks.push(Block::If(parse_expr(rest)?));
                 current = Current::None;
             }
             "endif" => {
@@ -126,7 +151,7 @@ pub(crate) fn parse_file(path: &Path, text: &str, choice_base: usize) -> (Vec<De
             "comment" | "mainmenu" => current = Current::Ignored,
             "source" | "rsource" | "osource" | "orsource" => current = Current::None,
             "depends" => {
-                let expr = parse_expr(rest.strip_prefix("on").unwrap_or(rest));
+                let expr = parse_expr(rest.strip_prefix("on").unwrap_or(rest))?;
                 match current {
                     Current::Definition(index) => definitions[index].depends.push(expr),
                     Current::Block => match blocks.last_mut() {
@@ -141,7 +166,7 @@ pub(crate) fn parse_file(path: &Path, text: &str, choice_base: usize) -> (Vec<De
             "select" | "imply" => {
                 if let Current::Definition(index) = current {
                     let (target, condition) = match rest.split_once(" if ") {
-                        Some((target, cond)) => (target.trim(), Some(parse_expr(cond))),
+                        Some((target, cond)) => (target.trim(), Some(parse_expr(cond)?)),
                         None => (rest.trim(), None),
                     };
                     if !target.is_empty() {
@@ -172,7 +197,7 @@ pub(crate) fn parse_file(path: &Path, text: &str, choice_base: usize) -> (Vec<De
             _ => {}
         }
     }
-    (definitions, choices)
+    Ok((definitions, choices))
 }
 
 fn pop_until(blocks: &mut Vec<Block>, is_target: impl Fn(&Block) -> bool) {
@@ -252,7 +277,9 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Vec<Definition> {
-        parse_file(Path::new("Kconfig"), text, 0).0
+        parse_file(Path::new("Kconfig"), text, 0, |at, _| Err(at))
+            .unwrap()
+            .0
     }
 
     fn deps(def: &Definition) -> Vec<String> {

@@ -1,8 +1,10 @@
 //! The symbols of a kernel source tree, read from all of its `Kconfig*` files.
 
-use crate::expr::Expr;
-use crate::parse::parse_file;
+use crate::expr::{Expr, TooDeep};
+use crate::parse::{TooDeepAt, parse_file};
+use crate::read::{MAX_KCONFIG_FILE_BYTES, MAX_KCONFIG_TREE_BYTES, ReadError, read_regular};
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 
 /// The declared type of a symbol (`Unknown` if the definition gives none, which Kconfig
@@ -66,6 +68,24 @@ pub enum TreeError {
     NotAKernelTree { path: PathBuf },
     #[error("{path} has no arch/{arch} directory: the tree does not support that architecture")]
     NoSuchArch { path: PathBuf, arch: String },
+    #[error("{path} is {kind}, not a regular file: a Kconfig file must be a regular file")]
+    NotRegular { path: PathBuf, kind: &'static str },
+    #[error(
+        "{path} is larger than {limit} bytes: no kernel Kconfig file comes close \
+         (the largest is about 100 KiB); is the tree damaged?"
+    )]
+    FileTooLarge { path: PathBuf, limit: u64 },
+    #[error(
+        "the Kconfig files below {path} hold more than {limit} bytes together (a kernel's \
+         hold about 6 MiB): give the root of a kernel source tree"
+    )]
+    TreeTooLarge { path: PathBuf, limit: u64 },
+    #[error("{path}:{line}: {source}")]
+    ExpressionTooDeep {
+        path: PathBuf,
+        line: usize,
+        source: TooDeep,
+    },
 }
 
 /// Every symbol of a kernel tree, with where it is defined and what it depends on.
@@ -100,20 +120,46 @@ impl KconfigTree {
         collect_kconfig_files(root, root, options, &mut paths)?;
         paths.sort();
         let mut sources = Vec::with_capacity(paths.len());
+        let mut total = 0u64;
         for path in paths {
-            let bytes = std::fs::read(&path).map_err(|source| TreeError::Read {
-                path: path.clone(),
-                source,
+            let bytes = read_regular(&path, MAX_KCONFIG_FILE_BYTES).map_err(|err| match err {
+                ReadError::Io(source) => TreeError::Read {
+                    path: path.clone(),
+                    source,
+                },
+                ReadError::NotRegular(kind) => TreeError::NotRegular {
+                    path: path.clone(),
+                    kind,
+                },
+                ReadError::TooLarge(limit) => TreeError::FileTooLarge {
+                    path: path.clone(),
+                    limit,
+                },
             })?;
-            let relative = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-            sources.push((relative, String::from_utf8_lossy(&bytes).into_owned()));
+            total += bytes.len() as u64;
+            if total > MAX_KCONFIG_TREE_BYTES {
+                return Err(TreeError::TreeTooLarge {
+                    path: root.to_path_buf(),
+                    limit: MAX_KCONFIG_TREE_BYTES,
+                });
+            }
+            sources.push((path, String::from_utf8_lossy(&bytes).into_owned()));
         }
-        let mut tree = Self::from_sources(sources);
+        // Errors name the file as found (under `root`); definitions keep the path relative to
+        // the tree, as the kernel's own messages do.
+        let mut tree = Self::try_from_sources(sources.iter().map(|(path, text)| {
+            let relative = path.strip_prefix(root).unwrap_or(path);
+            ((relative, path.as_path()), text)
+        }))?;
         tree.root = root.to_path_buf();
         Ok(tree)
     }
 
     /// Build a tree from in-memory Kconfig texts (path, text); paths are used in messages.
+    ///
+    /// An expression nested deeper than [`MAX_EXPR_DEPTH`](crate::MAX_EXPR_DEPTH) is kept
+    /// opaque (never evaluated, so it never warns); [`KconfigTree::load_with`] reports it as
+    /// an error naming the file and line instead.
     pub fn from_sources<I, P, S>(sources: I) -> Self
     where
         I: IntoIterator<Item = (P, S)>,
@@ -123,17 +169,48 @@ impl KconfigTree {
         let mut tree = KconfigTree::default();
         let mut choice_base = 0;
         for (path, text) in sources {
-            let (definitions, choices) = parse_file(path.as_ref(), text.as_ref(), choice_base);
+            let opaque = |_: TooDeepAt, text: &str| {
+                Ok::<_, Infallible>(Expr::Opaque(text.trim().to_string()))
+            };
+            let Ok((definitions, choices)) =
+                parse_file(path.as_ref(), text.as_ref(), choice_base, opaque);
+            tree.add_file(definitions);
             choice_base += choices;
-            tree.files += 1;
-            for definition in definitions {
-                tree.symbols
-                    .entry(definition.name.clone())
-                    .or_default()
-                    .push(definition);
-            }
         }
         tree
+    }
+
+    /// [`KconfigTree::from_sources`], but an expression nested too deep is an error naming
+    /// `error_path:line`. Each source is ((path in definitions, path in errors), text).
+    fn try_from_sources<'a, I, S>(sources: I) -> Result<Self, TreeError>
+    where
+        I: IntoIterator<Item = ((&'a Path, &'a Path), S)>,
+        S: AsRef<str>,
+    {
+        let mut tree = KconfigTree::default();
+        let mut choice_base = 0;
+        for ((path, error_path), text) in sources {
+            let (definitions, choices) = parse_file(path, text.as_ref(), choice_base, |at, _| {
+                Err(TreeError::ExpressionTooDeep {
+                    path: error_path.to_path_buf(),
+                    line: at.line,
+                    source: at.source,
+                })
+            })?;
+            tree.add_file(definitions);
+            choice_base += choices;
+        }
+        Ok(tree)
+    }
+
+    fn add_file(&mut self, definitions: Vec<Definition>) {
+        self.files += 1;
+        for definition in definitions {
+            self.symbols
+                .entry(definition.name.clone())
+                .or_default()
+                .push(definition);
+        }
     }
 
     /// The directory the tree was loaded from (empty for [`KconfigTree::from_sources`]).
