@@ -95,8 +95,11 @@ class BitbakeSetupConfig(unittest.TestCase):
         for c in self.configs:
             board = c["name"][len("rros-"):]
             with self.subTest(board):
+                # The i.MX8MP cannot unpack NXP's firmware without the EULA accepted
+                # (fsl-eula-unpack); meta-freescale's own fragment says so, as the kas file does.
+                extra = ["freescale-layer/eula/accept-fsl-eula"] if board == "imx8mp-evk" else []
                 self.assertEqual(c["oe-fragments"], [f"machine/{include(board)['RROS_BOARD_MACHINE']}",
-                                                     "distro/rros", f"rros/board/{board}"])
+                                                     "distro/rros", f"rros/board/{board}"] + extra)
                 fragment = LAYER / "conf" / "fragments" / "board" / f"{board}.conf"
                 self.assertIn(f'RROS_BOARD = "{board}"', fragment.read_text())
                 for layer in c["bb-layers"]:

@@ -19,7 +19,11 @@ inherit core-image
 
 IMAGE_FEATURES += "ssh-server-openssh"
 
-IMAGE_INSTALL = "packagegroup-core-boot ${CORE_IMAGE_EXTRA_INSTALL} \
+# kernel-modules: the kernels build much as modules (rros_defconfig: ~1700 options =m), and
+# packagegroup-core-boot does not install them. Named here rather than through
+# packagegroup-base, which would also pull the BSP's firmware and radio drivers (on the i.MX
+# one built for NXP's lf-6.18 kernel, not for the 5.13 RROS kernel).
+IMAGE_INSTALL = "packagegroup-core-boot kernel-modules ${CORE_IMAGE_EXTRA_INSTALL} \
                  rros-validate cyclictest-rs rros-tuning \
                  rt-tests stress-ng \
                  ${RROS_LIBEVL_PACKAGES} \

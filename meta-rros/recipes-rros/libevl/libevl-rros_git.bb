@@ -50,9 +50,15 @@ B = "${WORKDIR}/build"
 LIBEVL_ARCH = "${@{'aarch64': 'arm64', 'x86_64': 'x86', 'arm': 'arm'}.get(d.getVar('TARGET_ARCH'), d.getVar('TARGET_ARCH'))}"
 UAPI_DIR = "${B}/uapi-src"
 
-# The fork's makefiles build with -Werror and were last built with GCC 12; newer warnings must
-# not stop the build.
-CFLAGS += "-Wno-error"
+# The fork's makefiles build with -Werror and no -std, and were last built with GCC 12.
+# - -Wno-error: newer warnings must not stop the build.
+# - GCC 14 made implicit function declarations, implicit int, int-conversion and incompatible
+#   pointer types errors in their own right; -Wno-error does not touch those, only
+#   -Wno-error=<each> (or -fpermissive) turns them back into warnings.
+# - GCC 15 defaults to -std=gnu23 (bool/true/false keywords, `f()` means `f(void)`): build as
+#   the C the fork was written in.
+CFLAGS += "-std=gnu17 -Wno-error -Wno-error=implicit-function-declaration -Wno-error=implicit-int \
+           -Wno-error=int-conversion -Wno-error=incompatible-pointer-types -Wno-error=return-mismatch"
 
 EXTRA_OEMAKE = "ARCH=${LIBEVL_ARCH} UAPI=${UAPI_DIR} DESTDIR=${D} \
                 libdir=${libdir} includedir=${includedir} bindir=${bindir} libexecdir=${libexecdir}"

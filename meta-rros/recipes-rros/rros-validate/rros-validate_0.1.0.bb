@@ -48,9 +48,13 @@ do_install:append() {
     install -m 0644 ${S}/crates/rros-validate/systemd/rros-validate.timer ${D}${systemd_system_unitdir}/
 }
 
-# One validation after boot. The daily timer is installed but not enabled:
+# One validation after boot, enabled only where the distro asks for it (RROS_VALIDATE_AT_BOOT,
+# conf/distro/include/rros-security.inc: off in production, on in development images); the unit
+# is installed either way. The daily timer is installed but not enabled:
 # `systemctl enable --now rros-validate.timer` turns it on.
+RROS_VALIDATE_AT_BOOT ??= "0"
 SYSTEMD_SERVICE:${PN} = "rros-validate.service"
+SYSTEMD_AUTO_ENABLE:${PN} = "${@'enable' if d.getVar('RROS_VALIDATE_AT_BOOT') == '1' else 'disable'}"
 
 # Built per board: whether the evl backend is in, and against which libevl, follows the board's
 # kernel.
