@@ -35,6 +35,9 @@ require recipes-kernel/linux/linux-yocto.inc
 # docs/boards/nuc.md, "The EVL kernel".
 LINUX_EVL_REPO ?= "git://gitlab.com/Xenomai/xenomai4/linux-evl.git;protocol=https"
 LINUX_EVL_BRANCH ?= "v6.12.y-cip-evl-rebase"
+# kernel-yocto checks out KBRANCH after unpacking (do_kernel_checkout) and it would otherwise
+# default to master, a branch the fetched tree need not have.
+KBRANCH = "${LINUX_EVL_BRANCH}"
 LINUX_EVL_SRCREV ??= ""
 # The git URL (name=machine) is only in SRC_URI once the commit is set, below.
 # nooelint: oelint.vars.mispell.unknown oelint.vars.specific
@@ -43,7 +46,7 @@ LINUX_VERSION ??= "6.12"
 PV = "${LINUX_VERSION}+git"
 LINUX_VERSION_EXTENSION = "-evl"
 
-SRC_URI = "${@'${LINUX_EVL_REPO};branch=${LINUX_EVL_BRANCH};name=machine' if d.getVar('LINUX_EVL_SRCREV') else ''} \
+SRC_URI = "${@'${LINUX_EVL_REPO};branch=${KBRANCH};name=machine' if d.getVar('LINUX_EVL_SRCREV') else ''} \
            file://evl-core.cfg \
            file://rt-tuning.cfg \
            file://nuc.cfg \
