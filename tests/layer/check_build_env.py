@@ -16,7 +16,9 @@ against the value the recipe that uses it really sees:
                     i.MX: ACCEPT_FSL_EULA = "1"                      needs env-rros-image.txt
     virtual/kernel  linux-rros: SRC_URI has the oobcpus patch; the Rust remap of WORKDIR and
                     ${TMPDIR}/work-shared reaches rustc through RUSTFLAGS_KERNEL and
-                    RUSTFLAGS_MODULE on the make command line (EXTRA_OEMAKE)
+                    RUSTFLAGS_MODULE on the make command line (EXTRA_OEMAKE); RUSTC is
+                    exported (the Kconfig audit sees HAS_RUST); do_kernel_configme hands make
+                    the host compiler as a command-line HOSTCC (MAKEFLAGS)
                                                                      needs env-virtual_kernel.txt
     rpi-config      Pi: no vc4graphics, so config.txt gets no dtoverlay=vc4-kms-v3d
                                                                      needs env-rpi-config.txt
@@ -46,13 +48,19 @@ EXCERPT = {
                    "WKS_FILE_DEPENDS", "ACCEPT_FSL_EULA", "IMAGE_BOOT_FILES", "WKS_FILE",
                    "WKS_TEMPLATE_PATH", "_WKS_TEMPLATE", "QB_KERNEL_CMDLINE_APPEND", "QB_SMP"],
     "virtual_kernel": ["PN", "LINUX_VERSION", "TMPDIR", "WORKDIR", "TARGET_DBGSRC_DIR",
-                       "SRC_URI", "KRUSTFLAGS", "EXTRA_OEMAKE"],
+                       "SRC_URI", "KRUSTFLAGS", "EXTRA_OEMAKE", "RUSTC", "do_kernel_configme()"],
     "rpi-config": ["RROS_BOARD", "MACHINE_FEATURES", "VC4GRAPHICS", "VC4DTBO", "RPI_EXTRA_CONFIG"],
     "rpi-cmdline": ["RROS_BOARD", "CMDLINE"],
     "rros-validate": ["RROS_DEVELOPMENT", "RROS_VALIDATE_AT_BOOT", "SYSTEMD_SERVICE:rros-validate",
                       "SYSTEMD_AUTO_ENABLE:rros-validate", "SYSTEMD_AUTO_ENABLE"],
     "virtual_bootloader": None,  # check_delivery.py reads many label overrides: kept whole
 }
+
+
+def shell_function(text, name):
+    """The body of shell function `name` in a `bitbake -e` dump, or None."""
+    m = re.search(r"^" + re.escape(name) + r"\(\) \{\n(.*?)^\}$", text, flags=re.M | re.S)
+    return m.group(1) if m else None
 
 
 def version_tuple(text):
@@ -86,6 +94,7 @@ def check_board(board, include, env_dir):
             lines.append(f"ok: {what}")
 
     image, kernel = load("rros-image"), load("virtual/kernel")
+    kernel_text = (env_dir / "env-virtual_kernel.txt").read_text(errors="replace")
 
     oldest, kver = image.get("OLDEST_KERNEL"), kernel.get("LINUX_VERSION")
     o, k = version_tuple(oldest), version_tuple(kver)
@@ -116,6 +125,12 @@ def check_board(board, include, env_dir):
             report(f"{var} on the make command line remaps WORKDIR and work-shared",
                    [f"EXTRA_OEMAKE has no {var}='...'"] if flags is None else
                    [f"`{r}` is missing" for r in remaps if r not in flags])
+        report("RUSTC is exported to the kernel's tasks (Kconfig audit: HAS_RUST)",
+               [] if kernel.get("RUSTC") == "rustc" else [f"RUSTC is {kernel.get('RUSTC')!r}"])
+        configme = shell_function(kernel_text, "do_kernel_configme") or ""
+        report("do_kernel_configme passes HOSTCC to make as a command-line definition",
+               [] if re.search(r"export MAKEFLAGS=.*HOSTCC=", configme) else
+               ["no `export MAKEFLAGS=...HOSTCC=...` in do_kernel_configme: scripts/kconfig is built by clang"])
 
     if delivery == "rpi-cmdline":
         config = load("rpi-config")
@@ -156,6 +171,10 @@ def excerpt(env_dir, out_dir):
                         rest += "\n" + lines[i]
                     if m.group(1) in names:
                         keep.extend(lines[start:i + 1])
+                elif any(n.endswith("()") and lines[i] == n + " {" for n in names):
+                    while i < len(lines) and lines[i] != "}":
+                        i += 1
+                    keep.extend(lines[start:i + 1])
                 i += 1
             text = "\n".join(keep) + "\n"
         (out_dir / path.name).write_text(text)

@@ -3,7 +3,8 @@
 SUMMARY = "RROS real-time appliance: a board that proves its own latency budget"
 DESCRIPTION = "Headless image for a meta-rros board: the board's real-time kernel with its CPU \
                isolation, rros-tune.service applying the runtime tuning at boot, \
-               rros-validate.service measuring once after boot (PASS/FAIL/ERROR report in \
+               rros-validate.service measuring after boot when the distro enables it \
+               (RROS_VALIDATE_AT_BOOT; PASS/FAIL/ERROR report in \
                /var/lib/rros-validate, one line in the journal), cyclictest-rs, rt-tests, \
                stress-ng, the libevl tools on dual-kernel boards, and an OpenSSH server for \
                `rros accept` and testimage."

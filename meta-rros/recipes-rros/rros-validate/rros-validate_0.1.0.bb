@@ -5,7 +5,7 @@ SUMMARY:cyclictest-rs = "cyclictest-compatible timer-latency measurement (posix 
 DESCRIPTION = "rros-validate audits the live CPU isolation against the board profile, measures \
                the timer latency of the isolated (or out-of-band) CPUs under each scenario's \
                load and writes PASS/FAIL/ERROR reports; rros-validate.service runs it once \
-               after boot. cyclictest-rs is its measurement engine as a cyclictest-compatible \
+               after boot where enabled (RROS_VALIDATE_AT_BOOT). cyclictest-rs is its measurement engine as a cyclictest-compatible \
                command. Built from this repository's Cargo workspace, with the libevl backend \
                on RROS and EVL kernels."
 HOMEPAGE = "https://github.com/meta-rros/meta-rros"
