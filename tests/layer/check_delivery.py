@@ -103,7 +103,7 @@ class Env:
             path = self.env_dir / f"env-{target.replace('/', '_')}.txt"
             if not path.is_file():
                 raise FileNotFoundError(
-                    f"{path} is missing: run oe-parse with `{target}` among its targets")
+                    f"{path} is missing: dump `bitbake -e {target}` there")
             self.cache[target] = parse_env(path.read_text(errors="replace"))
         return self.cache[target]
 

@@ -152,6 +152,12 @@ class KasOverlays(unittest.TestCase):
         self.assertIn('LAYERSERIES_COMPAT_rust-bin-layer:append = " wrynose"', header)
         self.assertIn('RROS_RUST_TOOLCHAIN = "meta-rust-bin"', text)
 
+    def test_the_imx_kas_file_accepts_the_nxp_eula(self):
+        # fsl-eula-unpack stops do_unpack of NXP's firmware without it (docs/boards/imx8mp-evk.md).
+        text = (ROOT / "kas" / "imx8mp-evk.yml").read_text()
+        header = text.split("local_conf_header:")[1]
+        self.assertRegex(header, r'(?m)^\s+ACCEPT_FSL_EULA = "1"$')
+
     def test_development_overlay(self):
         self.assertIn('RROS_DEVELOPMENT = "1"', (ROOT / "kas" / "development.yml").read_text())
 
