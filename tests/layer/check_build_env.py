@@ -53,8 +53,17 @@ EXCERPT = {
     "rpi-cmdline": ["RROS_BOARD", "CMDLINE"],
     "rros-validate": ["RROS_DEVELOPMENT", "RROS_VALIDATE_AT_BOOT", "SYSTEMD_SERVICE:rros-validate",
                       "SYSTEMD_AUTO_ENABLE:rros-validate", "SYSTEMD_AUTO_ENABLE"],
-    "virtual_bootloader": None,  # check_delivery.py reads many label overrides: kept whole
+    # check_delivery.py composes the extlinux APPEND from every override-specific assignment.
+    "virtual_bootloader": ["OVERRIDES", "RROS_BOARD", "UBOOT_EXTLINUX", "UBOOT_EXTLINUX_CONFIG",
+                           "UBOOT_EXTLINUX_LABELS", "UBOOT_EXTLINUX_ROOT*",
+                           "UBOOT_EXTLINUX_KERNEL_ARGS*", "UBOOT_EXTLINUX_CONSOLE*"],
 }
+
+
+def _wanted(name, names):
+    """`name` is one of `names`, or VAR:<overrides> of a `VAR*` among them."""
+    return name in names or any(n.endswith("*") and (name == n[:-1] or name.startswith(n[:-1] + ":"))
+                                for n in names)
 
 
 def shell_function(text, name):
@@ -159,24 +168,23 @@ def excerpt(env_dir, out_dir):
         if not path.is_file():
             continue
         text = path.read_text(errors="replace")
-        if names is not None:
-            keep, lines, i = [], text.splitlines(), 0
-            while i < len(lines):
-                m = cd._ASSIGN.match(lines[i])
-                start = i
-                if m:
-                    rest = m.group(2)
-                    while not cd._closed(rest) and i + 1 < len(lines):
-                        i += 1
-                        rest += "\n" + lines[i]
-                    if m.group(1) in names:
-                        keep.extend(lines[start:i + 1])
-                elif any(n.endswith("()") and lines[i] == n + " {" for n in names):
-                    while i < len(lines) and lines[i] != "}":
-                        i += 1
+        keep, lines, i = [], text.splitlines(), 0
+        while i < len(lines):
+            m = cd._ASSIGN.match(lines[i])
+            start = i
+            if m:
+                rest = m.group(2)
+                while not cd._closed(rest) and i + 1 < len(lines):
+                    i += 1
+                    rest += "\n" + lines[i]
+                if _wanted(m.group(1), names):
                     keep.extend(lines[start:i + 1])
-                i += 1
-            text = "\n".join(keep) + "\n"
+            elif any(n.endswith("()") and lines[i] == n + " {" for n in names):
+                while i < len(lines) and lines[i] != "}":
+                    i += 1
+                keep.extend(lines[start:i + 1])
+            i += 1
+        text = "\n".join(keep) + "\n"
         (out_dir / path.name).write_text(text)
 
 
