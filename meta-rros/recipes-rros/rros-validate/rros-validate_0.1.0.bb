@@ -52,7 +52,7 @@ do_install:append() {
 # conf/distro/include/rros-security.inc: off in production, on in development images); the unit
 # is installed either way. The daily timer is installed but not enabled:
 # `systemctl enable --now rros-validate.timer` turns it on.
-RROS_VALIDATE_AT_BOOT ??= "0"
+# (No default here: a recipe's ??= would replace the distro's, the last weak default wins.)
 SYSTEMD_SERVICE:${PN} = "rros-validate.service"
 SYSTEMD_AUTO_ENABLE:${PN} = "${@'enable' if d.getVar('RROS_VALIDATE_AT_BOOT') == '1' else 'disable'}"
 
