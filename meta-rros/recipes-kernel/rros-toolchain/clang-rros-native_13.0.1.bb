@@ -21,6 +21,9 @@ COMPATIBLE_HOST = "(x86_64|aarch64).*-linux"
 # The checksum's name follows the build host; both are listed below.
 # nooelint: oelint.vars.srcurichecksum
 SRC_URI = "https://github.com/llvm/llvm-project/releases/download/llvmorg-${PV}/clang+llvm-${PV}-${CLANG_RROS_HOST}.tar.xz;name=${CLANG_RROS_HOST}"
+# The sha256 of the two release files as recorded by many independent public projects, found
+# with a code search: Bazel LLVM toolchain checksum tables (`_llvm_distributions`), CMake
+# FetchContent URL_HASH lines, Dockerfiles and depends/ makefiles name the same two values.
 SRC_URI[x86_64-linux-gnu-ubuntu-18.04.sha256sum] = "84a54c69781ad90615d1b0276a83ff87daaeded99fbc64457c350679df7b4ff0"
 SRC_URI[aarch64-linux-gnu.sha256sum] = "15ff2db12683e69e552b6668f7ca49edaa01ce32cb1cbc8f8ed2e887ab291069"
 
