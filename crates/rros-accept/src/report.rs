@@ -774,6 +774,132 @@ mod tests {
         assert_eq!(parse_report("{}").unwrap(), ReportSummary::default());
     }
 
+    const STRICT_PASS: &str = r#"{"schema":"rros-validate/1","run_id":"20261123T101500Z-b","verdict":"PASS","interrupted":false,"options":{"audit_only":false},"audit":{"verdict":"PASS","findings":[]},"scenarios":[{"name":"idle","verdict":"PASS","reasons":[],"measured":true,"samples":1000,"max_us":80.5,"threshold":{"max_us":100,"p99_us":null}}],"errors":[],"later_field":1}"#;
+
+    /// Finding 4 of issue #12: the decision fields are required and typed, and a PASS must be
+    /// one the schema's rules allow.
+    #[test]
+    fn report_json_is_checked_against_the_schema_decision_fields() {
+        assert_eq!(check_report(STRICT_PASS), Ok(Verdict::Pass));
+        let bad = |from: &str, to: &str| {
+            let text = STRICT_PASS.replacen(from, to, 1);
+            assert_ne!(text, STRICT_PASS, "{from}");
+            check_report(&text).unwrap_err()
+        };
+        assert!(check_report(r#"{"no":"verdict"}"#).is_err());
+        assert!(check_report("[]").is_err());
+        assert!(
+            bad(
+                r#""verdict":"PASS","interrupted""#,
+                r#""verdict":"OK","interrupted""#
+            )
+            .contains("not PASS")
+        );
+        assert!(
+            bad(
+                r#""schema":"rros-validate/1""#,
+                r#""schema":"rros-validate/9""#
+            )
+            .contains("schema")
+        );
+        assert!(bad(r#""interrupted":false"#, r#""interrupted":true"#).contains("interrupted"));
+        assert!(
+            bad(
+                r#""errors":[]"#,
+                r#""errors":[{"scope":"run","message":"m"}]"#
+            )
+            .contains("error")
+        );
+        assert!(
+            bad(
+                r#""audit":{"verdict":"PASS""#,
+                r#""audit":{"verdict":"FAIL""#
+            )
+            .contains("audit")
+        );
+        assert!(bad(r#""scenarios":[{"#, r#""scenarios":[],"x":[{"#).contains("zero scenarios"));
+        assert!(bad(r#""samples":1000"#, r#""samples":0"#).contains("without a measurement"));
+        assert!(bad(r#""measured":true"#, r#""measured":false"#).contains("without a measurement"));
+        assert!(bad(r#""max_us":80.5"#, r#""max_us":null"#).contains("without a measurement"));
+        assert!(bad(r#""samples":1000"#, r#""samples":"many""#).contains("invalid type"));
+        assert!(bad(r#","errors":[]"#, "").contains("errors"));
+        // FAIL and ERROR reports need no measurement, but still the fields.
+        let fail = STRICT_PASS
+            .replacen(
+                r#""verdict":"PASS","interrupted""#,
+                r#""verdict":"FAIL","interrupted""#,
+                1,
+            )
+            .replacen(r#""scenarios":[{"#, r#""scenarios":[],"x":[{"#, 1);
+        assert_eq!(check_report(&fail), Ok(Verdict::Fail));
+    }
+
+    /// The typed fields are the schema's: every field [`check_report`] requires is required
+    /// by `crates/rros-validate/schema/report.schema.json` too (so a valid report passes).
+    #[test]
+    fn the_typed_decision_fields_are_required_by_the_schema() {
+        let schema: Value = serde_json::from_str(include_str!(
+            "../../rros-validate/schema/report.schema.json"
+        ))
+        .unwrap();
+        let required = |v: &Value| -> Vec<String> {
+            v["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_owned())
+                .collect()
+        };
+        let top = required(&schema);
+        for f in [
+            "schema",
+            "run_id",
+            "verdict",
+            "interrupted",
+            "options",
+            "audit",
+            "scenarios",
+            "errors",
+        ] {
+            assert!(top.contains(&f.to_owned()), "{f}");
+        }
+        let p = &schema["properties"];
+        assert!(required(&p["options"]).contains(&"audit_only".to_owned()));
+        for f in ["verdict", "findings"] {
+            assert!(required(&p["audit"]).contains(&f.to_owned()), "audit.{f}");
+        }
+        let defs = &schema["$defs"];
+        for f in ["rule", "severity", "evidence", "fix"] {
+            assert!(
+                required(&defs["finding"]).contains(&f.to_owned()),
+                "finding.{f}"
+            );
+        }
+        for f in [
+            "name",
+            "verdict",
+            "reasons",
+            "measured",
+            "samples",
+            "max_us",
+            "threshold",
+        ] {
+            assert!(
+                required(&defs["scenario"]).contains(&f.to_owned()),
+                "scenario.{f}"
+            );
+        }
+        assert!(
+            required(&defs["scenario"]["properties"]["threshold"]).contains(&"max_us".to_owned())
+        );
+        for f in ["scope", "message"] {
+            assert!(
+                required(&p["errors"]["items"]).contains(&f.to_owned()),
+                "errors.{f}"
+            );
+        }
+    }
+
     #[test]
     fn fail_reason_names_rules_and_scenarios() {
         let mut r = parse_report(REPORT).unwrap();

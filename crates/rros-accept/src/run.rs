@@ -1,10 +1,11 @@
 //! Accepting a board: connect, run `rros-validate run` on it, watch for a reboot, bring the
 //! reports home. Many boards run in parallel, each on its own thread.
 
-use crate::report::{BoardResult, ErrorKind, REPORT_FILES, check_report, fail_reason, parse_report};
+use crate::report::{
+    BoardResult, ErrorKind, REPORT_FILES, check_report, fail_reason, parse_report,
+};
 use crate::ssh::{
-    Captured, Programs, Ssh, Stream, last_line, run_captured, run_streaming, sanitize,
-    shell_quote,
+    Captured, Programs, Ssh, Stream, last_line, run_captured, run_streaming, sanitize, shell_quote,
 };
 use crate::target::Endpoint;
 use crate::verdict::{RemoteExit, RunJudgement, Verdict, find_verdict_line, judge_run};
@@ -199,7 +200,9 @@ pub fn start_backoff(attempt: u32) -> Duration {
 /// bounds the TCP connect and the banner exchange (each), this bounds the key exchange and the
 /// login after the banner too.
 pub fn login_bound(connect_timeout: Duration) -> Duration {
-    connect_timeout.saturating_mul(2).max(Duration::from_secs(2))
+    connect_timeout
+        .saturating_mul(2)
+        .max(Duration::from_secs(2))
 }
 
 /// Whether ssh's complaint (exit 255 before the remote command started) may pass on a retry:
@@ -468,7 +471,9 @@ pub fn accept_board(
                 &ssh,
                 &probe.boot_id,
                 opts.reconnect_window,
-                &format!("the SSH link broke during the run, after rros-validate had started ({why})"),
+                &format!(
+                    "the SSH link broke during the run, after rros-validate had started ({why})"
+                ),
             );
             return with_kernel(error_of(kind, reason));
         }
@@ -613,7 +618,10 @@ impl RawLog {
         };
         let len = (tag.len() + line.len() + 1) as u64;
         if self.written + len > MAX_RAW_LOG {
-            let _ = writeln!(file, "[output.log is full: the rest of the output was not kept]");
+            let _ = writeln!(
+                file,
+                "[output.log is full: the rest of the output was not kept]"
+            );
             self.file = None;
             return;
         }
@@ -981,6 +989,70 @@ threshold = { max_us = 30000 }
         assert_eq!(
             derive_timeout(Some("garbage"), &[], Some(s(5))),
             s(80 + 300)
+        );
+    }
+
+    /// Finding 6 of issue #12: overflowing durations, from the profile or `--duration`, give a
+    /// bounded timeout instead of a panic.
+    #[test]
+    fn derive_timeout_never_panics_on_absurd_durations() {
+        let huge = PROFILE.replace("duration = \"60s\"", "duration = \"1000000000000h\"");
+        for (profile, duration) in [
+            (Some(PROFILE), Some(Duration::MAX)),
+            (Some(huge.as_str()), None),
+            (Some(huge.as_str()), Some(Duration::from_secs(u64::MAX / 3))),
+            (None, Some(Duration::MAX)),
+            (
+                Some("garbage"),
+                Some(Duration::from_secs(300 * 365 * 24 * 3600 * 1_000_000_000)),
+            ),
+        ] {
+            let t = derive_timeout(profile, &[], duration);
+            assert!(t <= crate::ssh::MAX_CALL, "{t:?}");
+            assert!(t >= Duration::from_secs(180));
+            // And a deadline can be made from it.
+            let _ = crate::ssh::deadline_after(t);
+        }
+        let opts = Options {
+            duration: Some(Duration::MAX),
+            ..Options::default()
+        };
+        assert!(remote_command(&opts).contains("--duration "));
+    }
+
+    #[test]
+    fn start_failures_that_may_pass_are_told_from_those_that_will_not() {
+        for transient in [
+            "Connection timed out during banner exchange",
+            "kex_exchange_identification: read: Connection reset by peer",
+            "ssh: connect to host 10.0.0.2 port 22: Connection timed out",
+            "Connection closed by 127.0.0.1 port 2222",
+        ] {
+            assert!(transient_start_failure(transient), "{transient}");
+        }
+        for permanent in [
+            "ssh: connect to host 127.0.0.1 port 1: Connection refused",
+            "root@b: Permission denied (publickey).",
+            "Host key verification failed.",
+            "ssh: Could not resolve hostname nowhere: Name or service not known",
+            "",
+        ] {
+            assert!(!transient_start_failure(permanent), "{permanent}");
+        }
+        assert_eq!(start_backoff(1), Duration::from_secs(1));
+        assert_eq!(start_backoff(2), Duration::from_secs(2));
+        assert_eq!(start_backoff(9), Duration::from_secs(8));
+        assert_eq!(login_bound(Duration::from_secs(3)), Duration::from_secs(6));
+    }
+
+    #[test]
+    fn the_run_announces_its_start_before_rros_validate() {
+        let script = remote_script(&Options::default());
+        assert_eq!(
+            script,
+            format!(
+                "echo '{STARTED_MARK}'; exec rros-validate run --output-dir /var/lib/rros-validate"
+            )
         );
     }
 

@@ -339,7 +339,10 @@ impl Bounded {
     fn text(self) -> String {
         let mut text = self.head;
         if self.dropped > 0 {
-            text.push_str(&format!("[… {} bytes of output not kept …]\n", self.dropped));
+            text.push_str(&format!(
+                "[… {} bytes of output not kept …]\n",
+                self.dropped
+            ));
         }
         for line in self.tail {
             text.push_str(&line);
@@ -586,7 +589,11 @@ mod tests {
     #[test]
     fn a_session_shares_one_connection_through_a_private_socket() {
         let plain = ssh(None, None);
-        assert!(!args(&plain.command("true")).iter().any(|a| a.starts_with("Control")));
+        assert!(
+            !args(&plain.command("true"))
+                .iter()
+                .any(|a| a.starts_with("Control"))
+        );
         let shared = plain.multiplexed();
         assert!(shared.is_multiplexed());
         let a = args(&shared.command("true"));
@@ -618,7 +625,10 @@ mod tests {
         let mut reader = std::io::BufReader::with_capacity(64, &input[..]);
         let long = read_bounded_line(&mut reader, 100).unwrap();
         assert!(long.starts_with(&"x".repeat(100)), "{long}");
-        assert!(long.ends_with("[… 9901 more bytes of this line dropped]"), "{long}");
+        assert!(
+            long.ends_with("[… 9901 more bytes of this line dropped]"),
+            "{long}"
+        );
         assert_eq!(read_bounded_line(&mut reader, 100).unwrap(), "next");
         assert_eq!(read_bounded_line(&mut reader, 100).unwrap(), "last");
         assert_eq!(read_bounded_line(&mut reader, 100), None);
@@ -646,7 +656,11 @@ mod tests {
         assert_eq!(sanitize("\u{9b}31m"), "\\u{9b}31m");
         assert_eq!(sanitize("ab\u{202e}cd"), "ab\\u{202e}cd");
         assert_eq!(sanitize("a\tb"), "a b");
-        assert!(!sanitize("\u{1b}]0;title\u{7}").chars().any(char::is_control));
+        assert!(
+            !sanitize("\u{1b}]0;title\u{7}")
+                .chars()
+                .any(char::is_control)
+        );
     }
 
     #[test]

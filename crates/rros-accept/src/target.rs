@@ -405,7 +405,10 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.0, 2);
         assert!(err.1.contains("starts with '-'"), "{}", err.1);
-        assert!(Target::parse("root@host-1").is_ok(), "a dash inside is fine");
+        assert!(
+            Target::parse("root@host-1").is_ok(),
+            "a dash inside is fine"
+        );
     }
 
     #[test]

@@ -499,12 +499,18 @@ fn a_run_that_could_not_start_is_retried_and_then_measures() {
     assert_eq!(tries(&b, "start-fails"), 2, "one failed start, one run");
     let notes = notes.lock().unwrap();
     assert!(
-        notes.iter().any(|n| n.contains("SSH could not start the run")
-            && n.contains("banner exchange")
-            && n.contains("attempt 2 of 3")),
+        notes
+            .iter()
+            .any(|n| n.contains("SSH could not start the run")
+                && n.contains("banner exchange")
+                && n.contains("attempt 2 of 3")),
         "{notes:?}"
     );
-    assert!(notes.iter().any(|n| n == "rros-validate started on the board"));
+    assert!(
+        notes
+            .iter()
+            .any(|n| n == "rros-validate started on the board")
+    );
 }
 
 #[test]
@@ -518,7 +524,10 @@ fn a_run_that_never_starts_is_could_not_start_not_lost_mid_run() {
     assert_eq!(r.error_kind, Some(rros_accept::ErrorKind::CouldNotStart));
     let reason = r.reason.clone().unwrap();
     assert!(reason.contains("could not start rros-validate"), "{reason}");
-    assert!(reason.contains("before the remote command started"), "{reason}");
+    assert!(
+        reason.contains("before the remote command started"),
+        "{reason}"
+    );
     assert!(reason.contains("nothing ran on the board"), "{reason}");
     assert!(!reason.contains("during the run"), "{reason}");
     assert_eq!(
@@ -547,7 +556,11 @@ fn a_link_lost_after_the_start_is_lost_mid_run_and_not_retried() {
         "{reason}"
     );
     assert!(reason.contains("did not reboot"), "{reason}");
-    assert_eq!(tries(&b, "start-fails"), 1, "a started run is never run twice");
+    assert_eq!(
+        tries(&b, "start-fails"),
+        1,
+        "a started run is never run twice"
+    );
     let doc = accept_json(std::slice::from_ref(&r));
     assert_eq!(doc["boards"][0]["error_kind"], "lost-mid-run");
 }
@@ -562,7 +575,10 @@ fn first_contact_banner_timeouts_are_retried_with_backoff() {
     let r = lab.run("slowbanner", &lab.opts(), out.path());
     assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
     assert_eq!(tries(&b, "probe-fails"), 3);
-    assert!(start.elapsed() >= Duration::from_secs(3), "backoff 1 s + 2 s");
+    assert!(
+        start.elapsed() >= Duration::from_secs(3),
+        "backoff 1 s + 2 s"
+    );
 }
 
 #[test]
@@ -575,7 +591,10 @@ fn first_contact_that_never_passes_the_banner_is_could_not_start() {
     assert_eq!(r.verdict, Verdict::Error);
     assert_eq!(r.error_kind, Some(rros_accept::ErrorKind::CouldNotStart));
     let reason = r.reason.unwrap();
-    assert!(reason.contains("cannot reach root@nobanner over SSH"), "{reason}");
+    assert!(
+        reason.contains("cannot reach root@nobanner over SSH"),
+        "{reason}"
+    );
     assert!(reason.contains("(3 attempts)"), "{reason}");
     assert_eq!(tries(&b, "probe-fails"), 3);
 }
@@ -590,7 +609,11 @@ fn a_reboot_mid_run_is_error_kind_rebooted() {
     let out = tempfile::tempdir().unwrap();
     let r = lab.run("rebooter", &lab.opts(), out.path());
     assert_eq!(r.error_kind, Some(rros_accept::ErrorKind::Rebooted));
-    assert!(r.reason.unwrap().contains("the board rebooted during the run"));
+    assert!(
+        r.reason
+            .unwrap()
+            .contains("the board rebooted during the run")
+    );
 }
 
 #[test]
@@ -621,7 +644,10 @@ fn report_json_that_breaks_the_schema_is_never_pass() {
     let r = lab.run("loose", &lab.opts(), out.path());
     assert_eq!(r.verdict, Verdict::Error, "{r:?}");
     let reason = r.reason.unwrap();
-    assert!(reason.contains("report.json from the board cannot be trusted"), "{reason}");
+    assert!(
+        reason.contains("report.json from the board cannot be trusted"),
+        "{reason}"
+    );
     assert!(reason.contains("rros-validate/1 schema"), "{reason}");
 }
 
@@ -678,7 +704,10 @@ fn one_board_that_panics_costs_no_other_board_its_report() {
     assert_eq!(results[0].verdict, Verdict::Pass, "{:?}", results[0]);
     assert_eq!(results[1].verdict, Verdict::Error);
     let why = results[1].reason.clone().unwrap();
-    assert!(why.contains("internal error") && why.contains("provoked"), "{why}");
+    assert!(
+        why.contains("internal error") && why.contains("provoked"),
+        "{why}"
+    );
     write_reports(out.path(), &results).unwrap();
     assert!(out.path().join("a/latest/report.json").is_file());
 }
@@ -729,7 +758,9 @@ fn a_board_flooding_one_line_keeps_its_verdict() {
         longest <= rros_accept::ssh::MAX_LINE + 100,
         "a relayed line of {longest} bytes"
     );
-    let log = fs::metadata(out.path().join("flood/output.log")).unwrap().len();
+    let log = fs::metadata(out.path().join("flood/output.log"))
+        .unwrap()
+        .len();
     assert!(log < 1_000_000, "output.log {log} bytes");
 }
 
@@ -805,5 +836,8 @@ fn board_output_is_sanitized_on_the_terminal_and_raw_in_the_log() {
     assert!(evil.contains("\\u{1b}]0;pwned\\u{7}"), "{evil:?}");
     let raw = fs::read(out.path().join("ansi/output.log")).unwrap();
     let raw = String::from_utf8(raw).unwrap();
-    assert!(raw.contains("err| evil \u{1b}]0;pwned\u{7} \u{1b}[2J done\n"), "{raw:?}");
+    assert!(
+        raw.contains("err| evil \u{1b}]0;pwned\u{7} \u{1b}[2J done\n"),
+        "{raw:?}"
+    );
 }
