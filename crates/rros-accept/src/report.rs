@@ -275,7 +275,7 @@ pub fn check_report(json_text: &str) -> Result<Verdict, String> {
             return Err(format!("scenarios[{i}].name is empty"));
         }
         let v = word(&format!("scenarios[{i}].verdict"), &s.verdict)?;
-        if !(s.threshold.max_us > 0.0) {
+        if s.threshold.max_us.is_nan() || s.threshold.max_us <= 0.0 {
             return Err(format!("scenarios[{i}].threshold.max_us is not positive"));
         }
         if v == Verdict::Pass
