@@ -28,6 +28,8 @@ const CONTROL_PERSIST_S: u32 = 60;
 pub const MAX_LINE: usize = 64 * 1024;
 /// The most a [`Captured`] keeps of each stream; beyond it, the middle is dropped.
 pub const MAX_CAPTURE: usize = 1024 * 1024;
+/// Lines read ahead of their handling, per call.
+const QUEUED_LINES: usize = 256;
 /// Longest time any call is given: bounds absurd durations before they reach a clock.
 pub const MAX_CALL: Duration = Duration::from_secs(366 * 24 * 3600);
 
@@ -371,7 +373,9 @@ pub fn run_streaming(
 ) -> std::io::Result<(Option<ExitStatus>, bool)> {
     let deadline = deadline_after(timeout);
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
-    let (tx, rx) = mpsc::channel::<(Stream, String)>();
+    // Bounded: a board printing faster than the lines are handled waits on its pipe instead
+    // of growing this process (at most QUEUED_LINES × MAX_LINE bytes in flight).
+    let (tx, rx) = mpsc::sync_channel::<(Stream, String)>(QUEUED_LINES);
     let readers = [
         child
             .stdout
@@ -428,7 +432,7 @@ pub fn run_streaming(
 fn spawn_reader(
     stream: Stream,
     pipe: impl Read + Send + 'static,
-    tx: mpsc::Sender<(Stream, String)>,
+    tx: mpsc::SyncSender<(Stream, String)>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(pipe);
