@@ -820,7 +820,8 @@ fn fetch(ssh: &Ssh, remote_dir: &str, run: &str, board_dir: &Path) -> Result<Pat
 /// whether it rebooted (a new boot id) or could not be reached again.
 fn explain_break(ssh: &Ssh, boot_id: &str, window: Duration, what: &str) -> (ErrorKind, String) {
     let deadline = crate::ssh::deadline_after(window);
-    let mut last_err = String::new();
+    let ssh = &ssh.reconnected();
+    let mut last_err = "no answer".to_owned();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -845,7 +846,11 @@ fn explain_break(ssh: &Ssh, boot_id: &str, window: Duration, what: &str) -> (Err
                     )
                 };
             }
-            last_err = c.stderr_tail();
+            if !c.stderr.trim().is_empty() {
+                last_err = c.stderr_tail();
+            } else if c.timed_out {
+                last_err = "no answer".into();
+            }
         }
         std::thread::sleep(
             Duration::from_secs(2).min(deadline.saturating_duration_since(Instant::now())),
@@ -854,7 +859,7 @@ fn explain_break(ssh: &Ssh, boot_id: &str, window: Duration, what: &str) -> (Err
     (
         ErrorKind::LostMidRun,
         format!(
-            "{what}; the board did not answer again within {} ({last_err}): it may have rebooted, hung or lost power",
+            "{what}; the board did not answer again within {} (last: {last_err}): it may have rebooted, hung or lost power; a board that boots slowly needs a longer --reconnect-window",
             human(window)
         ),
     )

@@ -176,6 +176,19 @@ impl Ssh {
         ssh
     }
 
+    /// The same board over a new shared connection of its own: after a link broke, the old
+    /// master may hang on a dead TCP connection (an emulator's forwarded port stays open while
+    /// the guest reboots) until its keep-alives give up; new calls must not queue behind it.
+    pub fn reconnected(&self) -> Ssh {
+        let mut ssh = self.clone();
+        ssh.control = None;
+        if self.control.is_some() {
+            ssh.multiplexed()
+        } else {
+            ssh
+        }
+    }
+
     /// Whether calls share one connection.
     pub fn is_multiplexed(&self) -> bool {
         self.control.is_some()

@@ -245,8 +245,8 @@ fn run_board(args: &RunArgs, root: Option<&Path>) -> Result<ExitCode> {
             scenarios: args.scenarios.clone(),
             timeout: args.timeout,
             connect_timeout: args.connect_timeout,
-            // A guest that reboots mid-run is back within its boot bound.
-            reconnect_window: args.boot_timeout,
+            // A guest that reboots mid-run shuts down, then boots within its boot bound.
+            reconnect_window: args.boot_timeout.saturating_mul(2),
             ..rros_accept::Options::default()
         },
         out: out.clone(),
