@@ -26,8 +26,9 @@ const CONTROL_PERSIST_S: u32 = 60;
 /// The longest line kept from a board's output; the rest of a longer line is dropped (and
 /// counted). A verdict line is ~150 bytes.
 pub const MAX_LINE: usize = 64 * 1024;
-/// The most a [`Captured`] keeps of each stream; beyond it, the middle is dropped.
-pub const MAX_CAPTURE: usize = 1024 * 1024;
+/// The most a [`Captured`] keeps of each stream; beyond it, the middle is dropped. Room for a
+/// whole `report.json` read with `cat` (a real one with per-CPU histograms is ~0.5 MiB).
+pub const MAX_CAPTURE: usize = 16 * 1024 * 1024;
 /// Lines read ahead of their handling, per call.
 const QUEUED_LINES: usize = 256;
 /// Longest time any call is given: bounds absurd durations before they reach a clock.
@@ -654,8 +655,8 @@ mod tests {
     #[test]
     fn board_output_capture_is_bounded() {
         let mut b = Bounded::default();
-        let line = "y".repeat(1000);
-        for _ in 0..5000 {
+        let line = "y".repeat(64 * 1024);
+        for _ in 0..(MAX_CAPTURE / (64 * 1024) + 100) {
             b.push(&line);
         }
         let text = b.text();
