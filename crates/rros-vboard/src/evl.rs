@@ -93,11 +93,10 @@ impl EvlParts {
         format!(
             "Linux {} ({}), EVL ABI {}..{}, libevl ABI {}",
             self.kernel_release,
-            self.kernel_commit
-                .as_deref()
-                .map_or("not a git checkout: no commit".to_owned(), |c| format!(
-                    "commit {c}"
-                )),
+            self.kernel_commit.as_deref().map_or(
+                "commit unknown: not a git checkout, no .scmversion".to_owned(),
+                |c| format!("commit {c}")
+            ),
             self.abi_base,
             self.abi_level,
             self.libevl_abi
@@ -241,8 +240,15 @@ fn compiler_version(cc: &str) -> Result<String> {
         .to_owned())
 }
 
-/// The commit of a git checkout, if it is one.
+/// The commit of a git checkout; for an exported tree, the kernel's own `.scmversion` file
+/// (which `scripts/setlocalversion` reads too) when it exists.
 fn git_commit(dir: &Path) -> Option<String> {
+    if !dir.join(".git").exists() {
+        return fs::read_to_string(dir.join(".scmversion"))
+            .ok()
+            .map(|s| s.trim().trim_start_matches('-').to_owned())
+            .filter(|s| !s.is_empty());
+    }
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
