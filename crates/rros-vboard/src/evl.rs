@@ -646,8 +646,13 @@ pub fn check_booted(
     let line = if isolation {
         check_core(&console, &cpus, &board.oob.to_string())?
     } else {
-        // evl.oobcpus is off the command line: the core picks its default CPUs.
-        check_core(&console, &cpus, cpus.trim())?
+        // evl.oobcpus is off the command line: the core picks its default CPUs, and the
+        // audit (not this check) judges them against the profile.
+        check_core(&console, &cpus, cpus.trim())?;
+        format!(
+            "{CORE_STARTED}; out-of-band CPUs {} (no evl.oobcpus: the audit judges them)",
+            cpus.trim()
+        )
     };
     observe.step(&line);
     Ok(())
