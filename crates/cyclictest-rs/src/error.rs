@@ -165,14 +165,17 @@ pub enum Error {
         message: String,
     },
     /// libevl failed (evl backend).
-    #[error("evl backend on sampler thread {thread} (CPU {cpu}): {source}")]
+    ///
+    /// The libevl error is part of the message and deliberately not the error's `source()`:
+    /// a reporter that prints the source chain would otherwise say it twice.
+    #[error("evl backend on sampler thread {thread} (CPU {cpu}): {error}")]
     Evl {
-        /// Sampler index (`usize::MAX` before threads exist).
+        /// Sampler index.
         thread: usize,
-        /// CPU.
+        /// The CPU the sampler runs on.
         cpu: usize,
         /// The libevl error.
-        source: libevl::Error,
+        error: libevl::Error,
     },
     /// The evl backend without the `evl` feature.
     #[error(

@@ -17,6 +17,10 @@
 //! "Visibly" is meant literally: only symbols the fragments themselves assign take part in the
 //! evaluation. Anything else is unknown, and an unknown never produces a warning.
 //!
+//! * [`Resolve`] runs the tree's own Kconfig (`make <defconfig>`, the fragments, `make
+//!   olddefconfig`) and [`stick`] lists every fragment value the final `.config` does not
+//!   hold, with the symbol whose dependency, `select` or choice dropped it.
+//!
 //! Symbol names are case-sensitive, as in Kconfig: RROS's core is `CONFIG_Rros`, and
 //! `CONFIG_RROS` is reported as unknown (with the spelling the tree uses as a hint).
 
@@ -25,10 +29,15 @@ mod expr;
 mod fragment;
 mod parse;
 mod read;
+mod resolve;
 mod tree;
 
 pub use check::{Origin, Report, UnknownSymbol, Warning, WarningKind, check};
 pub use expr::{CompareOp, Expr, Lookup, MAX_EXPR_DEPTH, Operand, TooDeep, Tristate};
 pub use fragment::{Assignment, Fragment, FragmentError, FragmentIssue, Value};
 pub use read::{MAX_FRAGMENT_BYTES, MAX_KCONFIG_FILE_BYTES, MAX_KCONFIG_TREE_BYTES};
+pub use resolve::{
+    Cause, DotConfig, Drop, DropKind, Resolution, Resolve, ResolveError, TOOLCHAIN_SYMBOLS,
+    kconfig_arch, merge, stick,
+};
 pub use tree::{Definition, KconfigTree, LoadOptions, Select, SymbolKind, TreeError};

@@ -245,6 +245,11 @@ impl KconfigTree {
             .map(String::as_str)
     }
 
+    /// Every definition of every symbol.
+    pub(crate) fn all_definitions(&self) -> impl Iterator<Item = &Definition> {
+        self.symbols.values().flatten()
+    }
+
     /// Members of a choice block, by choice id.
     pub(crate) fn choice_members(&self, choice: usize) -> impl Iterator<Item = &Definition> {
         self.symbols

@@ -141,6 +141,9 @@ pub struct BuildRequest {
     pub validate_bin: PathBuf,
     /// Rebuild both stages even when cached.
     pub rebuild: bool,
+    /// An EVL board: the kernel, libevl and the `--features evl` rros-validate built from
+    /// source ([`crate::evl`]) replace Debian's kernel and initramfs. `None`: PREEMPT_RT.
+    pub evl: Option<crate::evl::EvlParts>,
 }
 
 /// A built image, ready to boot.
@@ -177,6 +180,8 @@ pub struct Inputs {
     pub units: Vec<(String, Vec<u8>)>,
     pub validate_bin: Vec<u8>,
     pub sources: Vec<String>,
+    /// The EVL parts and the key of their bytes.
+    pub evl: Option<(crate::evl::EvlParts, String)>,
 }
 
 impl Inputs {
@@ -192,10 +197,22 @@ impl Inputs {
         }
         let (board, _warnings) =
             rros_board::load_board(&profile_path).map_err(|e| Error::Input(e.to_string()))?;
-        if board.arch != rros_board::Arch::X86_64 || board.flavour != rros_board::Flavour::PreemptRt
-        {
+        let flavour_ok = match board.flavour {
+            rros_board::Flavour::PreemptRt => req.evl.is_none(),
+            rros_board::Flavour::Evl => req.evl.is_some(),
+            _ => false,
+        };
+        if board.flavour == rros_board::Flavour::Evl && req.evl.is_none() {
             return Err(Error::Input(format!(
-                "board {} is {} with a {} kernel; the virtual board is a Debian x86_64 image with the PREEMPT_RT kernel, so only x86_64 preempt-rt boards (qemux86-64) can run on it",
+                "board {} runs an EVL kernel, built from source: give --kernel-src DIR and --libevl-src DIR (or {} and {})",
+                board.name,
+                crate::evl::ENV_KERNEL_SRC,
+                crate::evl::ENV_LIBEVL_SRC
+            )));
+        }
+        if board.arch != rros_board::Arch::X86_64 || !flavour_ok {
+            return Err(Error::Input(format!(
+                "board {} is {} with a {} kernel; the virtual board is a Debian x86_64 image with the PREEMPT_RT kernel or an EVL kernel built from source, so only x86_64 preempt-rt and evl boards (qemux86-64, qemux86-64-evl) can run on it",
                 board.name, board.arch, board.flavour
             )));
         }
@@ -259,6 +276,10 @@ impl Inputs {
             units,
             validate_bin,
             sources: req.sources.iter().map(|s| s.line()).collect(),
+            evl: match &req.evl {
+                Some(parts) => Some((parts.clone(), crate::evl::parts_key(parts)?)),
+                None => None,
+            },
         })
     }
 
@@ -300,6 +321,9 @@ impl Inputs {
             sshd_dropin(&self.board.housekeeping).as_bytes(),
         );
         h.add("network", NETWORK_FILE.as_bytes());
+        if let Some((_, key)) = &self.evl {
+            h.add("evl", key.as_bytes());
+        }
         h.hex()
     }
 }
@@ -463,7 +487,9 @@ fn load_cached(dir: &Path, inputs: &Inputs, hash: &str) -> Result<Option<Image>>
         "id_ed25519",
         "ssh_host_ed25519_key.pub",
     ];
-    if doc["hash"] != hash || files.iter().any(|f| !dir.join(f).is_file()) {
+    // An EVL kernel has virtio and ext4 built in: no initramfs.
+    let needed = |f: &&&str| !(inputs.evl.is_some() && **f == "initrd.img");
+    if doc["hash"] != hash || files.iter().filter(needed).any(|f| !dir.join(f).is_file()) {
         return Ok(None);
     }
     let host_key_path = dir.join("ssh_host_ed25519_key.pub");
@@ -478,7 +504,11 @@ fn load_cached(dir: &Path, inputs: &Inputs, hash: &str) -> Result<Option<Image>>
         dir: dir.to_owned(),
         rootfs: dir.join("rootfs.img"),
         kernel: dir.join("vmlinuz"),
-        initrd: dir.join("initrd.img"),
+        initrd: if inputs.evl.is_some() {
+            PathBuf::new()
+        } else {
+            dir.join("initrd.img")
+        },
         identity: dir.join("id_ed25519"),
         host_key,
         isolation_cmdline: inputs.isolation_cmdline.clone(),
@@ -673,10 +703,14 @@ fn assemble(base: &Path, tmp: &Path, inputs: &Inputs, observe: &dyn Observer) ->
     put(&root, "root/.ssh/authorized_keys", &public, 0o600)?;
 
     // Kernel and initramfs boot directly (-kernel/-initrd): no bootloader.
-    let (kernel, initrd, release) = find_kernel(&root)?;
-    fs::copy(&kernel, tmp.join("vmlinuz")).map_err(io_err(&kernel))?;
-    fs::copy(&initrd, tmp.join("initrd.img")).map_err(io_err(&initrd))?;
-    fs::write(tmp.join("kernel_release"), &release).map_err(io_err(tmp))?;
+    if let Some((parts, _)) = &inputs.evl {
+        crate::evl::install(parts, &root, tmp, observe)?;
+    } else {
+        let (kernel, initrd, release) = find_kernel(&root)?;
+        fs::copy(&kernel, tmp.join("vmlinuz")).map_err(io_err(&kernel))?;
+        fs::copy(&initrd, tmp.join("initrd.img")).map_err(io_err(&initrd))?;
+        fs::write(tmp.join("kernel_release"), &release).map_err(io_err(tmp))?;
+    }
 
     observe.step("packing the ext4 image (mkfs.ext4 -d)");
     let used = tree_size(&root);
@@ -814,6 +848,7 @@ fn manifest(
         "enabled_units": ENABLED_UNITS,
         "base_build_s": base_time.as_secs_f64(),
         "image_build_s": image_time.as_secs_f64(),
+        "evl": inputs.evl.as_ref().map(|(parts, _)| parts.describe()),
     });
     Ok(serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n")
 }

@@ -11,6 +11,7 @@
 //! image is assembled on the host instead of by BitBake.
 
 pub mod build;
+pub mod evl;
 pub mod qemu;
 pub mod session;
 pub mod sources;

@@ -144,10 +144,12 @@ fn qemu_command(
             "chardev:console",
         ])
         .arg("-kernel")
-        .arg(&image.kernel)
-        .arg("-initrd")
-        .arg(&image.initrd)
-        .args(["-append", cmdline])
+        .arg(&image.kernel);
+    // An EVL kernel boots without an initramfs (virtio and ext4 built in).
+    if !image.initrd.as_os_str().is_empty() {
+        cmd.arg("-initrd").arg(&image.initrd);
+    }
+    cmd.args(["-append", cmdline])
         // Writes go to a throw-away overlay: every boot starts from the built image. One
         // request queue: with a queue per vCPU, the kernel pins each queue's (managed) IRQ to
         // its CPU, the isolated one included, where no tuning can move it; a single queue's

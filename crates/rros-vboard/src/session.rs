@@ -188,6 +188,15 @@ pub fn run(req: &RunRequest, observe: &dyn Observer) -> Result<RunOutcome> {
         }
     }
 
+    if image.board.flavour == rros_board::Flavour::Evl
+        && let Err(e) = crate::evl::check_booted(&vm, &image.board, req.isolation, observe)
+    {
+        outcome.result.reason = Some(e.to_string());
+        outcome.result.elapsed = vm.started.elapsed();
+        vm.kill();
+        return finish(outcome);
+    }
+
     let measuring = std::sync::Mutex::new(None);
     let started = vm.started;
     let accept_observer = |name: &str, event: rros_accept::Event<'_>| {

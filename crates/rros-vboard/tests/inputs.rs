@@ -53,6 +53,7 @@ fn request(root: &Path, board: &str, bin: &Path) -> BuildRequest {
         sources: from_mirror("http://mirror.example/debian"),
         validate_bin: bin.to_owned(),
         rebuild: false,
+        evl: None,
     }
 }
 
@@ -133,7 +134,10 @@ fn boards_the_image_cannot_be_are_refused() {
     let err = Inputs::read(&request(dir.path(), "rpi4", &bin))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("only x86_64 preempt-rt boards"), "{err}");
+    assert!(
+        err.contains("only x86_64 preempt-rt and evl boards"),
+        "{err}"
+    );
     let err = Inputs::read(&request(dir.path(), "nope", &bin))
         .unwrap_err()
         .to_string();

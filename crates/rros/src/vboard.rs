@@ -41,6 +41,26 @@ pub struct BuildArgs {
     /// Show every line of the build tools' output.
     #[arg(long, short)]
     verbose: bool,
+    #[command(flatten)]
+    evl: EvlArgs,
+}
+
+/// The EVL board's sources (boards of flavour `evl`, e.g. qemux86-64-evl).
+#[derive(Args)]
+pub struct EvlArgs {
+    /// EVL kernel source tree (Linux + Dovetail + EVL core), built with x86_64_defconfig and
+    /// the layer's fragments.
+    #[arg(long, value_name = "DIR", env = rros_vboard::evl::ENV_KERNEL_SRC)]
+    kernel_src: Option<PathBuf>,
+    /// libevl source tree whose EVL_ABI_PREREQ the kernel serves.
+    #[arg(long, value_name = "DIR", env = rros_vboard::evl::ENV_LIBEVL_SRC)]
+    libevl_src: Option<PathBuf>,
+    /// C compiler for the kernel and libevl (default: gcc-11 when installed, else gcc).
+    #[arg(long, value_name = "CC", env = rros_vboard::evl::ENV_KERNEL_CC)]
+    kernel_cc: Option<String>,
+    /// make -j for the kernel and libevl (default: the host's CPU count).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -134,9 +154,11 @@ fn build_request(args: &BuildArgs, root: &Path, progress: &Progress) -> Result<B
             "this host's apt sources name no Debian archive to build from: pass --mirror URL (a Debian archive serving bookworm)"
         );
     }
-    let validate_bin = match &args.validate_bin {
-        Some(path) => path.clone(),
-        None => build_validate(root, progress)?,
+    let evl = evl_parts(args, root, &cache_dir, progress)?;
+    let validate_bin = match (&evl, &args.validate_bin) {
+        (Some(parts), _) => parts.validate_bin.clone(),
+        (None, Some(path)) => path.clone(),
+        (None, None) => build_validate(root, progress)?,
     };
     Ok(BuildRequest {
         root: root.to_owned(),
@@ -145,7 +167,59 @@ fn build_request(args: &BuildArgs, root: &Path, progress: &Progress) -> Result<B
         sources,
         validate_bin,
         rebuild: args.rebuild,
+        evl,
     })
+}
+
+/// For a board of flavour `evl`: the kernel, libevl and rros-validate built from the given
+/// trees (cached). `None` for other boards.
+fn evl_parts(
+    args: &BuildArgs,
+    root: &Path,
+    cache_dir: &Path,
+    progress: &Progress,
+) -> Result<Option<rros_vboard::evl::EvlParts>> {
+    let profile = root.join("board").join(format!("{}.toml", args.board));
+    let Ok((board, _)) = rros_board::load_board(&profile) else {
+        return Ok(None); // the image stage reports the profile's problem
+    };
+    if board.flavour != rros_board::Flavour::Evl {
+        return Ok(None);
+    }
+    let (Some(kernel_src), Some(libevl_src)) = (&args.evl.kernel_src, &args.evl.libevl_src) else {
+        bail!(
+            "board {} runs an EVL kernel built from source: give --kernel-src DIR and --libevl-src DIR (or set {} and {})",
+            board.name,
+            rros_vboard::evl::ENV_KERNEL_SRC,
+            rros_vboard::evl::ENV_LIBEVL_SRC
+        );
+    };
+    let cc = args.evl.kernel_cc.clone().unwrap_or_else(|| {
+        if rros_vboard::build::find_program("gcc-11").is_some() {
+            "gcc-11".into()
+        } else {
+            "gcc".into()
+        }
+    });
+    let req = rros_vboard::evl::EvlRequest {
+        root: root.to_owned(),
+        kernel_src: kernel_src
+            .canonicalize()
+            .with_context(|| format!("--kernel-src {}", kernel_src.display()))?,
+        libevl_src: libevl_src
+            .canonicalize()
+            .with_context(|| format!("--libevl-src {}", libevl_src.display()))?,
+        cc,
+        jobs: args
+            .evl
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        cache_dir: cache_dir.to_owned(),
+        rebuild: args.rebuild,
+    };
+    let parts = rros_vboard::evl::build_parts(&req, &Shown(progress))?;
+    progress.line(&format!("EVL parts: {}", parts.describe()));
+    Ok(Some(parts))
 }
 
 /// `cargo build --release -p rros-validate` in the checkout; returns the binary's path.

@@ -19,21 +19,22 @@ use crate::sys;
 /// The EVL/RROS backend.
 #[derive(Debug)]
 pub struct Evl {
-    device: Option<Arc<ClockDevice>>,
+    /// What binding the process to the core gave: the clock element, or why it failed. A
+    /// failure is reported by [`Backend::attach`], which knows the sampler thread and its CPU
+    /// (before any thread exists there is neither to name).
+    setup: Result<Option<Arc<ClockDevice>>, libevl::Error>,
     core: Option<String>,
     version: Option<String>,
 }
 
 impl Evl {
-    /// Binds the process to the core (`evl_init`) and opens its monotonic clock element.
+    /// Binds the process to the core (`evl_init`) and opens its monotonic clock element. Never
+    /// fails by itself: an error is kept and returned by the first [`Backend::attach`], with the
+    /// real sampler thread and CPU in it.
     pub fn new() -> Result<Evl, Error> {
-        let wrap = |source| Error::Evl {
-            thread: usize::MAX,
-            cpu: usize::MAX,
-            source,
-        };
-        libevl::init().map_err(wrap)?;
-        let device = ClockDevice::open_monotonic().map_err(wrap)?.map(Arc::new);
+        let setup = libevl::init()
+            .and_then(|()| ClockDevice::open_monotonic())
+            .map(|device| device.map(Arc::new));
         let version = libevl::version().ok().map(|v| {
             format!(
                 "{} (API {}, ABI {})",
@@ -42,7 +43,7 @@ impl Evl {
         });
         let core = libevl::detect_core().map(|(k, _)| k.name().to_string());
         Ok(Evl {
-            device,
+            setup,
             core,
             version,
         })
@@ -81,9 +82,9 @@ impl Backend for Evl {
     fn info(&self) -> BackendInfo {
         BackendInfo {
             kind: BackendKind::Evl,
-            timer: match &self.device {
-                Some(d) => format!("evl_sleep_until({})", d.path().display()),
-                None => "evl_sleep_until(EVL_CLOCK_MONOTONIC)".into(),
+            timer: match &self.setup {
+                Ok(Some(d)) => format!("evl_sleep_until({})", d.path().display()),
+                _ => "evl_sleep_until(EVL_CLOCK_MONOTONIC)".into(),
             },
             clock: "evl_read_clock(EVL_CLOCK_MONOTONIC)".into(),
             clock_resolution_ns: sys::clock_resolution_ns(libc::CLOCK_MONOTONIC),
@@ -94,15 +95,13 @@ impl Backend for Evl {
     }
 
     fn attach(&self, thread: usize, cpu: usize) -> Result<EvlClock, Error> {
+        let wrap = |error| Error::Evl { thread, cpu, error };
+        let device = self.setup.clone().map_err(wrap)?;
         let attached =
             libevl::attach_self(&format!("cyclictest-rs:{}:{thread}", std::process::id()))
-                .map_err(|source| Error::Evl {
-                    thread,
-                    cpu,
-                    source,
-                })?;
+                .map_err(wrap)?;
         Ok(EvlClock {
-            device: self.device.clone(),
+            device,
             _attached: attached,
         })
     }
@@ -113,5 +112,29 @@ impl Backend for Evl {
             libevl::errno_name(e.0),
             libevl::hint("evl_sleep_until", e.0)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On a kernel without an EVL core `evl_init` fails: the error names the sampler thread
+    /// and CPU it happened on, and says it once.
+    #[test]
+    fn setup_failure_names_thread_and_cpu_once() {
+        if libevl::detect_core().is_some() {
+            return; // a real core: evl_init succeeds, nothing to check here
+        }
+        let evl = Evl::new().expect("setup errors are kept for attach");
+        let err = evl.attach(3, 1).expect_err("evl_init cannot succeed here");
+        let text = err.to_string();
+        assert!(text.contains("sampler thread 3 (CPU 1)"), "{text}");
+        assert!(!text.contains(&usize::MAX.to_string()), "{text}");
+        assert_eq!(text.matches("evl_init").count(), 1, "{text}");
+        assert!(
+            std::error::Error::source(&err).is_none(),
+            "the libevl error is in the message; as a source it would be printed twice"
+        );
     }
 }
