@@ -330,10 +330,10 @@ impl Inputs {
 
 /// SHA-256 over length-prefixed, labelled parts (no two input sets hash the same bytes).
 #[derive(Default)]
-struct Keyed(Sha256);
+pub(crate) struct Keyed(Sha256);
 
 impl Keyed {
-    fn add(&mut self, label: &str, bytes: &[u8]) {
+    pub(crate) fn add(&mut self, label: &str, bytes: &[u8]) {
         self.0.update((label.len() as u64).to_le_bytes());
         self.0.update(label.as_bytes());
         self.0.update((bytes.len() as u64).to_le_bytes());
@@ -341,7 +341,7 @@ impl Keyed {
     }
 
     /// The first 16 hex digits: plenty to tell cache entries apart.
-    fn hex(self) -> String {
+    pub(crate) fn hex(self) -> String {
         self.0
             .finalize()
             .iter()

@@ -20,9 +20,9 @@
 //!
 //! The image stage itself is [`crate::build`]'s, with these parts in it.
 
+use crate::build::Keyed as Key;
 use crate::{Error, Observer, Result, io_err};
 use rros_accept::ssh::{Stream, run_streaming};
-use sha2::{Digest, Sha256};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -164,28 +164,6 @@ fn define(text: &str, name: &str) -> Option<u32> {
             .then(|| words.next()?.parse().ok())
             .flatten()
     })
-}
-
-/// SHA-256 over labelled, length-prefixed parts; 16 hex digits.
-#[derive(Default)]
-struct Key(Sha256);
-
-impl Key {
-    fn add(&mut self, label: &str, bytes: &[u8]) {
-        self.0.update((label.len() as u64).to_le_bytes());
-        self.0.update(label.as_bytes());
-        self.0.update((bytes.len() as u64).to_le_bytes());
-        self.0.update(bytes);
-    }
-
-    fn hex(self) -> String {
-        self.0
-            .finalize()
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
 }
 
 /// Every file below `dir` (not following symlinks, skipping `.git`): its path, size and
