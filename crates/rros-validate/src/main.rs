@@ -9,8 +9,9 @@ mod audit;
 mod load;
 mod loadwork;
 mod measure;
+mod plan;
 mod render;
-mod report;
+use rros_contract::report;
 mod run;
 mod stats;
 mod store;
@@ -71,13 +72,42 @@ enum Command {
     /// Audit, measure every scenario under its load, write the reports (exit 0 PASS, 1 FAIL,
     /// 2 ERROR).
     Run(RunCli),
-    /// Print a run (default: the newest).
+    /// Print a run (default: the newest) in one of the contract's renderings.
     Report {
-        /// A run id, `latest`, or a run directory.
+        /// A run id, `latest`, a run directory, or a report.json file.
         run: Option<String>,
         #[arg(long, value_name = "DIR", default_value = run::DEFAULT_OUTPUT)]
         output_dir: PathBuf,
-        /// Print report.json as it is.
+        /// What to print: the terminal view, report.json as it is, JUnit XML, Markdown, or
+        /// LAVA result lines (`lava-test-case ...`, run by rros-lava-report).
+        #[arg(long, value_enum, default_value_t = run::ReportFormat::Text)]
+        format: run::ReportFormat,
+        /// Same as --format json.
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
+        /// The run whose verdict line is the last in FILE (a saved `rros-validate run`
+        /// output), read by the contract's verdict-line parser: no consumer parses it itself.
+        #[arg(long, value_name = "FILE", conflicts_with = "run")]
+        from_output: Option<PathBuf>,
+    },
+    /// Show what `run` with these options would measure, and the timeout a consumer should
+    /// allow it (exit 2 if the profile or a scenario is wrong).
+    Plan {
+        #[command(flatten)]
+        profile: ProfileArg,
+        /// As for `run`.
+        #[arg(long, value_parser = positive_duration)]
+        duration: Option<Duration>,
+        /// As for `run` (repeatable).
+        #[arg(long = "scenario", value_name = "NAME")]
+        scenarios: Vec<String>,
+        #[arg(long)]
+        audit_only: bool,
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+        warmup: Duration,
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+        load_grace: Duration,
+        /// Print the plan as JSON (schema rros-validate-plan/1).
         #[arg(long)]
         json: bool,
     },
@@ -165,8 +195,39 @@ fn main() -> ExitCode {
         Command::Report {
             run,
             output_dir,
+            format,
             json,
-        } => run::cmd_report(&output_dir, run.as_deref(), json),
+            from_output,
+        } => {
+            let format = if json {
+                run::ReportFormat::Json
+            } else {
+                format
+            };
+            match from_output {
+                Some(file) => run::cmd_report_from_output(&file, format),
+                None => run::cmd_report(&output_dir, run.as_deref(), format),
+            }
+        }
+        Command::Plan {
+            profile,
+            duration,
+            scenarios,
+            audit_only,
+            warmup,
+            load_grace,
+            json,
+        } => plan::cmd_plan(
+            &plan::PlanArgs {
+                profile: &profile.profile,
+                duration,
+                scenarios: &scenarios,
+                audit_only,
+                warmup,
+                load_grace,
+            },
+            json,
+        ),
         Command::Run(r) => {
             // SIGTERM/SIGINT/SIGHUP set the engine's stop token: the measurement ends, the
             // load is reaped and an interrupted report is written. A second signal while the
