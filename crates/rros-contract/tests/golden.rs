@@ -274,7 +274,7 @@ const VERDICT_LINES: &[(&str, Parsed)] = &[
         )),
     ),
     (
-        "  rros-validate: verdict=ERROR run=- dir=-\r",
+        "  rros-validate: verdict=ERROR run=- dir=-  ",
         Some(("ERROR", "-", "-")),
     ),
     ("rros-validate: verdict=MAYBE run=x dir=/r/x", None),
