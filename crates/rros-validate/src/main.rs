@@ -94,27 +94,16 @@ enum Command {
     /// allow it (exit 2 if the profile or a scenario is wrong).
     Plan {
         #[command(flatten)]
-        profile: ProfileArg,
-        /// As for `run`.
-        #[arg(long, value_parser = positive_duration)]
-        duration: Option<Duration>,
-        /// As for `run` (repeatable).
-        #[arg(long = "scenario", value_name = "NAME")]
-        scenarios: Vec<String>,
-        #[arg(long)]
-        audit_only: bool,
-        #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
-        warmup: Duration,
-        #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
-        load_grace: Duration,
+        plan: PlanCli,
         /// Print the plan as JSON (schema rros-validate-plan/1).
         #[arg(long)]
         json: bool,
     },
 }
 
+/// The options that shape a run's plan: `run` and `plan` take the same.
 #[derive(Args)]
-struct RunCli {
+struct PlanCli {
     #[command(flatten)]
     profile: ProfileArg,
     /// Measure each scenario this long instead of the profile's duration (e.g. 5s, 10m, 24h).
@@ -123,6 +112,21 @@ struct RunCli {
     /// Run only this scenario (repeatable).
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
+    /// Only audit; measure nothing.
+    #[arg(long)]
+    audit_only: bool,
+    /// How long each load runs before measuring starts.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    warmup: Duration,
+    /// Between SIGTERM and SIGKILL when a load is stopped.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    load_grace: Duration,
+}
+
+#[derive(Args)]
+struct RunCli {
+    #[command(flatten)]
+    plan: PlanCli,
     /// Where the runs go: DIR/<run-id>/ and the symlink DIR/latest.
     #[arg(long, value_name = "DIR", default_value = run::DEFAULT_OUTPUT)]
     output_dir: PathBuf,
@@ -132,9 +136,6 @@ struct RunCli {
     /// Timer backend: evl on a RROS/EVL kernel, posix otherwise (auto).
     #[arg(long, value_enum, default_value_t = run::BackendChoice::Auto)]
     backend: run::BackendChoice,
-    /// Only audit; measure nothing.
-    #[arg(long)]
-    audit_only: bool,
     /// Root of the /proc and /sys the audit reads.
     #[arg(long, value_name = "DIR", default_value = "/")]
     sysroot: PathBuf,
@@ -144,12 +145,6 @@ struct RunCli {
     /// Also write Prometheus metrics to FILE (for node_exporter's textfile collector).
     #[arg(long, value_name = "FILE")]
     prometheus: Option<PathBuf>,
-    /// How long each load runs before measuring starts.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
-    warmup: Duration,
-    /// Between SIGTERM and SIGKILL when a load is stopped.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
-    load_grace: Duration,
     /// Print only the final verdict line (for the journal).
     #[arg(long, short)]
     quiet: bool,
@@ -209,22 +204,14 @@ fn main() -> ExitCode {
                 None => run::cmd_report(&output_dir, run.as_deref(), format),
             }
         }
-        Command::Plan {
-            profile,
-            duration,
-            scenarios,
-            audit_only,
-            warmup,
-            load_grace,
-            json,
-        } => plan::cmd_plan(
+        Command::Plan { plan: p, json } => plan::cmd_plan(
             &plan::PlanArgs {
-                profile: &profile.profile,
-                duration,
-                scenarios: &scenarios,
-                audit_only,
-                warmup,
-                load_grace,
+                profile: &p.profile.profile,
+                duration: p.duration,
+                scenarios: &p.scenarios,
+                audit_only: p.audit_only,
+                warmup: p.warmup,
+                load_grace: p.load_grace,
             },
             json,
         ),
@@ -247,18 +234,18 @@ fn main() -> ExitCode {
                 let _ = signal_hook::flag::register(sig, Arc::clone(stop.flag()));
             }
             let args = run::RunArgs {
-                profile: r.profile.profile,
-                duration: r.duration,
-                scenarios: r.scenarios,
+                profile: r.plan.profile.profile,
+                duration: r.plan.duration,
+                scenarios: r.plan.scenarios,
                 output_dir: r.output_dir,
                 keep: r.keep as usize,
                 backend: r.backend,
-                audit_only: r.audit_only,
+                audit_only: r.plan.audit_only,
                 sysroot: r.sysroot,
                 evt_probability: (r.evt_probability > 0.0).then_some(r.evt_probability),
                 prometheus: r.prometheus,
-                warmup: r.warmup,
-                load_grace: r.load_grace,
+                warmup: r.plan.warmup,
+                load_grace: r.plan.load_grace,
                 quiet: r.quiet,
                 cmdline: argv.join(" "),
             };

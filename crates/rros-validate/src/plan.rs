@@ -2,7 +2,7 @@
 //! consumer should wait for it (the contract's [`Plan`], one timeout formula for all).
 
 use anyhow::{Result, bail};
-use rros_board::Board;
+use rros_board::{Board, BoardScenario};
 use rros_contract::plan::{Plan, PlannedScenario};
 use std::path::Path;
 use std::time::Duration;
@@ -17,28 +17,42 @@ pub struct PlanArgs<'a> {
     pub load_grace: Duration,
 }
 
+/// The scenarios `names` select (all when empty), in the order given, and one message per
+/// name the profile lacks. `run` records those as errors; `plan` refuses.
+pub fn select<'b>(
+    board: &'b Board,
+    names: &[String],
+    profile: &Path,
+) -> (Vec<&'b BoardScenario>, Vec<String>) {
+    if names.is_empty() {
+        return (board.scenarios.iter().collect(), Vec::new());
+    }
+    let mut selected = Vec::new();
+    let mut unknown = Vec::new();
+    for name in names {
+        match board.scenario(name) {
+            Some(s) => selected.push(s),
+            None => unknown.push(format!(
+                "no scenario `{name}` in {}; its scenarios are: {}",
+                profile.display(),
+                board
+                    .scenarios
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+    (selected, unknown)
+}
+
 /// The plan of a run of `board` with `args`; an unknown scenario name is an error, as it
 /// is for `run`.
 pub fn make(board: &Board, args: &PlanArgs) -> Result<Plan> {
-    let mut selected = Vec::new();
-    if args.scenarios.is_empty() {
-        selected.extend(&board.scenarios);
-    } else {
-        for name in args.scenarios {
-            match board.scenario(name) {
-                Some(s) => selected.push(s),
-                None => bail!(
-                    "no scenario `{name}` in {}; its scenarios are: {}",
-                    args.profile.display(),
-                    board
-                        .scenarios
-                        .iter()
-                        .map(|s| s.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            }
-        }
+    let (selected, unknown) = select(board, args.scenarios, args.profile);
+    if let Some(first) = unknown.into_iter().next() {
+        bail!(first);
     }
     let scenarios = selected
         .iter()

@@ -606,28 +606,12 @@ pub fn run(args: &RunArgs, term: &StopToken) -> u8 {
             ),
         );
         // Which scenarios.
-        let mut selected: Vec<&BoardScenario> = Vec::new();
-        if args.scenarios.is_empty() {
-            selected.extend(&board.scenarios);
-        } else {
-            for name in &args.scenarios {
-                match board.scenario(name) {
-                    Some(s) => selected.push(s),
-                    None => report.errors.push(ErrorEntry {
-                        scope: "options".into(),
-                        message: format!(
-                            "no scenario `{name}` in {}; its scenarios are: {}",
-                            args.profile.display(),
-                            board
-                                .scenarios
-                                .iter()
-                                .map(|s| s.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    }),
-                }
-            }
+        let (selected, unknown) = crate::plan::select(board, &args.scenarios, &args.profile);
+        for message in unknown {
+            report.errors.push(ErrorEntry {
+                scope: "options".into(),
+                message,
+            });
         }
         // The audit (also when it fails: people want the numbers).
         note(args.quiet, "auditing the isolation");
