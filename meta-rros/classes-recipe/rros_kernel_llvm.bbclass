@@ -27,23 +27,59 @@ export LLVM = "1"
 # pinned one, never a host libclang.
 export LIBCLANG_PATH = "${RROS_LLVM_DIR}/lib"
 
-# kernel-arch.bbclass's defaults are GCC command lines (-fuse-ld=bfd, GCC-only prefix-map
-# flags). The kernel passes CC/LD/OBJCOPY on the make command line (EXTRA_OEMAKE), which
-# overrides what LLVM=1 would pick, so name the LLVM tools here. linux-yocto.inc still
-# appends ${TOOLCHAIN_OPTIONS} (--sysroot) on aarch64, which clang and ld.lld accept.
-# KERNEL_STRIP stays the cross binutils strip: packaging uses it too.
-RROS_KERNEL_PREFIX_MAP = "-fdebug-prefix-map=${STAGING_KERNEL_DIR}=${KERNEL_SRC_PATH} \
-                          -fdebug-prefix-map=${STAGING_KERNEL_BUILDDIR}=${KERNEL_SRC_PATH}"
+# kernel-arch.bbclass's defaults are GCC command lines (-fuse-ld=bfd, and DEBUG_PREFIX_MAP,
+# which a distro may extend with GCC-only flags such as -fcanon-prefix-map). The kernel passes
+# CC/LD/OBJCOPY on the make command line (EXTRA_OEMAKE), which overrides what LLVM=1 would
+# pick, so name the LLVM tools here. linux-yocto.inc still appends ${TOOLCHAIN_OPTIONS}
+# (--sysroot) on aarch64, which clang and ld.lld accept. KERNEL_STRIP stays the cross
+# binutils strip: packaging uses it too.
+# The source tree (S) lives in work-shared, outside WORKDIR: map it and the build tree for
+# both debug info and __FILE__ (-ffile-prefix-map, which clang has had since 10), as
+# kernel-arch.bbclass does for GCC, or do_package_qa's buildpaths check finds the paths.
+RROS_KERNEL_PREFIX_MAP = "-ffile-prefix-map=${WORKDIR}=${TARGET_DBGSRC_DIR} \
+                          -ffile-prefix-map=${STAGING_KERNEL_DIR}=${KERNEL_SRC_PATH} \
+                          -ffile-prefix-map=${STAGING_KERNEL_BUILDDIR}=${KERNEL_SRC_PATH}"
 KERNEL_CC = "clang ${RROS_KERNEL_PREFIX_MAP}"
 KERNEL_LD = "ld.lld"
 KERNEL_AR = "llvm-ar"
 KERNEL_OBJCOPY = "llvm-objcopy"
 
-# rustc links the host proc-macro crate (rust/libmacros.so) with the linker named `cc` by
-# default, and `cc` is not among OE's HOSTTOOLS: use the host gcc, which is. KRUSTFLAGS is
-# appended to every rustc call of the kernel build; -Clinker only matters where rustc links.
-KRUSTFLAGS ?= "-Clinker=${BUILD_PREFIX}gcc --remap-path-prefix=${WORKDIR}=${TARGET_DBGSRC_DIR}"
-EXTRA_OEMAKE:append = " KRUSTFLAGS='${KRUSTFLAGS}'"
+# Flags for every rustc call of the kernel build:
+# - rustc links the host proc-macro crate (rust/libmacros.so) with the linker named `cc` by
+#   default, and `cc` is not among OE's HOSTTOOLS: use the host gcc, which is. -Clinker only
+#   matters where rustc links.
+# - Remap the build paths out of the Rust debug info and panic locations, as OE-Core's
+#   kernel-yocto-rust.bbclass does (RUST_DEBUG_REMAP): WORKDIR (the toolchain's rust-src in the
+#   recipe sysroot) and ${TMPDIR}/work-shared, where the kernel source (S) lives. Without the
+#   second one do_package_qa stops on buildpaths.
+# Mainline kernels read these from KRUSTFLAGS; the Rust-for-Linux v1 Makefile of the RROS 5.13
+# tree has no KRUSTFLAGS and takes them as RUSTFLAGS_KERNEL (built-in code, rust/*, the
+# proc-macro crate) and RUSTFLAGS_MODULE (=m code), the counterparts of CFLAGS_KERNEL and
+# CFLAGS_MODULE (scripts/Makefile.lib, modkern_rustflags; rust/Makefile passes rust_flags to
+# cmd_rustc_procmacro and cmd_rustc_library). Pass all three.
+RROS_KERNEL_RUST_REMAP = "--remap-path-prefix=${WORKDIR}=${TARGET_DBGSRC_DIR} \
+                          --remap-path-prefix=${TMPDIR}/work-shared=${TARGET_DBGSRC_DIR}"
+KRUSTFLAGS ?= "-Clinker=${BUILD_PREFIX}gcc ${RROS_KERNEL_RUST_REMAP}"
+EXTRA_OEMAKE:append = " KRUSTFLAGS='${KRUSTFLAGS}' RUSTFLAGS_KERNEL='${KRUSTFLAGS}' RUSTFLAGS_MODULE='${KRUSTFLAGS}'"
+
+# Kconfig decides HAS_RUST with $(success,$(RUSTC) --version). make defines RUSTC, but the
+# kernel-config audit of do_kernel_configcheck runs Kconfig from Python with the task's
+# environment only, where RUSTC was unset: HAS_RUST, RUST and everything depending on it then
+# looked unmet and the audit warned about options the real .config has. Exported, the name
+# reaches it (PATH already leads to the pinned rustc); the kernel Makefile's own
+# `RUSTC = rustc` wins over the environment inside make.
+export RUSTC = "rustc"
+
+# Under LLVM=1 the 5.13 Makefile sets HOSTCC = clang itself (LLVM=<prefix> and per-tool
+# overrides came with 5.18), so the host programs (scripts/kconfig, fixdep, ...) would be built
+# by the prebuilt clang 13. do_compile passes HOSTCC="${BUILD_CC}" on the make command line
+# (kernel.bbclass), which wins; merge_config.sh in do_kernel_configme only sets it in the
+# environment, which loses. Variable definitions in MAKEFLAGS count as command-line ones, for
+# the make that merge_config.sh runs and every make below it.
+do_kernel_configme:prepend() {
+    rros_hostcc=$(echo "${BUILD_CC} ${BUILD_CFLAGS} ${BUILD_LDFLAGS}" | sed -e 's/^ *//' -e 's/ *$//' -e 's/  */\\ /g')
+    export MAKEFLAGS="${MAKEFLAGS:+$MAKEFLAGS }HOSTCC=$rros_hostcc"
+}
 
 # The Rust build of this kernel generation does not work through ccache (OE-Core disables
 # it for the same reason in kernel-yocto-rust.bbclass).

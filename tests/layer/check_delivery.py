@@ -3,9 +3,8 @@
 
     tests/layer/check_delivery.py BOARD ENV_DIR
 
-ENV_DIR holds the `bitbake -e TARGET` dumps named env-<TARGET>.txt (`/` -> `_`), as
-`../shared/tools/oe-parse MIRRORS kas/<board>.yml rros-image [more targets]` writes them into
-$OE_PARSE_DIR/build. The expected parameters are RROS_ISOLATION_CMDLINE of the board's generated
+ENV_DIR holds the `bitbake -e TARGET` dumps named env-<TARGET>.txt (`/` -> `_`), written in the
+board's build directory (docs/image.md, "Checking with upstream layers"). The expected parameters are RROS_ISOLATION_CMDLINE of the board's generated
 include (meta-rros/conf/rros-boards/BOARD.inc); each board is checked in the variable its boot
 chain really reads:
 
@@ -104,7 +103,7 @@ class Env:
             path = self.env_dir / f"env-{target.replace('/', '_')}.txt"
             if not path.is_file():
                 raise FileNotFoundError(
-                    f"{path} is missing: run oe-parse with `{target}` among its targets")
+                    f"{path} is missing: dump `bitbake -e {target}` there")
             self.cache[target] = parse_env(path.read_text(errors="replace"))
         return self.cache[target]
 

@@ -75,11 +75,11 @@ class RecordedBoards(unittest.TestCase):
         out = io.StringIO()
         with redirect_stdout(out), redirect_stderr(out):
             self.assertEqual(cd.main(["qemuarm64", str(ENV / "qemuarm64")]), 0)
-            self.assertEqual(cd.main(["qemuarm64", str(ENV / "rpi4")]), 2)   # no env-rros-image.txt
+            self.assertEqual(cd.main(["qemuarm64", str(ENV / "no-such-dir")]), 2)   # no env-rros-image.txt
             self.assertEqual(cd.main(["no-such-board", str(ENV / "rpi4")]), 2)
             self.assertEqual(cd.main([]), 2)
         self.assertIn("qemuarm64: delivered (qemu)", out.getvalue())
-        self.assertIn("env-rros-image.txt is missing: run oe-parse with `rros-image`", out.getvalue())
+        self.assertIn("env-rros-image.txt is missing: dump `bitbake -e rros-image` there", out.getvalue())
 
 
 class BrokenDeliveries(unittest.TestCase):

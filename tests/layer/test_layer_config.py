@@ -95,8 +95,11 @@ class BitbakeSetupConfig(unittest.TestCase):
         for c in self.configs:
             board = c["name"][len("rros-"):]
             with self.subTest(board):
+                # The i.MX8MP cannot unpack NXP's firmware without the EULA accepted
+                # (fsl-eula-unpack); meta-freescale's own fragment says so, as the kas file does.
+                extra = ["freescale-layer/eula/accept-fsl-eula"] if board == "imx8mp-evk" else []
                 self.assertEqual(c["oe-fragments"], [f"machine/{include(board)['RROS_BOARD_MACHINE']}",
-                                                     "distro/rros", f"rros/board/{board}"])
+                                                     "distro/rros", f"rros/board/{board}"] + extra)
                 fragment = LAYER / "conf" / "fragments" / "board" / f"{board}.conf"
                 self.assertIn(f'RROS_BOARD = "{board}"', fragment.read_text())
                 for layer in c["bb-layers"]:
@@ -148,6 +151,12 @@ class KasOverlays(unittest.TestCase):
         header = text.split("bblayers_conf_header:")[1].split("local_conf_header:")[0]
         self.assertIn('LAYERSERIES_COMPAT_rust-bin-layer:append = " wrynose"', header)
         self.assertIn('RROS_RUST_TOOLCHAIN = "meta-rust-bin"', text)
+
+    def test_the_imx_kas_file_accepts_the_nxp_eula(self):
+        # fsl-eula-unpack stops do_unpack of NXP's firmware without it (docs/boards/imx8mp-evk.md).
+        text = (ROOT / "kas" / "imx8mp-evk.yml").read_text()
+        header = text.split("local_conf_header:")[1]
+        self.assertRegex(header, r'(?m)^\s+ACCEPT_FSL_EULA = "1"$')
 
     def test_development_overlay(self):
         self.assertIn('RROS_DEVELOPMENT = "1"', (ROOT / "kas" / "development.yml").read_text())

@@ -17,7 +17,7 @@ pub mod ssh;
 pub mod target;
 pub mod verdict;
 
-pub use report::{BoardResult, REPORT_FILES, ReportSummary, write_reports};
+pub use report::{BoardResult, ErrorKind, REPORT_FILES, ReportSummary, write_reports};
 pub use run::{Event, Observer, Options, Phase, accept_board, accept_fleet};
 pub use target::{Endpoint, Target, parse_targets_file};
 pub use verdict::{Verdict, fleet_verdict};

@@ -142,6 +142,184 @@ pub fn parse_report(json_text: &str) -> Result<ReportSummary, String> {
     Ok(summary)
 }
 
+/// How an ERROR came about, for programs reading `accept.json` (`error_kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// SSH never got the remote command started (TCP connect, banner, key exchange, login),
+    /// after the retries: nothing ran on the board, and the run may safely be tried again.
+    CouldNotStart,
+    /// The link broke after the remote command had started; the board did not reboot, or
+    /// could not be reached again to tell.
+    LostMidRun,
+    /// The board rebooted during the run (its boot id changed).
+    Rebooted,
+    /// No verdict within the run's time bound.
+    TimedOut,
+    /// The board answered, but without a verdict and reports that can be trusted.
+    Board,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::CouldNotStart => "could-not-start",
+            ErrorKind::LostMidRun => "lost-mid-run",
+            ErrorKind::Rebooted => "rebooted",
+            ErrorKind::TimedOut => "timed-out",
+            ErrorKind::Board => "board",
+        }
+    }
+}
+
+/// The decision fields of `report.json`, typed: every one required, of the schema's type
+/// (`crates/rros-contract/schema/report.schema.json`). Fields acceptance does not decide on are
+/// not read here, so a report may carry more than this knows.
+mod strict {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Report {
+        pub schema: String,
+        pub run_id: String,
+        pub verdict: String,
+        pub interrupted: bool,
+        pub options: Options,
+        pub audit: Audit,
+        pub scenarios: Vec<Scenario>,
+        pub errors: Vec<Error>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Options {
+        pub audit_only: bool,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Audit {
+        pub verdict: String,
+        pub findings: Vec<Finding>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Finding {
+        pub rule: String,
+        pub severity: String,
+        pub evidence: String,
+        pub fix: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Scenario {
+        pub name: String,
+        pub verdict: String,
+        pub reasons: Vec<String>,
+        pub measured: bool,
+        pub samples: u64,
+        pub max_us: Option<f64>,
+        pub threshold: Threshold,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Threshold {
+        pub max_us: f64,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Error {
+        pub scope: String,
+        pub message: String,
+    }
+}
+
+/// Checks `report.json` against what the schema requires of a verdict (schema
+/// `rros-validate/1`): the decision fields present and typed, the verdict words known, and a
+/// PASS that the schema's own rules allow — no error, not interrupted, a clean audit, and at
+/// least one scenario, every one measured with samples and PASS. Returns the report's verdict.
+pub fn check_report(json_text: &str) -> Result<Verdict, String> {
+    let report: strict::Report = serde_json::from_str(json_text).map_err(|e| e.to_string())?;
+    if report.schema != "rros-validate/1" {
+        return Err(format!(
+            "schema is {:?}, this rros accept reads \"rros-validate/1\"",
+            report.schema
+        ));
+    }
+    let word = |field: &str, w: &str| {
+        Verdict::from_word(w).ok_or_else(|| format!("{field} is {w:?}, not PASS, FAIL or ERROR"))
+    };
+    let verdict = word("verdict", &report.verdict)?;
+    let audit = word("audit.verdict", &report.audit.verdict)?;
+    if report.run_id.is_empty() {
+        return Err("run_id is empty".into());
+    }
+    for (i, f) in report.audit.findings.iter().enumerate() {
+        if f.rule.is_empty() || f.evidence.is_empty() || f.fix.is_empty() {
+            return Err(format!(
+                "audit.findings[{i}] has an empty rule, evidence or fix"
+            ));
+        }
+        if !matches!(f.severity.as_str(), "error" | "warning") {
+            return Err(format!(
+                "audit.findings[{i}].severity is {:?}, not error or warning",
+                f.severity
+            ));
+        }
+    }
+    for (i, e) in report.errors.iter().enumerate() {
+        if e.scope.is_empty() || e.message.is_empty() {
+            return Err(format!("errors[{i}] has an empty scope or message"));
+        }
+    }
+    let mut scenario_verdicts = Vec::new();
+    for (i, s) in report.scenarios.iter().enumerate() {
+        if s.name.is_empty() {
+            return Err(format!("scenarios[{i}].name is empty"));
+        }
+        let v = word(&format!("scenarios[{i}].verdict"), &s.verdict)?;
+        if s.threshold.max_us.is_nan() || s.threshold.max_us <= 0.0 {
+            return Err(format!("scenarios[{i}].threshold.max_us is not positive"));
+        }
+        if v == Verdict::Pass
+            && (!s.measured || s.samples == 0 || !s.reasons.is_empty() || s.max_us.is_none())
+        {
+            return Err(format!(
+                "scenario {} says PASS without a measurement (measured {}, {} samples, max {:?}, {} reason(s))",
+                s.name,
+                s.measured,
+                s.samples,
+                s.max_us,
+                s.reasons.len()
+            ));
+        }
+        scenario_verdicts.push(v);
+    }
+    if verdict == Verdict::Pass {
+        if report.interrupted {
+            return Err("PASS, but the run was interrupted".into());
+        }
+        if !report.errors.is_empty() {
+            return Err(format!(
+                "PASS with {} error(s) recorded",
+                report.errors.len()
+            ));
+        }
+        if audit != Verdict::Pass {
+            return Err(format!("PASS, but the audit says {audit}"));
+        }
+        if !report.options.audit_only {
+            if scenario_verdicts.is_empty() {
+                return Err("PASS with no scenario measured (zero scenarios is never PASS)".into());
+            }
+            if let Some(i) = scenario_verdicts.iter().position(|v| *v != Verdict::Pass) {
+                return Err(format!(
+                    "PASS, but scenario {} says {}",
+                    report.scenarios[i].name, scenario_verdicts[i]
+                ));
+            }
+        }
+    }
+    Ok(verdict)
+}
+
 /// The outcome of accepting one board.
 #[derive(Debug, Clone)]
 pub struct BoardResult {
@@ -162,6 +340,8 @@ pub struct BoardResult {
     pub missing: Vec<String>,
     pub report: Option<ReportSummary>,
     pub elapsed: Duration,
+    /// For an ERROR: how it came about (`None` for PASS and FAIL).
+    pub error_kind: Option<ErrorKind>,
 }
 
 impl BoardResult {
@@ -178,6 +358,21 @@ impl BoardResult {
             missing: Vec::new(),
             report: None,
             elapsed,
+            error_kind: Some(ErrorKind::Board),
+        }
+    }
+
+    /// An ERROR of the given kind.
+    pub fn error_of(
+        kind: ErrorKind,
+        name: &str,
+        target: &str,
+        reason: impl Into<String>,
+        elapsed: Duration,
+    ) -> Self {
+        BoardResult {
+            error_kind: Some(kind),
+            ..BoardResult::error(name, target, reason, elapsed)
         }
     }
 }
@@ -487,6 +682,8 @@ pub fn accept_json(results: &[BoardResult]) -> String {
                 "name": r.name,
                 "target": r.target,
                 "verdict": r.verdict.as_str(),
+                "error_kind": (r.verdict == Verdict::Error)
+                    .then(|| r.error_kind.unwrap_or(ErrorKind::Board).as_str()),
                 "reason": r.reason,
                 "kernel": r.kernel,
                 "run": r.run_id,
@@ -575,6 +772,132 @@ mod tests {
         assert!(parse_report("[1]").is_err());
         assert!(parse_report("{").is_err());
         assert_eq!(parse_report("{}").unwrap(), ReportSummary::default());
+    }
+
+    const STRICT_PASS: &str = r#"{"schema":"rros-validate/1","run_id":"20261123T101500Z-b","verdict":"PASS","interrupted":false,"options":{"audit_only":false},"audit":{"verdict":"PASS","findings":[]},"scenarios":[{"name":"idle","verdict":"PASS","reasons":[],"measured":true,"samples":1000,"max_us":80.5,"threshold":{"max_us":100,"p99_us":null}}],"errors":[],"later_field":1}"#;
+
+    /// Finding 4 of issue #12: the decision fields are required and typed, and a PASS must be
+    /// one the schema's rules allow.
+    #[test]
+    fn report_json_is_checked_against_the_schema_decision_fields() {
+        assert_eq!(check_report(STRICT_PASS), Ok(Verdict::Pass));
+        let bad = |from: &str, to: &str| {
+            let text = STRICT_PASS.replacen(from, to, 1);
+            assert_ne!(text, STRICT_PASS, "{from}");
+            check_report(&text).unwrap_err()
+        };
+        assert!(check_report(r#"{"no":"verdict"}"#).is_err());
+        assert!(check_report("[]").is_err());
+        assert!(
+            bad(
+                r#""verdict":"PASS","interrupted""#,
+                r#""verdict":"OK","interrupted""#
+            )
+            .contains("not PASS")
+        );
+        assert!(
+            bad(
+                r#""schema":"rros-validate/1""#,
+                r#""schema":"rros-validate/9""#
+            )
+            .contains("schema")
+        );
+        assert!(bad(r#""interrupted":false"#, r#""interrupted":true"#).contains("interrupted"));
+        assert!(
+            bad(
+                r#""errors":[]"#,
+                r#""errors":[{"scope":"run","message":"m"}]"#
+            )
+            .contains("error")
+        );
+        assert!(
+            bad(
+                r#""audit":{"verdict":"PASS""#,
+                r#""audit":{"verdict":"FAIL""#
+            )
+            .contains("audit")
+        );
+        assert!(bad(r#""scenarios":[{"#, r#""scenarios":[],"x":[{"#).contains("zero scenarios"));
+        assert!(bad(r#""samples":1000"#, r#""samples":0"#).contains("without a measurement"));
+        assert!(bad(r#""measured":true"#, r#""measured":false"#).contains("without a measurement"));
+        assert!(bad(r#""max_us":80.5"#, r#""max_us":null"#).contains("without a measurement"));
+        assert!(bad(r#""samples":1000"#, r#""samples":"many""#).contains("invalid type"));
+        assert!(bad(r#","errors":[]"#, "").contains("errors"));
+        // FAIL and ERROR reports need no measurement, but still the fields.
+        let fail = STRICT_PASS
+            .replacen(
+                r#""verdict":"PASS","interrupted""#,
+                r#""verdict":"FAIL","interrupted""#,
+                1,
+            )
+            .replacen(r#""scenarios":[{"#, r#""scenarios":[],"x":[{"#, 1);
+        assert_eq!(check_report(&fail), Ok(Verdict::Fail));
+    }
+
+    /// The typed fields are the schema's: every field [`check_report`] requires is required
+    /// by `crates/rros-contract/schema/report.schema.json` too (so a valid report passes).
+    #[test]
+    fn the_typed_decision_fields_are_required_by_the_schema() {
+        let schema: Value = serde_json::from_str(include_str!(
+            "../../rros-contract/schema/report.schema.json"
+        ))
+        .unwrap();
+        let required = |v: &Value| -> Vec<String> {
+            v["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_owned())
+                .collect()
+        };
+        let top = required(&schema);
+        for f in [
+            "schema",
+            "run_id",
+            "verdict",
+            "interrupted",
+            "options",
+            "audit",
+            "scenarios",
+            "errors",
+        ] {
+            assert!(top.contains(&f.to_owned()), "{f}");
+        }
+        let p = &schema["properties"];
+        assert!(required(&p["options"]).contains(&"audit_only".to_owned()));
+        for f in ["verdict", "findings"] {
+            assert!(required(&p["audit"]).contains(&f.to_owned()), "audit.{f}");
+        }
+        let defs = &schema["$defs"];
+        for f in ["rule", "severity", "evidence", "fix"] {
+            assert!(
+                required(&defs["finding"]).contains(&f.to_owned()),
+                "finding.{f}"
+            );
+        }
+        for f in [
+            "name",
+            "verdict",
+            "reasons",
+            "measured",
+            "samples",
+            "max_us",
+            "threshold",
+        ] {
+            assert!(
+                required(&defs["scenario"]).contains(&f.to_owned()),
+                "scenario.{f}"
+            );
+        }
+        assert!(
+            required(&defs["scenario"]["properties"]["threshold"]).contains(&"max_us".to_owned())
+        );
+        for f in ["scope", "message"] {
+            assert!(
+                required(&p["errors"]["items"]).contains(&f.to_owned()),
+                "errors.{f}"
+            );
+        }
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Accepting a board: connect, run `rros-validate run` on it, watch for a reboot, bring the
 //! reports home. Many boards run in parallel, each on its own thread.
 
-use crate::report::{BoardResult, REPORT_FILES, fail_reason, parse_report};
+use crate::report::{
+    BoardResult, ErrorKind, REPORT_FILES, check_report, fail_reason, parse_report,
+};
 use crate::ssh::{
-    Captured, Programs, Ssh, Stream, last_line, run_captured, run_streaming, shell_quote,
+    Captured, Programs, Ssh, Stream, last_line, run_captured, run_streaming, sanitize, shell_quote,
 };
 use crate::target::Endpoint;
 use crate::verdict::{RemoteExit, RunJudgement, Verdict, find_verdict_line, judge_run};
@@ -136,7 +138,8 @@ pub fn ssh_hint(stderr: &str) -> &'static str {
 
 /// How long the measuring step may take: twice the measured time (the selected scenarios at
 /// their durations, or at `duration` when given) plus three minutes for start-up, audit and
-/// reports. Without a readable profile: 30 minutes, or 2 × 8 × `duration` + 5 min.
+/// reports. Without a readable profile: 30 minutes, or 2 × 8 × `duration` + 5 min. Never
+/// panics: sums saturate, and the result is at most [`crate::ssh::MAX_CALL`].
 pub fn derive_timeout(
     profile_text: Option<&str>,
     scenarios: &[String],
@@ -149,19 +152,23 @@ pub fn derive_timeout(
     let slack = Duration::from_secs(180);
     match board {
         Some(board) => {
-            let measured: Duration = board
+            let measured = board
                 .scenarios
                 .iter()
                 .filter(|s| scenarios.is_empty() || scenarios.contains(&s.name))
                 .map(|s| duration.unwrap_or(s.duration))
-                .sum();
-            measured * 2 + slack
+                .fold(Duration::ZERO, Duration::saturating_add);
+            measured.saturating_mul(2).saturating_add(slack)
         }
         None => match duration {
-            Some(d) => d * 16 + Duration::from_secs(300),
+            Some(d) => d
+                .saturating_mul(16)
+                .saturating_add(Duration::from_secs(300)),
             None => Duration::from_secs(30 * 60),
         },
     }
+    // Absurd durations saturate: the bound stays representable on any clock.
+    .min(crate::ssh::MAX_CALL)
 }
 
 /// The command line run on the board.
@@ -181,8 +188,133 @@ pub fn remote_command(opts: &Options) -> String {
     cmd
 }
 
+/// How many times a call that could not start (connect, banner, key exchange) is tried.
+pub const START_ATTEMPTS: u32 = 3;
+
+/// The pause before start attempt `attempt + 1`: 1 s, 2 s, 4 s, … at most 8 s.
+pub fn start_backoff(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(3))
+}
+
+/// The bound on a call that logs in and runs a short command: ssh's own `ConnectTimeout`
+/// bounds the TCP connect and the banner exchange (each), this bounds the key exchange and the
+/// login after the banner too.
+pub fn login_bound(connect_timeout: Duration) -> Duration {
+    connect_timeout
+        .saturating_mul(2)
+        .max(Duration::from_secs(2))
+}
+
+/// Whether ssh's complaint (exit 255 before the remote command started) may pass on a retry:
+/// a banner or TCP timeout, a reset or closed connection (a slow or busy board). A refused
+/// connection, a refused key, a changed host key or an unknown host name will not.
+pub fn transient_start_failure(stderr: &str) -> bool {
+    let s = stderr.to_ascii_lowercase();
+    let permanent = [
+        "connection refused",
+        "permission denied",
+        "host key verification failed",
+        "identification has changed",
+        "could not resolve",
+        "no such file",
+        "bad configuration",
+    ];
+    let transient = [
+        "timed out",
+        "banner exchange",
+        "kex_exchange_identification",
+        "connection reset",
+        "closed by",
+        "connection closed",
+        "broken pipe",
+        "no route to host",
+        "network is unreachable",
+        "mux_client",
+        "control socket",
+    ];
+    !permanent.iter().any(|p| s.contains(p)) && transient.iter().any(|t| s.contains(t))
+}
+
+/// Printed on the board's stdout right before `rros-validate` is executed: what tells "the
+/// link broke before anything ran" (safe to retry) from "the link broke during the run".
+pub const STARTED_MARK: &str = "rros-accept: remote command started";
+
+/// The script run on the board: the start mark, then [`remote_command`].
+pub fn remote_script(opts: &Options) -> String {
+    format!("echo '{STARTED_MARK}'; exec {}", remote_command(opts))
+}
+
+/// Why the first contact did not give a [`Probe`].
+struct ProbeError {
+    kind: ErrorKind,
+    reason: String,
+}
+
+/// First contact: logs in (retrying what may pass, with backoff), learns the boot id.
+fn probe_board(ssh: &Ssh, target: &str, emit: &dyn Fn(Event<'_>)) -> Result<Probe, ProbeError> {
+    let bound = login_bound(ssh.connect_timeout);
+    let could_not_start = |reason: String| ProbeError {
+        kind: ErrorKind::CouldNotStart,
+        reason,
+    };
+    let mut attempt = 1;
+    loop {
+        let c = match ssh.capture(PROBE_SCRIPT, bound) {
+            Err(e) => {
+                return Err(could_not_start(format!(
+                    "cannot run ssh: {e} (is openssh-client installed?)"
+                )));
+            }
+            Ok(c) => c,
+        };
+        if c.timed_out {
+            // ssh's ConnectTimeout would have ended a connect or a banner that never came:
+            // the board took the connection and sent its banner, then stalled.
+            let said = match c.stderr.trim() {
+                "" => String::new(),
+                _ => format!("; ssh said: {}", c.stderr_tail()),
+            };
+            return Err(could_not_start(format!(
+                "cannot reach {target} over SSH: it took the connection and sent its SSH banner, then the key exchange and login did not finish within {} (2 × --connect-timeout){said}: an overloaded or stalled sshd, or not an SSH server at that port",
+                human(bound)
+            )));
+        }
+        if c.success() {
+            return parse_probe(&c.stdout).ok_or_else(|| ProbeError {
+                kind: ErrorKind::Board,
+                reason: format!(
+                    "{target} answered, but /proc/sys/kernel/random/boot_id could not be read: {}",
+                    sanitize(&last_line(&c.stderr))
+                ),
+            });
+        }
+        let tail = c.stderr_tail();
+        if c.link_failed() && transient_start_failure(&c.stderr) && attempt < START_ATTEMPTS {
+            let pause = start_backoff(attempt);
+            emit(Event::Note(&format!(
+                "SSH could not start ({tail}): trying again in {} (attempt {} of {START_ATTEMPTS})",
+                human(pause),
+                attempt + 1
+            )));
+            std::thread::sleep(pause);
+            attempt += 1;
+            continue;
+        }
+        let tries = if attempt > 1 {
+            format!(" ({attempt} attempts)")
+        } else {
+            String::new()
+        };
+        return Err(could_not_start(format!(
+            "cannot reach {target} over SSH: {tail}{}{tries}",
+            ssh_hint(&c.stderr)
+        )));
+    }
+}
+
 /// Accepts one board; every outcome, including an unreachable board, is a [`BoardResult`].
-/// The board's run folder lands in `out/<name>/<run-id>/`.
+/// The board's run folder lands in `out/<name>/<run-id>/`, and everything the board printed
+/// during the run, unfiltered, in `out/<name>/output.log`.
 pub fn accept_board(
     endpoint: &Endpoint,
     opts: &Options,
@@ -192,60 +324,41 @@ pub fn accept_board(
     let start = Instant::now();
     let name = endpoint.name.as_str();
     let emit = |e: Event<'_>| observe(name, e);
-    let ssh = Ssh {
-        programs: opts.programs.clone(),
-        ..Ssh::new(endpoint.clone(), opts.connect_timeout)
-    };
+    // One SSH connection for the whole session: probe, waits, run and fetch share it.
+    let mut ssh = Ssh::new(endpoint.clone(), opts.connect_timeout);
+    ssh.programs = opts.programs.clone();
+    let ssh = ssh.multiplexed();
     let target = endpoint.target.to_string();
-    let error = |reason: String| {
-        let r = BoardResult::error(name, &target, reason, start.elapsed());
+    let error_of = |kind: ErrorKind, reason: String| {
+        let r = BoardResult::error_of(kind, name, &target, reason, start.elapsed());
         emit(Event::Phase(Phase::Done(Verdict::Error)));
         r
     };
+    let error = |reason: String| error_of(ErrorKind::Board, reason);
 
     // 1. Reach the board; learn its boot id and whether rros-validate is there.
     emit(Event::Phase(Phase::Connecting));
-    let probe_timeout = opts.connect_timeout + Duration::from_secs(30);
-    let probe = match ssh.capture(PROBE_SCRIPT, probe_timeout) {
-        Err(e) => {
-            return error(format!(
-                "cannot run ssh: {e} (is openssh-client installed?)"
-            ));
-        }
-        Ok(c) if c.timed_out => {
-            return error(format!(
-                "cannot reach {target}: no answer within {}",
-                human(probe_timeout)
-            ));
-        }
-        Ok(c) if !c.success() => {
-            let tail = c.stderr_tail();
-            return error(format!(
-                "cannot reach {target} over SSH: {tail}{}",
-                ssh_hint(&c.stderr)
-            ));
-        }
-        Ok(c) => match parse_probe(&c.stdout) {
-            Some(p) => p,
-            None => {
-                return error(format!(
-                    "{target} answered, but /proc/sys/kernel/random/boot_id could not be read: {}",
-                    last_line(&c.stderr)
-                ));
-            }
-        },
+    let probe = match probe_board(&ssh, &target, &emit) {
+        Ok(p) => p,
+        Err(e) => return error_of(e.kind, e.reason),
     };
-    emit(Event::Note(&format!("kernel {}", probe.kernel)));
+    let kernel = sanitize(&probe.kernel);
+    emit(Event::Note(&format!("kernel {kernel}")));
+    let with_kernel = |mut r: BoardResult| {
+        r.kernel = Some(kernel.clone());
+        r
+    };
     if probe.validate.is_none() {
-        let mut r = error(format!(
+        return with_kernel(error(format!(
             "rros-validate is not installed on {target} (not on the board's PATH): install the image's rros-validate package, or copy the binary to /usr/bin"
-        ));
-        r.kernel = Some(probe.kernel);
-        return r;
+        )));
     }
 
     let profile = ssh
-        .capture("cat /etc/rros/board.toml", probe_timeout)
+        .capture(
+            "cat /etc/rros/board.toml",
+            login_bound(opts.connect_timeout) + Duration::from_secs(30),
+        )
         .ok()
         .filter(Captured::success)
         .map(|c| c.stdout);
@@ -260,95 +373,157 @@ pub fn accept_board(
     // 2. Let the board finish booting: its boot-time validation runs last and holds the
     //    output directory while it measures (as does a run started by the timer).
     if let Err(reason) = wait_until_idle(&ssh, opts.connect_timeout, boot_wait, &emit) {
-        let mut r = error(reason);
-        r.kernel = Some(probe.kernel);
-        return r;
+        return with_kernel(error(reason));
     }
 
-    // 3. Measure.
+    // 3. Measure. Output is relayed sanitized; the raw copy goes to output.log.
+    let board_dir = out.join(name);
+    let mut raw_log = RawLog::open(&board_dir.join("output.log"));
     emit(Event::Phase(Phase::Measuring { timeout }));
-    let mut stdout_tail: Vec<String> = Vec::new();
-    let mut stderr_tail: Vec<String> = Vec::new();
-    let ran = run_streaming(
-        ssh.command(&remote_command(opts)),
-        timeout,
-        |stream, line| {
-            emit(Event::Output(stream, line));
-            let tail = match stream {
-                Stream::Stdout => &mut stdout_tail,
-                Stream::Stderr => &mut stderr_tail,
-            };
-            tail.push(line.to_owned());
-            if tail.len() > 200 {
-                tail.remove(0);
+    let mut attempt = 1;
+    let (exit, stdout_tail, stderr_tail) = loop {
+        let mut started = false;
+        let mut stdout_tail: Vec<String> = Vec::new();
+        let mut stderr_tail: Vec<String> = Vec::new();
+        let ran = run_streaming(
+            ssh.command(&remote_script(opts)),
+            timeout,
+            |stream, line| {
+                if !started && stream == Stream::Stdout && line == STARTED_MARK {
+                    started = true;
+                    emit(Event::Note("rros-validate started on the board"));
+                    return;
+                }
+                raw_log.write(stream, line);
+                emit(Event::Output(stream, &sanitize(line)));
+                let tail = match stream {
+                    Stream::Stdout => &mut stdout_tail,
+                    Stream::Stderr => &mut stderr_tail,
+                };
+                tail.push(line.to_owned());
+                if tail.len() > 200 {
+                    tail.remove(0);
+                }
+            },
+        );
+        let (status, timed_out) = match ran {
+            Ok(x) => x,
+            Err(e) => return with_kernel(error(format!("cannot run ssh: {e}"))),
+        };
+        let exit = match status.and_then(|s| s.code()) {
+            _ if timed_out => RemoteExit::TimedOut,
+            Some(255) => RemoteExit::Link,
+            Some(code) => RemoteExit::Code(code),
+            None => RemoteExit::Link,
+        };
+        if exit != RemoteExit::Link || started {
+            break (exit, stdout_tail, stderr_tail);
+        }
+        // ssh failed before the remote command started: nothing ran, a retry is safe.
+        let why = sanitize(&stderr_tail.join(" / "));
+        let why = if why.is_empty() {
+            "(ssh printed nothing)".to_owned()
+        } else {
+            why
+        };
+        if transient_start_failure(&stderr_tail.join("\n")) && attempt < START_ATTEMPTS {
+            let pause = start_backoff(attempt);
+            emit(Event::Note(&format!(
+                "SSH could not start the run ({why}): trying again in {} (attempt {} of {START_ATTEMPTS})",
+                human(pause),
+                attempt + 1
+            )));
+            std::thread::sleep(pause);
+            attempt += 1;
+            // A board that rebooted meanwhile is not measured as if nothing happened.
+            if let Ok(again) = probe_board(&ssh, &target, &emit)
+                && again.boot_id != probe.boot_id
+            {
+                return with_kernel(error_of(
+                    ErrorKind::Rebooted,
+                    format!(
+                        "the board rebooted before the run started (boot id {} → {}); SSH had failed with: {why}",
+                        short(&probe.boot_id),
+                        short(&again.boot_id)
+                    ),
+                ));
             }
-        },
-    );
-    let (status, timed_out) = match ran {
-        Ok(x) => x,
-        Err(e) => return error(format!("cannot run ssh: {e}")),
-    };
-    let exit = match status.and_then(|s| s.code()) {
-        _ if timed_out => RemoteExit::TimedOut,
-        Some(255) => RemoteExit::Link,
-        Some(code) => RemoteExit::Code(code),
-        None => RemoteExit::Link,
+            continue;
+        }
+        return with_kernel(error_of(
+            ErrorKind::CouldNotStart,
+            format!(
+                "could not start rros-validate on {target}: SSH failed before the remote command started ({why}){}, {attempt} attempt(s); nothing ran on the board, so this says nothing about its latency: try again",
+                ssh_hint(&stderr_tail.join("\n"))
+            ),
+        ));
     };
     let line = find_verdict_line(stdout_tail.iter().map(String::as_str));
-    let with_kernel = |mut r: BoardResult| {
-        r.kernel = Some(probe.kernel.clone());
-        r
-    };
     let verdict_line = match judge_run(exit, line) {
         RunJudgement::Verdict(line) => line,
         RunJudgement::LinkLost => {
             emit(Event::Phase(Phase::Reconnecting));
-            let why = stderr_tail.last().cloned().unwrap_or_default();
-            return with_kernel(error(explain_break(
+            let why = stderr_tail
+                .last()
+                .map(|l| sanitize(l))
+                .unwrap_or_else(|| "ssh printed nothing".into());
+            let (kind, reason) = explain_break(
                 &ssh,
                 &probe.boot_id,
                 opts.reconnect_window,
-                &format!("the SSH link broke during the run ({why})"),
-            )));
+                &format!(
+                    "the SSH link broke during the run, after rros-validate had started ({why})"
+                ),
+            );
+            return with_kernel(error_of(kind, reason));
         }
         RunJudgement::Error(_) if exit == RemoteExit::TimedOut => {
             let base = format!(
                 "no verdict within {} (the run's time bound; raise it with --timeout; the run may go on on the board until it ends)",
                 human(timeout)
             );
-            return with_kernel(error(explain_break(
+            let (kind, reason) = explain_break(
                 &ssh,
                 &probe.boot_id,
-                opts.connect_timeout + Duration::from_secs(20),
+                login_bound(opts.connect_timeout) + Duration::from_secs(20),
                 &base,
-            )));
+            );
+            let kind = if kind == ErrorKind::LostMidRun {
+                ErrorKind::TimedOut
+            } else {
+                kind
+            };
+            return with_kernel(error_of(kind, reason));
         }
         RunJudgement::Error(reason) => {
-            let tail = stderr_tail.last().map(|l| format!("; last message: {l}"));
+            let tail = stderr_tail
+                .last()
+                .map(|l| format!("; last message: {}", sanitize(l)));
             return with_kernel(error(format!("{reason}{}", tail.unwrap_or_default())));
         }
     };
 
     // 4. Bring the run folder home.
     emit(Event::Phase(Phase::Fetching));
-    let board_dir = out.join(name);
     let mut result = BoardResult {
         name: name.to_owned(),
         target: target.clone(),
         verdict: verdict_line.verdict,
         reason: None,
-        kernel: Some(probe.kernel.clone()),
+        kernel: Some(kernel.clone()),
         run_id: Some(verdict_line.run.clone()),
         remote_dir: Some(verdict_line.dir.clone()),
         local_dir: None,
         missing: Vec::new(),
         report: None,
         elapsed: Duration::ZERO,
+        error_kind: None,
     };
     match fetch(&ssh, &verdict_line.dir, &verdict_line.run, &board_dir) {
         Ok(local) => result.local_dir = Some(local),
         Err(reason) => {
             result.verdict = Verdict::Error;
+            result.error_kind = Some(ErrorKind::Board);
             result.reason = Some(reason);
             result.elapsed = start.elapsed();
             emit(Event::Phase(Phase::Done(result.verdict)));
@@ -361,18 +536,98 @@ pub fn accept_board(
         .filter(|f| !local.join(f).is_file())
         .map(|f| (*f).to_owned())
         .collect();
-    if let Ok(text) = std::fs::read_to_string(local.join("report.json")) {
-        match parse_report(&text) {
+    if let Some(text) = read_capped(&local.join("report.json"), MAX_REPORT) {
+        match text.and_then(|text| {
+            check_report(&text)
+                .map_err(|e| {
+                    format!(
+                        "does not match the rros-validate/1 schema (crates/rros-contract/schema/report.schema.json): {e}"
+                    )
+                })
+                .and_then(|_| parse_report(&text))
+        }) {
             Ok(report) => result.report = Some(report),
             Err(e) => {
-                result.reason = Some(format!("report.json from the board is unreadable: {e}"))
+                result.reason = Some(format!(
+                    "report.json from the board cannot be trusted: {}",
+                    sanitize(&e)
+                ))
             }
         }
     }
     finish_verdict(&mut result);
+    if result.verdict == Verdict::Error {
+        result.error_kind = Some(ErrorKind::Board);
+    }
     result.elapsed = start.elapsed();
     emit(Event::Phase(Phase::Done(result.verdict)));
     result
+}
+
+/// The largest `report.json` read (a real one is a few KiB per scenario).
+pub const MAX_REPORT: u64 = 16 * 1024 * 1024;
+
+/// Reads a regular file of at most `max` bytes: `None` when it is absent, an error when it is
+/// not a regular file, too large or not UTF-8.
+fn read_capped(path: &Path, max: u64) -> Option<Result<String, String>> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_file() {
+        return Some(Err("not a regular file".into()));
+    }
+    if meta.len() > max {
+        return Some(Err(format!(
+            "{} bytes, more than the {max} a report may have",
+            meta.len()
+        )));
+    }
+    Some(std::fs::read_to_string(path).map_err(|e| e.to_string()))
+}
+
+/// The unfiltered copy of what the board printed during the run, at most [`MAX_RAW_LOG`]
+/// bytes; a log that cannot be written is no reason to fail the run.
+struct RawLog {
+    file: Option<std::fs::File>,
+    written: u64,
+}
+
+/// The most `output.log` keeps.
+pub const MAX_RAW_LOG: u64 = 64 * 1024 * 1024;
+
+impl RawLog {
+    fn open(path: &Path) -> RawLog {
+        let file = path
+            .parent()
+            .and_then(|dir| std::fs::create_dir_all(dir).ok())
+            .and_then(|()| {
+                let _ = std::fs::remove_file(path);
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(path)
+                    .ok()
+            });
+        RawLog { file, written: 0 }
+    }
+
+    fn write(&mut self, stream: Stream, line: &str) {
+        use std::io::Write as _;
+        let Some(file) = &mut self.file else { return };
+        let tag = match stream {
+            Stream::Stdout => "out| ",
+            Stream::Stderr => "err| ",
+        };
+        let len = (tag.len() + line.len() + 1) as u64;
+        if self.written + len > MAX_RAW_LOG {
+            let _ = writeln!(
+                file,
+                "[output.log is full: the rest of the output was not kept]"
+            );
+            self.file = None;
+            return;
+        }
+        self.written += len;
+        let _ = writeln!(file, "{tag}{line}");
+    }
 }
 
 const BUSY_SCRIPT: &str = "printf 'system=%s\\n' \"$(systemctl is-system-running 2>/dev/null)\"; \
@@ -407,10 +662,13 @@ fn wait_until_idle(
     bound: Duration,
     emit: &dyn Fn(Event<'_>),
 ) -> Result<(), String> {
-    let deadline = Instant::now() + bound;
+    let deadline = crate::ssh::deadline_after(bound);
     let mut announced = false;
     loop {
-        let call = ssh.capture(BUSY_SCRIPT, connect_timeout + Duration::from_secs(20));
+        let call = ssh.capture(
+            BUSY_SCRIPT,
+            login_bound(connect_timeout) + Duration::from_secs(20),
+        );
         let reason = match &call {
             Ok(c) if c.success() => busy_reason(&c.stdout),
             // A failed look is not a reason to wait; the run itself will tell.
@@ -528,7 +786,7 @@ fn fetch(ssh: &Ssh, remote_dir: &str, run: &str, board_dir: &Path) -> Result<Pat
         .map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
     let got = run_captured(
         ssh.fetch_dir_command(remote_dir, &staging),
-        Duration::from_secs(300) + ssh.connect_timeout,
+        Duration::from_secs(300) + login_bound(ssh.connect_timeout),
     )
     .map_err(|e| format!("cannot run scp: {e}"))?;
     let landed = std::fs::read_dir(&staging)
@@ -560,39 +818,50 @@ fn fetch(ssh: &Ssh, remote_dir: &str, run: &str, board_dir: &Path) -> Result<Pat
 
 /// After a broken link or a timeout: tries to reach the board for up to `window` and says
 /// whether it rebooted (a new boot id) or could not be reached again.
-fn explain_break(ssh: &Ssh, boot_id: &str, window: Duration, what: &str) -> String {
-    let deadline = Instant::now() + window;
-    let mut last_err = String::new();
+fn explain_break(ssh: &Ssh, boot_id: &str, window: Duration, what: &str) -> (ErrorKind, String) {
+    let deadline = crate::ssh::deadline_after(window);
+    let ssh = &ssh.reconnected();
+    let mut last_err = "no answer".to_owned();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
         }
-        let call = ssh.capture(
-            PROBE_SCRIPT,
-            left.min(ssh.connect_timeout + Duration::from_secs(15)),
-        );
+        let call = ssh.capture(PROBE_SCRIPT, left.min(login_bound(ssh.connect_timeout)));
         if let Ok(c) = &call {
             if let Some(probe) = c.success().then(|| parse_probe(&c.stdout)).flatten() {
                 return if probe.boot_id != boot_id {
-                    format!(
-                        "{what}: the board rebooted during the run (boot id {} → {})",
-                        short(boot_id),
-                        short(&probe.boot_id)
+                    (
+                        ErrorKind::Rebooted,
+                        format!(
+                            "{what}: the board rebooted during the run (boot id {} → {})",
+                            short(boot_id),
+                            short(&probe.boot_id)
+                        ),
                     )
                 } else {
-                    format!("{what}; the board is up and did not reboot")
+                    (
+                        ErrorKind::LostMidRun,
+                        format!("{what}; the board is up and did not reboot"),
+                    )
                 };
             }
-            last_err = c.stderr_tail();
+            if !c.stderr.trim().is_empty() {
+                last_err = c.stderr_tail();
+            } else if c.timed_out {
+                last_err = "no answer".into();
+            }
         }
         std::thread::sleep(
             Duration::from_secs(2).min(deadline.saturating_duration_since(Instant::now())),
         );
     }
-    format!(
-        "{what}; the board did not answer again within {} ({last_err}): it may have rebooted, hung or lost power",
-        human(window)
+    (
+        ErrorKind::LostMidRun,
+        format!(
+            "{what}; the board did not answer again within {} (last: {last_err}): it may have rebooted, hung or lost power; a board that boots slowly needs a longer --reconnect-window",
+            human(window)
+        ),
     )
 }
 
@@ -629,17 +898,35 @@ pub fn accept_fleet(
                     let Some(endpoint) = endpoints.get(i) else {
                         break;
                     };
-                    let result = accept_board(endpoint, opts, out, observe);
-                    if let Ok(mut all) = results.lock() {
-                        all[i] = Some(result);
-                    }
+                    // One board's failure, a panic included, never costs another its report.
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        accept_board(endpoint, opts, out, observe)
+                    }))
+                    .unwrap_or_else(|panic| {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        BoardResult::error(
+                            &endpoint.name,
+                            &endpoint.target.to_string(),
+                            format!(
+                                "internal error while accepting this board ({}); the other boards are unaffected: please report it",
+                                sanitize(&what)
+                            ),
+                            Duration::ZERO,
+                        )
+                    });
+                    let mut all = results.lock().unwrap_or_else(|e| e.into_inner());
+                    all[i] = Some(result);
                 }
             });
         }
     });
     results
         .into_inner()
-        .unwrap_or_default()
+        .unwrap_or_else(|e| e.into_inner())
         .into_iter()
         .zip(endpoints)
         .map(|(r, e)| {
@@ -707,6 +994,70 @@ threshold = { max_us = 30000 }
         assert_eq!(
             derive_timeout(Some("garbage"), &[], Some(s(5))),
             s(80 + 300)
+        );
+    }
+
+    /// Finding 6 of issue #12: overflowing durations, from the profile or `--duration`, give a
+    /// bounded timeout instead of a panic.
+    #[test]
+    fn derive_timeout_never_panics_on_absurd_durations() {
+        let huge = PROFILE.replace("duration = \"60s\"", "duration = \"1000000000000h\"");
+        for (profile, duration) in [
+            (Some(PROFILE), Some(Duration::MAX)),
+            (Some(huge.as_str()), None),
+            (Some(huge.as_str()), Some(Duration::from_secs(u64::MAX / 3))),
+            (None, Some(Duration::MAX)),
+            (
+                Some("garbage"),
+                Some(Duration::from_secs(300 * 365 * 24 * 3600 * 1_000_000_000)),
+            ),
+        ] {
+            let t = derive_timeout(profile, &[], duration);
+            assert!(t <= crate::ssh::MAX_CALL, "{t:?}");
+            assert!(t >= Duration::from_secs(180));
+            // And a deadline can be made from it.
+            let _ = crate::ssh::deadline_after(t);
+        }
+        let opts = Options {
+            duration: Some(Duration::MAX),
+            ..Options::default()
+        };
+        assert!(remote_command(&opts).contains("--duration "));
+    }
+
+    #[test]
+    fn start_failures_that_may_pass_are_told_from_those_that_will_not() {
+        for transient in [
+            "Connection timed out during banner exchange",
+            "kex_exchange_identification: read: Connection reset by peer",
+            "ssh: connect to host 10.0.0.2 port 22: Connection timed out",
+            "Connection closed by 127.0.0.1 port 2222",
+        ] {
+            assert!(transient_start_failure(transient), "{transient}");
+        }
+        for permanent in [
+            "ssh: connect to host 127.0.0.1 port 1: Connection refused",
+            "root@b: Permission denied (publickey).",
+            "Host key verification failed.",
+            "ssh: Could not resolve hostname nowhere: Name or service not known",
+            "",
+        ] {
+            assert!(!transient_start_failure(permanent), "{permanent}");
+        }
+        assert_eq!(start_backoff(1), Duration::from_secs(1));
+        assert_eq!(start_backoff(2), Duration::from_secs(2));
+        assert_eq!(start_backoff(9), Duration::from_secs(8));
+        assert_eq!(login_bound(Duration::from_secs(3)), Duration::from_secs(6));
+    }
+
+    #[test]
+    fn the_run_announces_its_start_before_rros_validate() {
+        let script = remote_script(&Options::default());
+        assert_eq!(
+            script,
+            format!(
+                "echo '{STARTED_MARK}'; exec rros-validate run --output-dir /var/lib/rros-validate"
+            )
         );
     }
 

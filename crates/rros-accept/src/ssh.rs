@@ -1,19 +1,38 @@
-//! The system `ssh` and `scp`, non-interactive, with bounded time.
+//! The system `ssh` and `scp`, non-interactive, with bounded time and bounded memory.
 //!
 //! Every call runs with `BatchMode=yes` (no password or passphrase prompt can hang a run),
-//! a connect timeout that also bounds the SSH banner exchange, and keep-alives that notice a
-//! dead link. Processes are always reaped: a call that overruns its time is killed.
+//! a connect timeout that also bounds the SSH banner exchange, keep-alives that notice a
+//! dead link, no agent or port forwarding, and `--` before the destination. A board session
+//! ([`Ssh::multiplexed`]) shares one SSH connection between all its calls (OpenSSH
+//! `ControlMaster`, socket in a private temporary folder): on a slow or loaded board only the
+//! first call pays the handshake. Processes are always reaped: a call that overruns its time is
+//! killed. What a board prints is read in lines of at most [`MAX_LINE`] bytes, so a hostile or
+//! broken board cannot grow this process without bound.
 
 use crate::target::Endpoint;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// Seconds between keep-alives, and how many may go unanswered before ssh gives up (exit 255).
 const ALIVE_INTERVAL_S: u32 = 5;
 const ALIVE_COUNT_MAX: u32 = 6;
+/// How long the shared connection outlives its last call (it is closed explicitly at the end
+/// of a session; this only bounds a master left behind by a killed `rros`).
+const CONTROL_PERSIST_S: u32 = 60;
+
+/// The longest line kept from a board's output; the rest of a longer line is dropped (and
+/// counted). A verdict line is ~150 bytes.
+pub const MAX_LINE: usize = 64 * 1024;
+/// The most a [`Captured`] keeps of each stream; beyond it, the middle is dropped. Room for a
+/// whole `report.json` read with `cat` (a real one with per-CPU histograms is ~0.5 MiB).
+pub const MAX_CAPTURE: usize = 16 * 1024 * 1024;
+/// Lines read ahead of their handling, per call.
+const QUEUED_LINES: usize = 256;
+/// Longest time any call is given: bounds absurd durations before they reach a clock.
+pub const MAX_CALL: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// The client programs: the system `ssh` and `scp` unless told otherwise (tests put stand-ins
 /// here).
@@ -39,6 +58,34 @@ pub struct Ssh {
     /// Bounds the TCP connect and the SSH banner exchange.
     pub connect_timeout: Duration,
     pub programs: Programs,
+    /// The shared connection's socket folder, when multiplexed.
+    control: Option<Arc<ControlDir>>,
+}
+
+/// A private folder (mode 0700) holding the control socket of one board session; the master
+/// connection is told to exit when the last [`Ssh`] sharing it is dropped.
+#[derive(Debug)]
+struct ControlDir {
+    dir: tempfile::TempDir,
+    /// What closes the master: `ssh -O exit` with the session's options.
+    exit: std::sync::Mutex<Option<Command>>,
+}
+
+impl ControlDir {
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("cm")
+    }
+}
+
+impl Drop for ControlDir {
+    fn drop(&mut self) {
+        if !self.socket().exists() {
+            return;
+        }
+        if let Some(cmd) = self.exit.get_mut().ok().and_then(Option::take) {
+            let _ = run_captured(cmd, Duration::from_secs(5));
+        }
+    }
 }
 
 /// What a finished (or killed) call left.
@@ -63,7 +110,7 @@ impl Captured {
 
     /// The last non-empty line of stderr, for messages.
     pub fn stderr_tail(&self) -> String {
-        last_line(&self.stderr)
+        sanitize(&last_line(&self.stderr))
     }
 }
 
@@ -89,12 +136,73 @@ impl Ssh {
             endpoint,
             connect_timeout,
             programs: Programs::default(),
+            control: None,
         }
     }
 
+    /// The same board, with every call sharing one SSH connection (`ControlMaster=auto`,
+    /// socket in a new private temporary folder). The connection is made by the first call and
+    /// closed when the last clone is dropped. Falls back to a connection per call when no
+    /// temporary folder can be made.
+    pub fn multiplexed(&self) -> Ssh {
+        let mut ssh = self.clone();
+        // A Unix socket path is limited to 108 bytes: prefer a short folder.
+        let base = Path::new("/tmp");
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::Builder::new()
+            .prefix("rros-ssh-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(if base.is_dir() {
+                base.to_owned()
+            } else {
+                std::env::temp_dir()
+            });
+        if let Ok(dir) = dir {
+            let control = Arc::new(ControlDir {
+                dir,
+                exit: std::sync::Mutex::new(None),
+            });
+            ssh.control = Some(control.clone());
+            let mut exit = Command::new(&ssh.programs.ssh);
+            exit.args(ssh.options())
+                .args(["-O", "exit", "-p"])
+                .arg(ssh.endpoint.target.port.to_string())
+                .arg("--")
+                .arg(ssh.destination())
+                .stdin(Stdio::null());
+            if let Ok(mut slot) = control.exit.lock() {
+                *slot = Some(exit);
+            }
+        }
+        ssh
+    }
+
+    /// The same board over a new shared connection of its own: after a link broke, the old
+    /// master may hang on a dead TCP connection (an emulator's forwarded port stays open while
+    /// the guest reboots) until its keep-alives give up; new calls must not queue behind it.
+    pub fn reconnected(&self) -> Ssh {
+        let mut ssh = self.clone();
+        ssh.control = None;
+        if self.control.is_some() {
+            ssh.multiplexed()
+        } else {
+            ssh
+        }
+    }
+
+    /// Whether calls share one connection.
+    pub fn is_multiplexed(&self) -> bool {
+        self.control.is_some()
+    }
+
+    fn destination(&self) -> String {
+        let target = &self.endpoint.target;
+        format!("{}@{}", target.user, target.host)
+    }
+
     /// Options shared by ssh and scp.
-    fn options(&self) -> Vec<String> {
-        let secs = self.connect_timeout.as_secs().max(1);
+    pub fn options(&self) -> Vec<String> {
+        let secs = self.connect_timeout.as_secs().clamp(1, 3600);
         let mut opts: Vec<String> = [
             "BatchMode=yes".to_owned(),
             format!("ConnectTimeout={secs}"),
@@ -103,10 +211,23 @@ impl Ssh {
             "LogLevel=ERROR".to_owned(),
             "PasswordAuthentication=no".to_owned(),
             "KbdInteractiveAuthentication=no".to_owned(),
+            // A board is not trusted with the operator's agent or any forwarding.
+            "ForwardAgent=no".to_owned(),
+            "ForwardX11=no".to_owned(),
+            "ClearAllForwardings=yes".to_owned(),
         ]
         .into_iter()
         .flat_map(|o| ["-o".to_owned(), o])
         .collect();
+        if let Some(control) = &self.control {
+            for o in [
+                "ControlMaster=auto".to_owned(),
+                format!("ControlPath={}", control.socket().display()),
+                format!("ControlPersist={CONTROL_PERSIST_S}"),
+            ] {
+                opts.extend(["-o".to_owned(), o]);
+            }
+        }
         match &self.endpoint.known_hosts {
             Some(file) => {
                 opts.extend(["-o".into(), "StrictHostKeyChecking=yes".into()]);
@@ -132,8 +253,8 @@ impl Ssh {
         cmd.args(self.options())
             .arg("-p")
             .arg(target.port.to_string())
-            .arg(format!("{}@{}", target.user, target.host))
             .arg("--")
+            .arg(self.destination())
             .arg(remote)
             .stdin(Stdio::null());
         cmd
@@ -152,6 +273,7 @@ impl Ssh {
             .args(self.options())
             .arg("-P")
             .arg(target.port.to_string())
+            .arg("--")
             .arg(format!(
                 "{}@{}:{}",
                 target.user,
@@ -181,18 +303,19 @@ pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-/// Spawns `cmd` and collects stdout and stderr; kills it after `timeout`.
+/// Spawns `cmd` and collects stdout and stderr (at most [`MAX_CAPTURE`] bytes of each: the
+/// first lines, then the last); kills it after `timeout`.
 pub fn run_captured(cmd: Command, timeout: Duration) -> std::io::Result<Captured> {
-    let mut stdout = String::new();
-    let mut stderr = String::new();
+    let mut stdout = Bounded::default();
+    let mut stderr = Bounded::default();
     let (status, timed_out) = run_streaming(cmd, timeout, |stream, line| {
-        let buf = match stream {
+        match stream {
             Stream::Stdout => &mut stdout,
             Stream::Stderr => &mut stderr,
-        };
-        buf.push_str(line);
-        buf.push('\n');
+        }
+        .push(line);
     })?;
+    let (stdout, stderr) = (stdout.text(), stderr.text());
     Ok(Captured {
         code: status.and_then(|s| s.code()),
         timed_out,
@@ -201,17 +324,72 @@ pub fn run_captured(cmd: Command, timeout: Duration) -> std::io::Result<Captured
     })
 }
 
-/// Spawns `cmd`, hands every line of its stdout and stderr to `on_line` as it arrives, and
-/// kills it after `timeout`. Returns the exit status (`None` when killed) and whether the
-/// timeout struck.
+/// Lines kept up to [`MAX_CAPTURE`] bytes: the head, then a rolling tail; what falls between
+/// is counted, not kept.
+#[derive(Debug, Default)]
+struct Bounded {
+    head: String,
+    tail: std::collections::VecDeque<String>,
+    tail_bytes: usize,
+    dropped: usize,
+}
+
+impl Bounded {
+    fn push(&mut self, line: &str) {
+        if self.head.len() + line.len() < MAX_CAPTURE / 2 {
+            self.head.push_str(line);
+            self.head.push('\n');
+            return;
+        }
+        self.tail.push_back(line.to_owned());
+        self.tail_bytes += line.len() + 1;
+        while self.tail_bytes > MAX_CAPTURE / 2 {
+            let Some(old) = self.tail.pop_front() else {
+                break;
+            };
+            self.tail_bytes -= old.len() + 1;
+            self.dropped += old.len() + 1;
+        }
+    }
+
+    fn text(self) -> String {
+        let mut text = self.head;
+        if self.dropped > 0 {
+            text.push_str(&format!(
+                "[… {} bytes of output not kept …]\n",
+                self.dropped
+            ));
+        }
+        for line in self.tail {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    }
+}
+
+/// `now + d`, for any `d` (an absurd duration gives a far, but representable, deadline).
+pub fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d.min(MAX_CALL))
+        .or_else(|| now.checked_add(Duration::from_secs(3600)))
+        .unwrap_or(now)
+}
+
+/// Spawns `cmd`, hands every line of its stdout and stderr to `on_line` as it arrives (lines
+/// longer than [`MAX_LINE`] cut there, with a note of how much was dropped), and kills it
+/// after `timeout`. Returns the exit status (`None` when killed) and whether the timeout
+/// struck.
 pub fn run_streaming(
     mut cmd: Command,
     timeout: Duration,
     mut on_line: impl FnMut(Stream, &str),
 ) -> std::io::Result<(Option<ExitStatus>, bool)> {
-    let deadline = Instant::now() + timeout;
+    let deadline = deadline_after(timeout);
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
-    let (tx, rx) = mpsc::channel::<(Stream, String)>();
+    // Bounded: a board printing faster than the lines are handled waits on its pipe instead
+    // of growing this process (at most QUEUED_LINES × MAX_LINE bytes in flight).
+    let (tx, rx) = mpsc::sync_channel::<(Stream, String)>(QUEUED_LINES);
     let readers = [
         child
             .stdout
@@ -268,25 +446,80 @@ pub fn run_streaming(
 fn spawn_reader(
     stream: Stream,
     pipe: impl Read + Send + 'static,
-    tx: mpsc::Sender<(Stream, String)>,
+    tx: mpsc::SyncSender<(Stream, String)>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(pipe);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let line = String::from_utf8_lossy(&buf);
-                    let line = line.trim_end_matches(['\n', '\r']);
-                    if tx.send((stream, line.to_owned())).is_err() {
-                        break;
-                    }
-                }
+        while let Some(line) = read_bounded_line(&mut reader, MAX_LINE) {
+            if tx.send((stream, line)).is_err() {
+                break;
             }
         }
     })
+}
+
+/// Reads one line (without its `\n` or `\r\n`) and keeps at most `max` bytes of it; the rest
+/// of a longer line is read and dropped, and the line ends with a note of how much. `None` at
+/// the end of the input.
+pub fn read_bounded_line(reader: &mut impl BufRead, max: usize) -> Option<String> {
+    let mut kept: Vec<u8> = Vec::new();
+    let mut dropped = 0usize;
+    let mut any = false;
+    loop {
+        let (used, done) = {
+            let buf = match reader.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            if buf.is_empty() {
+                break;
+            }
+            any = true;
+            let (chunk, used, done) = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (&buf[..i], i + 1, true),
+                None => (buf, buf.len(), false),
+            };
+            let room = max.saturating_sub(kept.len());
+            let take = room.min(chunk.len());
+            kept.extend_from_slice(&chunk[..take]);
+            dropped += chunk.len() - take;
+            (used, done)
+        };
+        reader.consume(used);
+        if done {
+            break;
+        }
+    }
+    if !any {
+        return None;
+    }
+    if kept.last() == Some(&b'\r') && dropped == 0 {
+        kept.pop();
+    }
+    let mut line = String::from_utf8_lossy(&kept).into_owned();
+    if dropped > 0 {
+        line.push_str(&format!(" [… {dropped} more bytes of this line dropped]"));
+    }
+    Some(line)
+}
+
+/// What is safe to show on a terminal or in a log line: control characters (C0, DEL, C1:
+/// escape sequences, carriage returns, bells) and the bidirectional overrides are shown
+/// escaped (`\u{1b}`), tabs become a space; everything else is kept.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c == '\t' {
+            out.push(' ');
+        } else if c.is_control() || bidi {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Waits for the child until `deadline`; kills it past that (`Ok(None)`).
@@ -341,9 +574,111 @@ mod tests {
         }
         assert_eq!(
             &a[a.len() - 5..],
-            ["-p", "2200", "pi@::1", "--", "uname -r"]
+            ["-p", "2200", "--", "pi@::1", "uname -r"]
         );
         assert!(!a.contains(&"-i".to_owned()));
+    }
+
+    /// Finding 14 of issue #12: the destination comes after `--`, and a board gets neither the
+    /// operator's agent nor any forwarding, whatever ~/.ssh/config says.
+    #[test]
+    fn ssh_option_injection_is_closed() {
+        let s = ssh(None, None);
+        for a in [
+            args(&s.command("true")),
+            args(&s.fetch_dir_command("/r", Path::new("/o"))),
+        ] {
+            for want in [
+                "ForwardAgent=no",
+                "ClearAllForwardings=yes",
+                "ForwardX11=no",
+            ] {
+                let i = a.iter().position(|x| x == want).expect(want);
+                assert_eq!(a[i - 1], "-o");
+            }
+            let dd = a.iter().position(|x| x == "--").expect("--");
+            assert!(
+                a[dd + 1].starts_with("pi@"),
+                "the destination follows --: {a:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_session_shares_one_connection_through_a_private_socket() {
+        let plain = ssh(None, None);
+        assert!(
+            !args(&plain.command("true"))
+                .iter()
+                .any(|a| a.starts_with("Control"))
+        );
+        let shared = plain.multiplexed();
+        assert!(shared.is_multiplexed());
+        let a = args(&shared.command("true"));
+        assert!(a.contains(&"ControlMaster=auto".to_owned()), "{a:?}");
+        assert!(a.iter().any(|x| x.starts_with("ControlPersist=")), "{a:?}");
+        let path = a
+            .iter()
+            .find_map(|x| x.strip_prefix("ControlPath="))
+            .map(PathBuf::from)
+            .unwrap();
+        assert!(path.to_string_lossy().len() < 100, "socket path too long");
+        let dir = path.parent().unwrap().to_owned();
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "the socket folder is private");
+        // scp shares it too.
+        let f = args(&shared.fetch_dir_command("/r", Path::new("/o")));
+        assert!(f.iter().any(|x| x.starts_with("ControlPath=")));
+        drop(shared);
+        assert!(!dir.exists(), "the socket folder goes with the session");
+    }
+
+    /// Finding 10 of issue #12: a line is kept up to the bound, the rest of it dropped and
+    /// counted, and the next line is read as usual.
+    #[test]
+    fn board_output_line_length_is_bounded() {
+        let mut input = vec![b'x'; 10_000];
+        input.extend_from_slice(b"\r\nnext\r\nlast");
+        let mut reader = std::io::BufReader::with_capacity(64, &input[..]);
+        let long = read_bounded_line(&mut reader, 100).unwrap();
+        assert!(long.starts_with(&"x".repeat(100)), "{long}");
+        assert!(
+            long.ends_with("[… 9901 more bytes of this line dropped]"),
+            "{long}"
+        );
+        assert_eq!(read_bounded_line(&mut reader, 100).unwrap(), "next");
+        assert_eq!(read_bounded_line(&mut reader, 100).unwrap(), "last");
+        assert_eq!(read_bounded_line(&mut reader, 100), None);
+    }
+
+    #[test]
+    fn board_output_capture_is_bounded() {
+        let mut b = Bounded::default();
+        let line = "y".repeat(64 * 1024);
+        for _ in 0..(MAX_CAPTURE / (64 * 1024) + 100) {
+            b.push(&line);
+        }
+        let text = b.text();
+        assert!(text.len() <= MAX_CAPTURE + 100, "{}", text.len());
+        assert!(text.contains("bytes of output not kept"));
+    }
+
+    /// Finding 16 of issue #12: escape sequences, carriage returns, bells and bidi overrides
+    /// are shown escaped, never acted on.
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal() {
+        assert_eq!(sanitize("plain text: 12 µs"), "plain text: 12 µs");
+        assert_eq!(sanitize("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(sanitize("x\ry\u{7}"), "x\\u{d}y\\u{7}");
+        assert_eq!(sanitize("\u{9b}31m"), "\\u{9b}31m");
+        assert_eq!(sanitize("ab\u{202e}cd"), "ab\\u{202e}cd");
+        assert_eq!(sanitize("a\tb"), "a b");
+        assert!(
+            !sanitize("\u{1b}]0;title\u{7}")
+                .chars()
+                .any(char::is_control)
+        );
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub enum TargetError {
         "target \"{0}\" contains whitespace or a character ssh would misread ('/', '\\'', '\"')"
     )]
     BadChar(String),
+    #[error(
+        "target \"{0}\": the {1} \"{2}\" starts with '-', which ssh would read as an option: use the board's real user and host name"
+    )]
+    LeadingDash(String, &'static str, String),
 }
 
 impl Target {
@@ -45,7 +49,7 @@ impl Target {
         }
         if text
             .chars()
-            .any(|c| c.is_whitespace() || matches!(c, '/' | '\'' | '"' | '\\'))
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '\'' | '"' | '\\'))
         {
             return Err(TargetError::BadChar(text.to_owned()));
         }
@@ -78,6 +82,16 @@ impl Target {
         };
         if host.is_empty() {
             return Err(TargetError::EmptyHost(text.to_owned()));
+        }
+        // Never an ssh option (`-oProxyCommand=…`), whatever ssh's own checks would catch.
+        for (what, value) in [("user", user.as_str()), ("host", host)] {
+            if value.starts_with('-') {
+                return Err(TargetError::LeadingDash(
+                    text.to_owned(),
+                    what,
+                    value.to_owned(),
+                ));
+            }
         }
         let port = match port {
             None => DEFAULT_PORT,
@@ -360,6 +374,41 @@ mod tests {
         ));
         assert!(matches!(Target::parse("a b"), Err(TargetError::BadChar(_))));
         assert!(matches!(Target::parse("h/x"), Err(TargetError::BadChar(_))));
+    }
+
+    /// Finding 14 of issue #12: a user or host that ssh would take for an option is refused,
+    /// on the command line and in a fleet file.
+    #[test]
+    fn users_and_hosts_starting_with_a_dash_are_refused() {
+        for bad in [
+            "-oProxyCommand=touch@x",
+            "-oProxyCommand=id@host",
+            "root@-oProxyCommand=id",
+            "-p@host",
+            "root@[-x]:22",
+        ] {
+            let e = Target::parse(bad).unwrap_err();
+            assert!(
+                matches!(e, TargetError::LeadingDash(..) | TargetError::BadChar(_)),
+                "{bad}: {e:?}"
+            );
+            assert!(
+                e.to_string().contains("starts with '-'") || e.to_string().contains("misread"),
+                "{e}"
+            );
+        }
+        let err = parse_targets(
+            "good@host\n-oProxyCommand=x@y name=evil\n",
+            Path::new("."),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(err.0, 2);
+        assert!(err.1.contains("starts with '-'"), "{}", err.1);
+        assert!(
+            Target::parse("root@host-1").is_ok(),
+            "a dash inside is fine"
+        );
     }
 
     #[test]

@@ -63,7 +63,9 @@ pub struct VerdictLine {
 }
 
 /// Parses the machine-readable last line of `rros-validate run`. `dir=` takes the rest of the
-/// line, so a folder with blanks survives.
+/// line, so a folder with blanks survives; a run id or folder with control characters (escape
+/// sequences a board could smuggle to a terminal or into `scp`) is no verdict line. Never
+/// panics, whatever the input (a property test holds it to that).
 pub fn parse_verdict_line(line: &str) -> Option<VerdictLine> {
     let rest = line.trim_end().strip_prefix("rros-validate: verdict=")?;
     let (word, rest) = rest.split_once(' ')?;
@@ -71,7 +73,12 @@ pub fn parse_verdict_line(line: &str) -> Option<VerdictLine> {
     let rest = rest.strip_prefix("run=")?;
     let (run, rest) = rest.split_once(' ')?;
     let dir = rest.strip_prefix("dir=")?;
-    if run.is_empty() || !dir.starts_with('/') || run.contains('/') || run.starts_with('.') {
+    if run.is_empty()
+        || !dir.starts_with('/')
+        || run.contains('/')
+        || run.starts_with('.')
+        || run.chars().chain(dir.chars()).any(char::is_control)
+    {
         return None;
     }
     Some(VerdictLine {
@@ -193,6 +200,39 @@ mod tests {
             "rros-validate: verdict=pass run=r dir=/x",
         ] {
             assert_eq!(parse_verdict_line(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn control_characters_make_no_verdict_line() {
+        assert_eq!(
+            parse_verdict_line("rros-validate: verdict=PASS run=r\u{1b}[2J dir=/x"),
+            None
+        );
+        assert_eq!(
+            parse_verdict_line("rros-validate: verdict=PASS run=r dir=/x\u{7}y"),
+            None
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Arbitrary input never panics the parser, and whatever it accepts is well-formed.
+        #[test]
+        fn verdict_line_parser_never_panics(line in "\\PC*|rros-validate: verdict=(PASS|FAIL|ERROR) run=\\PC{0,20} dir=\\PC{0,40}") {
+            if let Some(v) = parse_verdict_line(&line) {
+                proptest::prop_assert!(v.dir.starts_with('/'));
+                proptest::prop_assert!(!v.run.is_empty() && !v.run.contains('/'));
+            }
+        }
+
+        /// Arbitrary bytes (any UTF-8 after lossy decoding) never panic it either.
+        #[test]
+        fn verdict_line_parser_never_panics_on_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let line = String::from_utf8_lossy(&bytes);
+            let _ = parse_verdict_line(&line);
+            let _ = find_verdict_line(line.lines());
         }
     }
 

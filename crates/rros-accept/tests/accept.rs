@@ -114,19 +114,38 @@ fn a_listener_that_never_speaks_ssh_is_error_within_the_connect_timeout() {
 
 const FAKE_SSH: &str = r#"#!/bin/bash
 # Stand-in for ssh: runs the remote command here, inside the board folder $FAKE_ROOT/<host>.
+# Faults a board folder can ask for: `down` (no answer), `probe-fails` / `start-fails` (that
+# many connections, for the first contact / for the run, end in a banner timeout before any
+# command runs; each is counted in `*-tries`).
+ctl=
 while [ $# -gt 0 ]; do
   case "$1" in
-    -o|-i|-p) shift 2 ;;
-    --) shift; break ;;
+    -O) ctl=$2; shift 2 ;;
+    -o|-i|-p|-E) shift 2 ;;
+    --) shift; dest=$1; shift; break ;;
     -*) shift ;;
     *) dest=$1; shift ;;
   esac
 done
 host=${dest#*@}
 b=$FAKE_ROOT/$host
+[ -n "$ctl" ] && { echo "$ctl" >> "$b/control-requests" 2>/dev/null; exit 0; }
 [ -d "$b" ] || { echo "ssh: connect to host $host port 22: Connection refused" >&2; exit 255; }
 [ -e "$b/down" ] && { echo "ssh: connect to host $host port 22: Connection timed out" >&2; exit 255; }
 cmd=$1
+fault() { # fault NAME: fail this connection when NAME's budget is left
+  echo x >> "$b/$1-tries"
+  local left; left=$(cat "$b/$1" 2>/dev/null || echo 0)
+  if [ "$left" -gt 0 ]; then
+    echo $((left - 1)) > "$b/$1"
+    echo "Connection timed out during banner exchange" >&2
+    exit 255
+  fi
+}
+case "$cmd" in
+  *boot_id*) fault probe-fails ;;
+  *"rros-validate run"*) fault start-fails ;;
+esac
 cmd=${cmd//\/proc\/sys\/kernel\/random\/boot_id/$b/boot_id}
 cmd=${cmd//\/etc\/rros\/board.toml/$b/board.toml}
 cmd=${cmd//\/var\/lib\/rros-validate/$b/runs}
@@ -162,13 +181,15 @@ run=20261123T101500Z-fake
 mkdir -p "$out/$run"
 echo "audit: checking isolation"
 echo "measuring idle for ${dur:-default}" >&2
-findings='[]'
-[ "$verdict" = FAIL ] && findings='[{"rule":"isolcpus-missing","severity":"error","evidence":"no isolcpus= in /proc/cmdline","fix":"boot with isolcpus=managed_irq,domain,1"}]'
+findings='[]' audit=PASS
+[ "$verdict" = FAIL ] && audit=FAIL findings='[{"rule":"isolcpus-missing","severity":"error","evidence":"no isolcpus= in /proc/cmdline","fix":"boot with isolcpus=managed_irq,domain,1"}]'
 for f in report.json junit.xml histogram.svg summary.md cyclictest.json; do
   [ "$f" = "$skip" ] && continue
   echo x > "$out/$run/$f"
 done
-[ "$skip" = report.json ] || printf '{"schema":"rros-validate/1","verdict":"%s","board":"fake","audit":{"findings":%s},"scenarios":[{"name":"idle","verdict":"PASS","samples":100,"max_us":50,"threshold":{"max_us":20000},"margin_us":19950}],"errors":[]}\n' "$verdict" "$findings" > "$out/$run/report.json"
+[ "$skip" = report.json ] || printf '{"schema":"rros-validate/1","run_id":"%s","verdict":"%s","interrupted":false,"options":{"audit_only":false},"board":"fake","audit":{"verdict":"%s","findings":%s},"scenarios":[{"name":"idle","verdict":"PASS","reasons":[],"measured":true,"samples":100,"max_us":50,"threshold":{"max_us":20000},"margin_us":19950}],"errors":[]}\n' "$run" "$verdict" "$audit" "$findings" > "$out/$run/report.json"
+# A board whose report.json is something else (the schema tests).
+[ -f "$B/report-override.json" ] && cp "$B/report-override.json" "$out/$run/report.json"
 echo "rros-validate: verdict=$verdict run=$run dir=$out/$run"
 exit "$code"
 "#;
@@ -447,4 +468,376 @@ fn a_fleet_runs_in_parallel_and_adds_up() {
         .read_to_string(&mut s)
         .unwrap();
     assert!(s.contains("\"verdict\": \"FAIL\""));
+}
+
+// ---- could not start vs lost mid-run (issue #11) -------------------------------------------
+
+fn tries(board: &Path, what: &str) -> usize {
+    fs::read_to_string(board.join(format!("{what}-tries")))
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+fn accept_json(results: &[rros_accept::BoardResult]) -> serde_json::Value {
+    serde_json::from_str(&rros_accept::report::accept_json(results)).unwrap()
+}
+
+#[test]
+fn a_run_that_could_not_start_is_retried_and_then_measures() {
+    let lab = lab();
+    let b = lab.writing_board("busy", "PASS", 0, "");
+    fs::write(b.join("start-fails"), "1").unwrap();
+    let notes = std::sync::Mutex::new(Vec::new());
+    let observe = |_: &str, e: Event<'_>| {
+        if let Event::Note(n) = e {
+            notes.lock().unwrap().push(n.to_owned());
+        }
+    };
+    let out = tempfile::tempdir().unwrap();
+    let r = accept_board(&endpoint("root@busy"), &lab.opts(), out.path(), &observe);
+    assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    assert_eq!(tries(&b, "start-fails"), 2, "one failed start, one run");
+    let notes = notes.lock().unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("SSH could not start the run")
+                && n.contains("banner exchange")
+                && n.contains("attempt 2 of 3")),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n == "rros-validate started on the board")
+    );
+}
+
+#[test]
+fn a_run_that_never_starts_is_could_not_start_not_lost_mid_run() {
+    let lab = lab();
+    let b = lab.writing_board("stuck", "PASS", 0, "");
+    fs::write(b.join("start-fails"), "99").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let r = lab.run("stuck", &lab.opts(), out.path());
+    assert_eq!(r.verdict, Verdict::Error);
+    assert_eq!(r.error_kind, Some(rros_accept::ErrorKind::CouldNotStart));
+    let reason = r.reason.clone().unwrap();
+    assert!(reason.contains("could not start rros-validate"), "{reason}");
+    assert!(
+        reason.contains("before the remote command started"),
+        "{reason}"
+    );
+    assert!(reason.contains("nothing ran on the board"), "{reason}");
+    assert!(!reason.contains("during the run"), "{reason}");
+    assert_eq!(
+        tries(&b, "start-fails"),
+        rros_accept::run::START_ATTEMPTS as usize,
+        "bounded retries"
+    );
+    let doc = accept_json(std::slice::from_ref(&r));
+    assert_eq!(doc["boards"][0]["error_kind"], "could-not-start");
+}
+
+#[test]
+fn a_link_lost_after_the_start_is_lost_mid_run_and_not_retried() {
+    let lab = lab();
+    let b = lab.board(
+        "cut",
+        Some("#!/bin/bash\necho measuring\necho 'Connection to cut closed by remote host.' >&2\nexit 255\n"),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let r = lab.run("cut", &lab.opts(), out.path());
+    assert_eq!(r.verdict, Verdict::Error);
+    assert_eq!(r.error_kind, Some(rros_accept::ErrorKind::LostMidRun));
+    let reason = r.reason.clone().unwrap();
+    assert!(
+        reason.contains("broke during the run, after rros-validate had started"),
+        "{reason}"
+    );
+    assert!(reason.contains("did not reboot"), "{reason}");
+    assert_eq!(
+        tries(&b, "start-fails"),
+        1,
+        "a started run is never run twice"
+    );
+    let doc = accept_json(std::slice::from_ref(&r));
+    assert_eq!(doc["boards"][0]["error_kind"], "lost-mid-run");
+}
+
+#[test]
+fn first_contact_banner_timeouts_are_retried_with_backoff() {
+    let lab = lab();
+    let b = lab.writing_board("slowbanner", "PASS", 0, "");
+    fs::write(b.join("probe-fails"), "2").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let r = lab.run("slowbanner", &lab.opts(), out.path());
+    assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    assert_eq!(tries(&b, "probe-fails"), 3);
+    assert!(
+        start.elapsed() >= Duration::from_secs(3),
+        "backoff 1 s + 2 s"
+    );
+}
+
+#[test]
+fn first_contact_that_never_passes_the_banner_is_could_not_start() {
+    let lab = lab();
+    let b = lab.writing_board("nobanner", "PASS", 0, "");
+    fs::write(b.join("probe-fails"), "99").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let r = lab.run("nobanner", &lab.opts(), out.path());
+    assert_eq!(r.verdict, Verdict::Error);
+    assert_eq!(r.error_kind, Some(rros_accept::ErrorKind::CouldNotStart));
+    let reason = r.reason.unwrap();
+    assert!(
+        reason.contains("cannot reach root@nobanner over SSH"),
+        "{reason}"
+    );
+    assert!(reason.contains("(3 attempts)"), "{reason}");
+    assert_eq!(tries(&b, "probe-fails"), 3);
+}
+
+#[test]
+fn a_reboot_mid_run_is_error_kind_rebooted() {
+    let lab = lab();
+    lab.board(
+        "rebooter",
+        Some("#!/bin/bash\necho 'measuring'\necho 22222222-bbbb > \"$B/boot_id\"\nexit 255\n"),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let r = lab.run("rebooter", &lab.opts(), out.path());
+    assert_eq!(r.error_kind, Some(rros_accept::ErrorKind::Rebooted));
+    assert!(
+        r.reason
+            .unwrap()
+            .contains("the board rebooted during the run")
+    );
+}
+
+#[test]
+fn the_session_closes_its_shared_connection() {
+    let lab = lab();
+    let b = lab.writing_board("tidy", "PASS", 0, "");
+    let out = tempfile::tempdir().unwrap();
+    // The stand-in makes no socket, so there is nothing to close; a real run is checked by
+    // tests/vboard/run. Here: no control request is sent for a socket that is not there.
+    let r = lab.run("tidy", &lab.opts(), out.path());
+    assert_eq!(r.verdict, Verdict::Pass);
+    assert!(!b.join("control-requests").exists());
+}
+
+// ---- issue #12: hostile boards -----------------------------------------------------------
+
+fn override_report(board: &Path, json: &str) {
+    fs::write(board.join("report-override.json"), json).unwrap();
+}
+
+/// Finding 4: the issue's reproduction — PASS, exit 0, report.json `{"no":"verdict"}`.
+#[test]
+fn report_json_that_breaks_the_schema_is_never_pass() {
+    let lab = lab();
+    let b = lab.writing_board("loose", "PASS", 0, "");
+    override_report(&b, r#"{"no":"verdict"}"#);
+    let out = tempfile::tempdir().unwrap();
+    let r = lab.run("loose", &lab.opts(), out.path());
+    assert_eq!(r.verdict, Verdict::Error, "{r:?}");
+    let reason = r.reason.unwrap();
+    assert!(
+        reason.contains("report.json from the board cannot be trusted"),
+        "{reason}"
+    );
+    assert!(reason.contains("rros-validate/1 schema"), "{reason}");
+}
+
+/// Finding 4: zero scenarios is not PASS.
+#[test]
+fn a_pass_report_with_zero_scenarios_is_never_pass() {
+    let lab = lab();
+    let b = lab.writing_board("empty", "PASS", 0, "");
+    override_report(
+        &b,
+        r#"{"schema":"rros-validate/1","run_id":"20261123T101500Z-fake","verdict":"PASS","interrupted":false,"options":{"audit_only":false},"audit":{"verdict":"PASS","findings":[]},"scenarios":[],"errors":[]}"#,
+    );
+    let out = tempfile::tempdir().unwrap();
+    let r = lab.run("empty", &lab.opts(), out.path());
+    assert_eq!(r.verdict, Verdict::Error, "{r:?}");
+    assert!(r.reason.unwrap().contains("zero scenarios"));
+}
+
+/// Finding 4: the report's verdict must match the line and the exit code.
+#[test]
+fn a_report_verdict_that_contradicts_the_line_is_never_pass() {
+    let lab = lab();
+    let b = lab.writing_board("contra", "PASS", 0, "");
+    override_report(
+        &b,
+        r#"{"schema":"rros-validate/1","run_id":"20261123T101500Z-fake","verdict":"FAIL","interrupted":false,"options":{"audit_only":false},"audit":{"verdict":"PASS","findings":[]},"scenarios":[{"name":"idle","verdict":"FAIL","reasons":["over"],"measured":true,"samples":10,"max_us":9,"threshold":{"max_us":5}}],"errors":[]}"#,
+    );
+    let out = tempfile::tempdir().unwrap();
+    let r = lab.run("contra", &lab.opts(), out.path());
+    assert_eq!(r.verdict, Verdict::Error, "{r:?}");
+    assert!(r.reason.unwrap().contains("report.json says FAIL"));
+}
+
+/// Finding 6: one board's failure (here a panic, provoked through the observer) never costs
+/// another board its report.
+#[test]
+fn one_board_that_panics_costs_no_other_board_its_report() {
+    let lab = lab();
+    lab.writing_board("a", "PASS", 0, "");
+    lab.writing_board("boom", "PASS", 0, "");
+    let observe = |name: &str, e: Event<'_>| {
+        if name == "boom" && matches!(e, Event::Phase(rros_accept::Phase::Measuring { .. })) {
+            panic!("provoked");
+        }
+    };
+    let out = tempfile::tempdir().unwrap();
+    let results = accept_fleet(
+        &[endpoint("root@a"), endpoint("root@boom")],
+        &lab.opts(),
+        out.path(),
+        0,
+        &observe,
+    );
+    assert_eq!(results[0].verdict, Verdict::Pass, "{:?}", results[0]);
+    assert_eq!(results[1].verdict, Verdict::Error);
+    let why = results[1].reason.clone().unwrap();
+    assert!(
+        why.contains("internal error") && why.contains("provoked"),
+        "{why}"
+    );
+    write_reports(out.path(), &results).unwrap();
+    assert!(out.path().join("a/latest/report.json").is_file());
+}
+
+/// Finding 6: an absurd --duration gives a bounded ERROR, never a panic.
+#[test]
+fn an_absurd_duration_never_panics() {
+    let lab = lab();
+    lab.writing_board("huge", "PASS", 0, "");
+    let mut opts = lab.opts();
+    opts.timeout = None;
+    opts.duration = Some(Duration::from_secs(u64::MAX / 2));
+    let out = tempfile::tempdir().unwrap();
+    let r = lab.run("huge", &opts, out.path());
+    // The stand-in does not refuse it; what matters is that accept survives it.
+    assert!(matches!(r.verdict, Verdict::Pass | Verdict::Error), "{r:?}");
+}
+
+/// Finding 10: a board flooding one enormous line keeps neither the line nor this process's
+/// memory unbounded, and its verdict line after the flood is still read.
+#[test]
+fn a_board_flooding_one_line_keeps_its_verdict() {
+    let lab = lab();
+    let b = lab.writing_board("flood", "PASS", 0, "");
+    script(
+        &b.join("bin/rros-validate"),
+        "#!/bin/bash\nhead -c 20000000 /dev/zero | tr '\\0' x\necho\nexec \"${0%/*}/validate-impl\" PASS 0 '' \"$@\"\n",
+    );
+    for tool in ["head", "tr"] {
+        let real = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(tool))
+            .find(|p| p.exists())
+            .unwrap();
+        let _ = std::os::unix::fs::symlink(real, b.join("bin").join(tool));
+    }
+    let longest = std::sync::atomic::AtomicUsize::new(0);
+    let observe = |_: &str, e: Event<'_>| {
+        if let Event::Output(_, line) = e {
+            longest.fetch_max(line.len(), Ordering::SeqCst);
+        }
+    };
+    let out = tempfile::tempdir().unwrap();
+    let r = accept_board(&endpoint("root@flood"), &lab.opts(), out.path(), &observe);
+    assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    let longest = longest.load(Ordering::SeqCst);
+    assert!(
+        longest <= rros_accept::ssh::MAX_LINE + 100,
+        "a relayed line of {longest} bytes"
+    );
+    let log = fs::metadata(out.path().join("flood/output.log"))
+        .unwrap()
+        .len();
+    assert!(log < 1_000_000, "output.log {log} bytes");
+}
+
+/// Finding 15: a server that sends its banner and then stalls ends within the connect
+/// timeout's bound, and the message says what happened.
+#[test]
+fn banner_then_stall_honours_the_connect_timeout() {
+    if !have_ssh() {
+        eprintln!("skipped: no ssh client");
+        return;
+    }
+    use std::io::Write as _;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let holder = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            let until = Instant::now() + Duration::from_secs(60);
+            while !stop.load(Ordering::SeqCst) && Instant::now() < until {
+                if let Ok((mut conn, _)) = listener.accept() {
+                    let _ = conn.write_all(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n");
+                    held.push(conn);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let out = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let r = accept_board(
+        &endpoint(&format!("127.0.0.1:{port}")),
+        &real_ssh_opts(2),
+        out.path(),
+        &quiet,
+    );
+    let took = start.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    holder.join().unwrap();
+    assert_eq!(r.verdict, Verdict::Error);
+    assert_eq!(r.error_kind, Some(rros_accept::ErrorKind::CouldNotStart));
+    let reason = r.reason.unwrap();
+    assert!(reason.contains("sent its SSH banner"), "{reason}");
+    assert!(reason.contains("did not finish within 4s"), "{reason}");
+    assert!(!reason.contains("nothing on stderr"), "{reason}");
+    assert!(took < Duration::from_secs(12), "took {took:?}");
+}
+
+/// Finding 16: what the board prints reaches the terminal with its control characters
+/// escaped, and output.log keeps the raw bytes.
+#[test]
+fn board_output_is_sanitized_on_the_terminal_and_raw_in_the_log() {
+    let lab = lab();
+    let b = lab.writing_board("ansi", "PASS", 0, "");
+    script(
+        &b.join("bin/rros-validate"),
+        "#!/bin/bash\nprintf 'evil \\033]0;pwned\\007 \\033[2J done\\n' >&2\nexec \"${0%/*}/validate-impl\" PASS 0 '' \"$@\"\n",
+    );
+    let lines = std::sync::Mutex::new(Vec::new());
+    let observe = |_: &str, e: Event<'_>| {
+        if let Event::Output(_, line) = e {
+            lines.lock().unwrap().push(line.to_owned());
+        }
+    };
+    let out = tempfile::tempdir().unwrap();
+    let r = accept_board(&endpoint("root@ansi"), &lab.opts(), out.path(), &observe);
+    assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    let lines = lines.lock().unwrap();
+    let evil = lines.iter().find(|l| l.starts_with("evil")).unwrap();
+    assert!(!evil.chars().any(char::is_control), "{evil:?}");
+    assert!(evil.contains("\\u{1b}]0;pwned\\u{7}"), "{evil:?}");
+    let raw = fs::read(out.path().join("ansi/output.log")).unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    assert!(
+        raw.contains("err| evil \u{1b}]0;pwned\u{7} \u{1b}[2J done\n"),
+        "{raw:?}"
+    );
 }

@@ -17,7 +17,7 @@ pub const TUNING_FILES_DIR: &str = "meta-rros/recipes-core/rros-tuning/files";
 
 /// The kernel parameters this board adds to its command line, in a fixed order.
 ///
-/// Why each one is in `../shared/reference/latency.md` §7: isolate the CPUs from the scheduler
+/// Why each one is in `docs/reference/latency.md` §7: isolate the CPUs from the scheduler
 /// and from managed IRQs, stop the tick and RCU callbacks there, steer IRQs to housekeeping,
 /// name the dual kernel's out-of-band CPUs, and quiet the lockup detectors that fire in hard IRQ.
 pub fn cmdline_params(board: &Board) -> Vec<String> {

@@ -132,6 +132,13 @@ pub const RENDERED_PARAMS: &[(&str, &str)] = &[
     ("nosmt", "tuning.smt = \"off\""),
 ];
 
+/// CPUs the RROS kernel of meta-rros can bring up and name in `rros.oobcpus_arg`: its
+/// `rros_defconfig` (BUPT-OS/RROS 0ada3bc, arch/arm64/configs/rros_defconfig) sets
+/// `CONFIG_NR_CPUS=256`. Linux starts no CPU numbered beyond it, and `cpulist_parse()` refuses a
+/// list naming one, after which the RROS core silently runs out-of-band on every online CPU
+/// (kernel/rros/init.rs). docs/reference/rros-evl.md.
+pub const RROS_NR_CPUS: u32 = 256;
+
 /// cpufreq governors of mainline Linux.
 pub const GOVERNORS: &[&str] = &[
     "performance",
@@ -269,6 +276,13 @@ pub fn validate(profile: &Profile, file_stem: Option<&str>) -> Validation {
 
     // CPU sets. The count is bounded before anything sized by it is built.
     let mut count = profile.cpus.count;
+    if flavour == Flavour::Rros && count > RROS_NR_CPUS && count <= MAX_CPU_COUNT {
+        c.error(
+            "kernel-nr-cpus",
+            "cpus.count",
+            format!("{count} CPUs, but the RROS kernel is built for at most {RROS_NR_CPUS} (CONFIG_NR_CPUS of rros_defconfig): Linux starts none beyond it and the RROS core would ignore cpus.oob; use a kernel configured for this board or list at most {RROS_NR_CPUS} CPUs"),
+        );
+    }
     if count == 0 {
         c.error(
             "cpu-count",

@@ -38,6 +38,48 @@ fn rros_board_cmdline() {
     );
 }
 
+/// The RROS core parses `rros.oobcpus_arg` with the kernel's `cpulist_parse()` (after meta-rros's
+/// kernel patch hands it a NUL-terminated copy) and falls back to every online CPU, silently,
+/// when that refuses the list. Every shipped RROS profile must render exactly one value that
+/// parse accepts: a plain cpulist (digits, `,` and `-`), non-empty, no CPU beyond the kernel's
+/// CONFIG_NR_CPUS, and naming exactly the profile's out-of-band CPUs.
+#[test]
+fn rros_boards_render_an_oobcpus_list_the_core_accepts() {
+    use rros_board::rules::RROS_NR_CPUS;
+    use rros_board::{CpuSet, Flavour};
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../board");
+    let mut rros_boards = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let b = load_board(&path).unwrap_or_else(|e| panic!("{e}")).0;
+        if b.flavour != Flavour::Rros {
+            continue;
+        }
+        rros_boards += 1;
+        let values: Vec<String> = cmdline_params(&b)
+            .into_iter()
+            .filter_map(|p| p.strip_prefix("rros.oobcpus_arg=").map(str::to_owned))
+            .collect();
+        assert_eq!(values.len(), 1, "{}: {values:?}", b.name);
+        let list = &values[0];
+        assert!(
+            !list.is_empty()
+                && list
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == ',' || c == '-'),
+            "{}: {list:?} is not a plain cpulist",
+            b.name
+        );
+        let parsed = CpuSet::parse(list).unwrap();
+        assert_eq!(parsed, b.oob, "{}", b.name);
+        assert!(parsed.beyond(RROS_NR_CPUS).is_empty(), "{}: {list}", b.name);
+    }
+    assert!(rros_boards >= 3, "rpi4, imx8mp-evk and qemuarm64 run RROS");
+}
+
 #[test]
 fn evl_board_cmdline() {
     let b = board("nuc");

@@ -225,6 +225,24 @@ fn rros_is_arm64_only() {
 }
 
 #[test]
+fn rros_kernel_cpu_limit() {
+    // 256 CPUs is what the RROS kernel is built for; one more it cannot start or make
+    // out-of-band. The same count on EVL is left to that kernel's own configuration.
+    let cpus = |n: u32| {
+        with("count = 4", &format!("count = {n}")).replace(
+            r#"housekeeping = "0-1""#,
+            &format!(r#"housekeeping = "0-1,4-{}""#, n - 1),
+        )
+    };
+    assert_eq!(errors(&cpus(256)), vec![]);
+    rejects(&cpus(257), "kernel-nr-cpus", "cpus.count", "CONFIG_NR_CPUS");
+    let evl = cpus(257)
+        .replace(r#"arch = "aarch64""#, r#"arch = "x86_64""#)
+        .replace(r#"flavour = "rros""#, r#"flavour = "evl""#);
+    assert_eq!(errors(&evl), vec![]);
+}
+
+#[test]
 fn scenario_names_are_unique_and_present() {
     rejects(
         &with(r#"name = "load""#, r#"name = "idle""#),

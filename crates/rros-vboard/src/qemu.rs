@@ -92,7 +92,14 @@ pub struct Vm {
     pub identity: PathBuf,
     pub cmdline: String,
     pub started: Instant,
+    /// One SSH connection shared by this process's calls into the guest (boot wait, evidence,
+    /// power-off), made on first use.
+    session: std::sync::OnceLock<Ssh>,
 }
+
+/// Bound on each SSH connection attempt into the guest (TCP connect, then the banner): an
+/// emulated guest under load answers slowly.
+pub const GUEST_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// QEMU's option syntax doubles a comma inside a value.
 fn q(path: &Path) -> String {
@@ -243,6 +250,7 @@ impl Vm {
                 identity: image.identity.clone(),
                 cmdline: cmdline.to_owned(),
                 started: Instant::now(),
+                session: std::sync::OnceLock::new(),
             };
             // Port forwarding is set up before the guest runs: a bad port fails at once.
             std::thread::sleep(Duration::from_millis(700));
@@ -310,8 +318,11 @@ impl Vm {
         }
     }
 
+    /// SSH into the guest, over the connection this process shares with it.
     pub fn ssh(&self) -> Ssh {
-        Ssh::new(self.endpoint("vboard"), Duration::from_secs(5))
+        self.session
+            .get_or_init(|| Ssh::new(self.endpoint("vboard"), GUEST_CONNECT_TIMEOUT).multiplexed())
+            .clone()
     }
 
     /// The `ssh` command line a person can paste.

@@ -47,6 +47,11 @@ pub const EVIDENCE: &[(&str, &str)] = &[
         "systemctl show -p Id -p ActiveState -p Result -p ExecMainStatus rros-tune.service rros-validate.service",
     ),
     ("failed-units", "systemctl --failed --no-legend --plain"),
+    // The boot-time validation's own report: why it said what it said (issue #11).
+    (
+        "boot-report.json",
+        "d=$(journalctl -b --no-pager -o cat -u rros-validate.service | sed -n 's/.*rros-validate: verdict=[A-Z]* run=[^ ]* dir=//p' | tail -n 1); [ -n \"$d\" ] && cat \"$d/report.json\"",
+    ),
 ];
 
 /// A guest left running by `--keep-running`.

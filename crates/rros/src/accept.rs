@@ -48,9 +48,14 @@ pub struct AcceptArgs {
     /// Time bound on a board's measuring step (default: twice the measured time + 3 min).
     #[arg(long, value_name = "D", value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
-    /// Bound on each SSH connection attempt (TCP connect and SSH banner).
+    /// Bound on each SSH connection attempt (TCP connect, then the SSH banner; key exchange
+    /// and login get as long again). Connect and banner failures are tried 3 times.
     #[arg(long, value_name = "D", default_value = "10s", value_parser = humantime::parse_duration)]
     connect_timeout: Duration,
+    /// After the link breaks mid-run, how long to keep trying to reach the board to tell a
+    /// reboot (a new boot id) from a lost link. Raise it for boards that boot slowly.
+    #[arg(long, value_name = "D", default_value = "2m", value_parser = humantime::parse_duration)]
+    reconnect_window: Duration,
     /// Known-hosts file, checked strictly (default: yours; a new host is accepted on first
     /// contact, a changed host key is refused).
     #[arg(long, value_name = "FILE")]
@@ -67,6 +72,7 @@ pub fn run(args: &AcceptArgs) -> Result<ExitCode> {
         scenarios: args.scenarios.clone(),
         timeout: args.timeout,
         connect_timeout: args.connect_timeout,
+        reconnect_window: args.reconnect_window,
         ..Options::default()
     };
     std::fs::create_dir_all(&args.out)

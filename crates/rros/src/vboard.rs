@@ -86,6 +86,11 @@ pub struct RunArgs {
     /// Time bound on the measuring step (default: twice the measured time + 3 min).
     #[arg(long, value_name = "D", value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
+    /// Bound on each SSH connection attempt to the guest (TCP connect, then the banner; the
+    /// login gets as long again). Emulated guests under load answer slowly: the default is
+    /// three times `rros accept`'s.
+    #[arg(long, value_name = "D", default_value = "30s", value_parser = humantime::parse_duration)]
+    connect_timeout: Duration,
 }
 
 pub fn run(command: &VboardCommand, root: Option<&Path>) -> Result<ExitCode> {
@@ -239,6 +244,9 @@ fn run_board(args: &RunArgs, root: Option<&Path>) -> Result<ExitCode> {
             duration: Some(args.duration),
             scenarios: args.scenarios.clone(),
             timeout: args.timeout,
+            connect_timeout: args.connect_timeout,
+            // A guest that reboots mid-run shuts down, then boots within its boot bound.
+            reconnect_window: args.boot_timeout.saturating_mul(2),
             ..rros_accept::Options::default()
         },
         out: out.clone(),

@@ -3,7 +3,8 @@
 SUMMARY = "RROS real-time appliance: a board that proves its own latency budget"
 DESCRIPTION = "Headless image for a meta-rros board: the board's real-time kernel with its CPU \
                isolation, rros-tune.service applying the runtime tuning at boot, \
-               rros-validate.service measuring once after boot (PASS/FAIL/ERROR report in \
+               rros-validate.service measuring after boot when the distro enables it \
+               (RROS_VALIDATE_AT_BOOT; PASS/FAIL/ERROR report in \
                /var/lib/rros-validate, one line in the journal), cyclictest-rs, rt-tests, \
                stress-ng, the libevl tools on dual-kernel boards, and an OpenSSH server for \
                `rros accept` and testimage."
@@ -19,7 +20,11 @@ inherit core-image
 
 IMAGE_FEATURES += "ssh-server-openssh"
 
-IMAGE_INSTALL = "packagegroup-core-boot ${CORE_IMAGE_EXTRA_INSTALL} \
+# kernel-modules: the kernels build much as modules (rros_defconfig: ~1700 options =m), and
+# packagegroup-core-boot does not install them. Named here rather than through
+# packagegroup-base, which would also pull the BSP's firmware and radio drivers (on the i.MX
+# one built for NXP's lf-6.18 kernel, not for the 5.13 RROS kernel).
+IMAGE_INSTALL = "packagegroup-core-boot kernel-modules ${CORE_IMAGE_EXTRA_INSTALL} \
                  rros-validate cyclictest-rs rros-tuning \
                  rt-tests stress-ng \
                  ${RROS_LIBEVL_PACKAGES} \

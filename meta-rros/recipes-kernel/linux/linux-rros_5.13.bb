@@ -15,13 +15,21 @@ require recipes-kernel/linux/linux-yocto.inc
 inherit rros_kernel_llvm
 
 # RROS has no tags; main is the branch its CI builds. Bump: docs/kernel.md.
+# Source of the pin: github.com/BUPT-OS/RROS, branch main, commit 0ada3bc (2024-10-21), read
+# from a snapshot of that repository (docs/reference/rros-evl.md).
 KBRANCH = "main"
 SRCREV_machine = "0ada3bc08eee5d776bfde1591fa1616a56f0915c"
+# A kernel history is gigabytes; the build needs the pinned commit only.
+BB_GIT_SHALLOW = "1"
 LINUX_VERSION = "5.13.19"
 PV = "${LINUX_VERSION}+git"
 LINUX_VERSION_EXTENSION = "-rros"
 
+# The patch makes rros.oobcpus_arg= from the command line work at all (without it the RROS
+# core refuses to start when the parameter is given); its header says why and how far it was
+# checked. docs/kernel.md, "The oobcpus patch".
 SRC_URI = "git://github.com/BUPT-OS/RROS.git;protocol=https;branch=${KBRANCH};name=machine \
+           file://0001-rros-give-cpulist_parse-a-NUL-terminated-copy-of-oob.patch \
            file://rros-core.cfg \
            file://rt-tuning.cfg \
            "

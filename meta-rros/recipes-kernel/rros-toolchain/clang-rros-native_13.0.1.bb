@@ -21,6 +21,9 @@ COMPATIBLE_HOST = "(x86_64|aarch64).*-linux"
 # The checksum's name follows the build host; both are listed below.
 # nooelint: oelint.vars.srcurichecksum
 SRC_URI = "https://github.com/llvm/llvm-project/releases/download/llvmorg-${PV}/clang+llvm-${PV}-${CLANG_RROS_HOST}.tar.xz;name=${CLANG_RROS_HOST}"
+# The sha256 of the two release files as recorded by many independent public projects, found
+# with a code search: Bazel LLVM toolchain checksum tables (`_llvm_distributions`), CMake
+# FetchContent URL_HASH lines, Dockerfiles and depends/ makefiles name the same two values.
 SRC_URI[x86_64-linux-gnu-ubuntu-18.04.sha256sum] = "84a54c69781ad90615d1b0276a83ff87daaeded99fbc64457c350679df7b4ff0"
 SRC_URI[aarch64-linux-gnu.sha256sum] = "15ff2db12683e69e552b6668f7ca49edaa01ce32cb1cbc8f8ed2e887ab291069"
 
@@ -55,11 +58,15 @@ do_install() {
     libclang=$(cd ${S} && ls lib/libclang.so*)
     tar -C ${S} -cf - $tools $libclang lib/clang | tar -C $dest -xf - --no-same-owner
 
-    # The release binaries link against the build host's libtinfo.so.5 (and zlib). Fail here,
-    # with the fix, rather than deep inside the kernel's Kconfig run.
+    # The release binaries link against the build host's libtinfo.so.5 (ncurses ABI 5, with
+    # Debian's symbol versions) and zlib. OE-Core's ncurses-native is ABI 5 too, but without
+    # symbol versions, so it cannot stand in silently: every clang run would print a loader
+    # warning, which the kernel's toolchain probes (scripts/as-version.sh reads clang's first
+    # line of output) would take for the version. Fail here, with the fix, rather than deep
+    # inside the kernel's Kconfig run. docs/kernel.md, "Host requirement".
     if ! $dest/bin/clang --version >/dev/null 2>&1; then
         $dest/bin/clang --version || true
-        bbfatal "the prebuilt clang ${PV} does not run on this build host: it needs libtinfo.so.5 (Debian/Ubuntu: apt install libtinfo5) and zlib"
+        bbfatal "the prebuilt clang ${PV} does not run on this build host: it needs libtinfo.so.5 (ncurses ABI 5) and zlib. Debian 12: apt install libtinfo5; Ubuntu 22.04: apt install libtinfo5; Fedora/RHEL: dnf install ncurses-compat-libs. Ubuntu 24.04 and Debian 13 no longer ship it: build linux-rros boards in a Debian 12 container (docs/kernel.md, \"Host requirement\")"
     fi
 }
 

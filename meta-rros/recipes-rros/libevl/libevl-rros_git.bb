@@ -27,14 +27,20 @@ PV = "r27-net+git"
 # attach_evl_clocks()), so libevl-rs opens the monotonic clock element itself. docs/image.md.
 #
 # The fork has no uapi headers of its own and RROS has none in C: the EVL ones of ABI 26 come
-# from a Dovetail kernel tree whose include/uapi/evl/control.h declares EVL_ABI_BASE 23 and
+# from a Dovetail + EVL kernel tree whose include/uapi/evl/control.h declares EVL_ABI_BASE 23 and
 # EVL_ABI_LEVEL 26, the very range RROS reports. Only that directory is checked out (subpath);
-# do_configure checks the numbers. [unverified: fetch and build; see docs/image.md]
+# do_configure checks the numbers. The tree: github.com/rust-real-time-os/xenomai_sourcecode,
+# branch main at e3e560cd (2022-04-20, a Linux 5.13 + Dovetail + EVL tree), read from a snapshot
+# of that repository: its include/uapi/evl/ has every header the fork's sources include
+# (clock, control, devices/*, factory, monitor, mutex, net/socket, observable, poll, proxy,
+# sched, signal, syscall, thread, types) and control.h reads 23/26.
 SRC_URI = "git://github.com/BUPT-OS/libevl.git;protocol=https;branch=r27_net;name=libevl \
-           git://github.com/khadas/linux.git;protocol=https;nobranch=1;name=uapi;subpath=include/uapi/evl;destsuffix=evl-uapi-abi26 \
+           git://github.com/rust-real-time-os/xenomai_sourcecode.git;protocol=https;branch=main;name=uapi;subpath=include/uapi/evl;destsuffix=evl-uapi-abi26 \
            "
+# BUPT-OS/libevl r27_net at b5f1831 and xenomai_sourcecode main at e3e560cd: both read from
+# snapshots of those repositories.
 SRCREV_libevl = "b5f183194bf12582cf13fd7472eae2c94d04592a"
-SRCREV_uapi = "00fa7ddc6449faa62da5cf5fb178cc234d7b6a71"
+SRCREV_uapi = "e3e560cdbd0069676451f9330825745f4beacbe9"
 SRCREV_FORMAT = "libevl_uapi"
 # Both are large histories (one a kernel): fetch just the pinned commits.
 BB_GIT_SHALLOW = "1"
@@ -50,9 +56,15 @@ B = "${WORKDIR}/build"
 LIBEVL_ARCH = "${@{'aarch64': 'arm64', 'x86_64': 'x86', 'arm': 'arm'}.get(d.getVar('TARGET_ARCH'), d.getVar('TARGET_ARCH'))}"
 UAPI_DIR = "${B}/uapi-src"
 
-# The fork's makefiles build with -Werror and were last built with GCC 12; newer warnings must
-# not stop the build.
-CFLAGS += "-Wno-error"
+# The fork's makefiles build with -Werror and no -std, and were last built with GCC 12.
+# - -Wno-error: newer warnings must not stop the build.
+# - GCC 14 made implicit function declarations, implicit int, int-conversion and incompatible
+#   pointer types errors in their own right; -Wno-error does not touch those, only
+#   -Wno-error=<each> (or -fpermissive) turns them back into warnings.
+# - GCC 15 defaults to -std=gnu23 (bool/true/false keywords, `f()` means `f(void)`): build as
+#   the C the fork was written in.
+CFLAGS += "-std=gnu17 -Wno-error -Wno-error=implicit-function-declaration -Wno-error=implicit-int \
+           -Wno-error=int-conversion -Wno-error=incompatible-pointer-types -Wno-error=return-mismatch"
 
 EXTRA_OEMAKE = "ARCH=${LIBEVL_ARCH} UAPI=${UAPI_DIR} DESTDIR=${D} \
                 libdir=${libdir} includedir=${includedir} bindir=${bindir} libexecdir=${libexecdir}"

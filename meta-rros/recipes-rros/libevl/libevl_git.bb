@@ -17,19 +17,25 @@ LIC_FILES_CHKSUM = "file://LICENSE;md5=2500c28da9dacbee31a3f4d4f69b74d0"
 PROVIDES = "virtual/libevl"
 PV = "r47+git"
 
-# libevl r47 (master after the r47 release) for linux-evl v6.6.37-evl3: the pairing public
-# builds of the v6.6 EVL kernels use (r47/r48). [unverified: no copy of upstream libevl was
-# available; do_configure compares its EVL_ABI_PREREQ with the kernel's EVL_ABI_BASE/LEVEL and
-# stops with the numbers if they do not fit. Bump with LINUX_EVL_TAG: docs/image.md.]
+# libevl r47: commit 3bbe1d09 on master, the SRCREV four public Yocto recipes pin as "r47"
+# (source.denx.de/Xenomai/xenomai4/libevl, found with a code search; no copy of the libevl
+# repository itself was reachable). It pairs with EVL ABI of the v6.6 kernels; linux-evl now
+# follows v6.12 with a commit the user chooses (linux-evl_6.12.bb), so set LIBEVL_SRCREV to
+# the libevl release of that kernel's ABI (EVL's release notes name the pairs). do_configure
+# compares libevl's EVL_ABI_PREREQ with the kernel's EVL_ABI_BASE..EVL_ABI_LEVEL and stops with
+# the numbers if they do not fit. docs/boards/nuc.md, "The EVL kernel".
+LIBEVL_SRCREV ??= "3bbe1d092e021113b1aa238c7a51c8f634c6cdcc"
 SRC_URI = "git://gitlab.com/Xenomai/xenomai4/libevl.git;protocol=https;branch=master"
-SRCREV = "3bbe1d092e021113b1aa238c7a51c8f634c6cdcc"
+SRCREV = "${LIBEVL_SRCREV}"
 
 inherit meson pkgconfig
 require libevl-abi.inc
 
 # libevl's meson build reads the uapi headers from the kernel tree itself.
 do_configure[depends] += "virtual/kernel:do_patch"
-EXTRA_OEMESON = "-Duapi=${STAGING_KERNEL_DIR}"
+# libevl's meson.build defaults to werror=true, and wrynose's GCC 15 warns about more than the
+# compilers libevl was released with: a new warning must not stop the build.
+EXTRA_OEMESON = "-Duapi=${STAGING_KERNEL_DIR} -Dwerror=false"
 
 do_configure:prepend() {
     rros_check_abi \

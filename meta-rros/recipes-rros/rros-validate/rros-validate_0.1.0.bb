@@ -5,7 +5,7 @@ SUMMARY:cyclictest-rs = "cyclictest-compatible timer-latency measurement (posix 
 DESCRIPTION = "rros-validate audits the live CPU isolation against the board profile, measures \
                the timer latency of the isolated (or out-of-band) CPUs under each scenario's \
                load and writes PASS/FAIL/ERROR reports; rros-validate.service runs it once \
-               after boot. cyclictest-rs is its measurement engine as a cyclictest-compatible \
+               after boot where enabled (RROS_VALIDATE_AT_BOOT). cyclictest-rs is its measurement engine as a cyclictest-compatible \
                command. Built from this repository's Cargo workspace, with the libevl backend \
                on RROS and EVL kernels."
 HOMEPAGE = "https://github.com/meta-rros/meta-rros"
@@ -48,9 +48,13 @@ do_install:append() {
     install -m 0644 ${S}/crates/rros-validate/systemd/rros-validate.timer ${D}${systemd_system_unitdir}/
 }
 
-# One validation after boot. The daily timer is installed but not enabled:
+# One validation after boot, enabled only where the distro asks for it (RROS_VALIDATE_AT_BOOT,
+# conf/distro/include/rros-security.inc: off in production, on in development images); the unit
+# is installed either way. The daily timer is installed but not enabled:
 # `systemctl enable --now rros-validate.timer` turns it on.
+# (No default here: a recipe's ??= would replace the distro's, the last weak default wins.)
 SYSTEMD_SERVICE:${PN} = "rros-validate.service"
+SYSTEMD_AUTO_ENABLE:${PN} = "${@'enable' if d.getVar('RROS_VALIDATE_AT_BOOT') == '1' else 'disable'}"
 
 # Built per board: whether the evl backend is in, and against which libevl, follows the board's
 # kernel.
