@@ -52,6 +52,26 @@ impl Verdict {
             Verdict::Error => 2,
         }
     }
+
+    /// `PASS` / `FAIL` / `ERROR`, exactly.
+    pub fn from_word(word: &str) -> Option<Verdict> {
+        match word {
+            "PASS" => Some(Verdict::Pass),
+            "FAIL" => Some(Verdict::Fail),
+            "ERROR" => Some(Verdict::Error),
+            _ => None,
+        }
+    }
+
+    /// The verdict an exit code of `rros-validate` stands for.
+    pub fn from_exit_code(code: i32) -> Option<Verdict> {
+        match code {
+            0 => Some(Verdict::Pass),
+            1 => Some(Verdict::Fail),
+            2 => Some(Verdict::Error),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Verdict {

@@ -14,7 +14,9 @@
 //! - `<DIR>` is **everything after ` dir=` to the end of the line**, blanks included (an
 //!   `--output-dir` may contain them), or `-`; it is never empty;
 //! - `run=-` and `dir=-` go together, and otherwise `<DIR>` ends with `/<RUN>`: the run
-//!   directory is always named after its run.
+//!   directory is always named after its run;
+//! - no control characters anywhere (escape sequences a board could smuggle to a terminal or
+//!   into `scp`).
 //!
 //! The OEQA case (Python, no Rust on the host side) states the same grammar as a regular
 //! expression plus the `/<RUN>` rule; both are checked against `golden/verdict-lines.txt`
@@ -60,12 +62,8 @@ impl VerdictLine {
         let (verdict, rest) = rest
             .split_once(" run=")
             .ok_or_else(|| bad("no ` run=` after the verdict"))?;
-        let verdict = match verdict {
-            "PASS" => Verdict::Pass,
-            "FAIL" => Verdict::Fail,
-            "ERROR" => Verdict::Error,
-            _ => return Err(bad("the verdict is not PASS, FAIL or ERROR")),
-        };
+        let verdict = Verdict::from_word(verdict)
+            .ok_or_else(|| bad("the verdict is not PASS, FAIL or ERROR"))?;
         let (run, dir) = rest
             .split_once(" dir=")
             .ok_or_else(|| bad("no ` dir=` after the run"))?;
@@ -74,6 +72,9 @@ impl VerdictLine {
         }
         if dir.is_empty() {
             return Err(bad("the directory is empty"));
+        }
+        if run.chars().chain(dir.chars()).any(char::is_control) {
+            return Err(bad("it holds a control character"));
         }
         match (run, dir) {
             ("-", "-") => Ok(VerdictLine::no_run(verdict)),
