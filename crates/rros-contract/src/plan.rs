@@ -26,6 +26,10 @@ pub const PLAN_SCHEMA: &str = "rros-validate-plan/1";
 pub const SCENARIO_OVERHEAD_S: f64 = 20.0;
 /// Per run: start-up, the audit and writing the reports.
 pub const RUN_OVERHEAD_S: f64 = 120.0;
+/// `run --warmup`'s default, seconds.
+pub const DEFAULT_WARMUP_S: f64 = 1.0;
+/// `run --load-grace`'s default, seconds.
+pub const DEFAULT_LOAD_GRACE_S: f64 = 2.0;
 
 /// One scenario as the run will measure it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
