@@ -136,9 +136,9 @@ pub fn ssh_hint(stderr: &str) -> &'static str {
     }
 }
 
-/// How long the measuring step may take: twice the measured time (the selected scenarios at
-/// their durations, or at `duration` when given) plus three minutes for start-up, audit and
-/// reports. Without a readable profile: 30 minutes, or 2 × 8 × `duration` + 5 min. Never
+/// How long the measuring step may take: the contract's one formula
+/// (`rros_contract::plan::timeout_s`, what `rros-validate plan` says) over the selected
+/// scenarios at their durations, or at `duration` when given. Without a readable profile: 30 minutes, or 2 × 8 × `duration` + 5 min. Never
 /// panics: sums saturate, and the result is at most [`crate::ssh::MAX_CALL`].
 pub fn derive_timeout(
     profile_text: Option<&str>,
@@ -149,16 +149,20 @@ pub fn derive_timeout(
         let profile = rros_board::parse_profile(text, Path::new("/etc/rros/board.toml")).ok()?;
         rros_board::validate(&profile, None).board
     });
-    let slack = Duration::from_secs(180);
     match board {
         Some(board) => {
-            let measured = board
+            // `rros accept` runs with `run`'s default warm-up and load grace.
+            let measured: Vec<f64> = board
                 .scenarios
                 .iter()
                 .filter(|s| scenarios.is_empty() || scenarios.contains(&s.name))
-                .map(|s| duration.unwrap_or(s.duration))
-                .fold(Duration::ZERO, Duration::saturating_add);
-            measured.saturating_mul(2).saturating_add(slack)
+                .map(|s| duration.unwrap_or(s.duration).as_secs_f64())
+                .collect();
+            Duration::from_secs(rros_contract::plan::timeout_s(
+                &measured,
+                rros_contract::plan::DEFAULT_WARMUP_S,
+                rros_contract::plan::DEFAULT_LOAD_GRACE_S,
+            ))
         }
         None => match duration {
             Some(d) => d
@@ -541,7 +545,7 @@ pub fn accept_board(
             check_report(&text)
                 .map_err(|e| {
                     format!(
-                        "does not match the rros-validate/1 schema (crates/rros-validate/schema/report.schema.json): {e}"
+                        "does not match the rros-validate/1 schema (crates/rros-contract/schema/report.schema.json): {e}"
                     )
                 })
                 .and_then(|_| parse_report(&text))
@@ -981,14 +985,19 @@ threshold = { max_us = 30000 }
     fn timeout_follows_the_profile() {
         let s = |n: u64| Duration::from_secs(n);
         // Profile loads? The test profile must be valid for the derivation to use it.
-        assert_eq!(derive_timeout(Some(PROFILE), &[], None), s(2 * 90 + 180));
+        // The contract's formula: 2 × measured + (1 s warm-up + 2 s grace + 20 s) per
+        // scenario + 120 s.
+        assert_eq!(
+            derive_timeout(Some(PROFILE), &[], None),
+            s(2 * 90 + 2 * 23 + 120)
+        );
         assert_eq!(
             derive_timeout(Some(PROFILE), &[], Some(s(10))),
-            s(2 * 20 + 180)
+            s(2 * 20 + 2 * 23 + 120)
         );
         assert_eq!(
             derive_timeout(Some(PROFILE), &["idle".into()], None),
-            s(2 * 30 + 180)
+            s(2 * 30 + 23 + 120)
         );
         assert_eq!(derive_timeout(None, &[], None), s(1800));
         assert_eq!(

@@ -1,60 +1,11 @@
 //! The verdict words, the line `rros-validate run` ends with, and how a fleet adds up.
 
-use std::fmt;
-
 /// `PASS` (within budget, audit clean), `FAIL` (the board is not good), `ERROR` (could not
-/// measure: the link or the tooling broke). Exit codes 0 / 1 / 2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Verdict {
-    Pass,
-    Fail,
-    Error,
-}
+/// measure: the link or the tooling broke). Exit codes 0 / 1 / 2. The contract's one verdict.
+pub use rros_contract::Verdict;
 
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-            Verdict::Error => "ERROR",
-        }
-    }
-
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Verdict::Pass => 0,
-            Verdict::Fail => 1,
-            Verdict::Error => 2,
-        }
-    }
-
-    pub fn from_word(word: &str) -> Option<Self> {
-        match word {
-            "PASS" => Some(Verdict::Pass),
-            "FAIL" => Some(Verdict::Fail),
-            "ERROR" => Some(Verdict::Error),
-            _ => None,
-        }
-    }
-
-    /// The verdict an exit code of `rros-validate` stands for.
-    pub fn from_exit_code(code: i32) -> Option<Self> {
-        match code {
-            0 => Some(Verdict::Pass),
-            1 => Some(Verdict::Fail),
-            2 => Some(Verdict::Error),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// `rros-validate: verdict=PASS run=<run-id> dir=<absolute run dir>`
+/// `rros-validate: verdict=PASS run=<run-id> dir=<absolute run dir>`, as acceptance needs it:
+/// a run directory it can fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerdictLine {
     pub verdict: Verdict,
@@ -62,29 +13,21 @@ pub struct VerdictLine {
     pub dir: String,
 }
 
-/// Parses the machine-readable last line of `rros-validate run`. `dir=` takes the rest of the
-/// line, so a folder with blanks survives; a run id or folder with control characters (escape
-/// sequences a board could smuggle to a terminal or into `scp`) is no verdict line. Never
-/// panics, whatever the input (a property test holds it to that).
+/// Reads the machine-readable last line of `rros-validate run` with the contract's only
+/// parser (`rros_contract::VerdictLine`: `dir=` takes the rest of the line, so a folder with
+/// blanks survives; control characters are refused), then asks what acceptance needs: a run
+/// directory, absolute, that is not hidden. Never panics, whatever the input (a property test
+/// holds it to that).
 pub fn parse_verdict_line(line: &str) -> Option<VerdictLine> {
-    let rest = line.trim_end().strip_prefix("rros-validate: verdict=")?;
-    let (word, rest) = rest.split_once(' ')?;
-    let verdict = Verdict::from_word(word)?;
-    let rest = rest.strip_prefix("run=")?;
-    let (run, rest) = rest.split_once(' ')?;
-    let dir = rest.strip_prefix("dir=")?;
-    if run.is_empty()
-        || !dir.starts_with('/')
-        || run.contains('/')
-        || run.starts_with('.')
-        || run.chars().chain(dir.chars()).any(char::is_control)
-    {
+    let parsed = rros_contract::VerdictLine::parse(line).ok()?;
+    let (run, dir) = (parsed.run?, parsed.dir?);
+    if !dir.starts_with('/') || run.starts_with('.') {
         return None;
     }
     Some(VerdictLine {
-        verdict,
-        run: run.to_owned(),
-        dir: dir.to_owned(),
+        verdict: parsed.verdict,
+        run,
+        dir,
     })
 }
 

@@ -181,13 +181,16 @@ run=20261123T101500Z-fake
 mkdir -p "$out/$run"
 echo "audit: checking isolation"
 echo "measuring idle for ${dur:-default}" >&2
-findings='[]' audit=PASS
-[ "$verdict" = FAIL ] && audit=FAIL findings='[{"rule":"isolcpus-missing","severity":"error","evidence":"no isolcpus= in /proc/cmdline","fix":"boot with isolcpus=managed_irq,domain,1"}]'
 for f in report.json junit.xml histogram.svg summary.md cyclictest.json; do
   [ "$f" = "$skip" ] && continue
   echo x > "$out/$run/$f"
 done
-[ "$skip" = report.json ] || printf '{"schema":"rros-validate/1","run_id":"%s","verdict":"%s","interrupted":false,"options":{"audit_only":false},"board":"fake","audit":{"verdict":"%s","findings":%s},"scenarios":[{"name":"idle","verdict":"PASS","reasons":[],"measured":true,"samples":100,"max_us":50,"threshold":{"max_us":20000},"margin_us":19950}],"errors":[]}\n' "$run" "$verdict" "$audit" "$findings" > "$out/$run/report.json"
+# The contract's golden report of that verdict (crates/rros-contract/golden/), with this run's id.
+golden=@GOLDEN@/${verdict,,}.json
+if [ "$skip" != report.json ]; then
+  json=$(<"$golden")
+  printf '%s\n' "${json/\"run_id\": \"20260101T00000[0-9]Z-qemux86-64\"/\"run_id\": \"$run\"}" > "$out/$run/report.json"
+fi
 # A board whose report.json is something else (the schema tests).
 [ -f "$B/report-override.json" ] && cp "$B/report-override.json" "$out/$run/report.json"
 echo "rros-validate: verdict=$verdict run=$run dir=$out/$run"
@@ -271,7 +274,11 @@ impl Lab {
     /// A board whose rros-validate writes the reports and says `verdict`.
     fn writing_board(&self, host: &str, verdict: &str, code: u8, skip: &str) -> PathBuf {
         let b = self.board(host, Some(&validate_script(verdict, code, skip)));
-        script(&b.join("bin/validate-impl"), VALIDATE_WRITES);
+        let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/../rros-contract/golden");
+        script(
+            &b.join("bin/validate-impl"),
+            &VALIDATE_WRITES.replace("@GOLDEN@", golden),
+        );
         b
     }
 }
@@ -336,12 +343,9 @@ fn fail_keeps_the_audit_findings() {
     let out = tempfile::tempdir().unwrap();
     let r = lab.run("bad", &lab.opts(), out.path());
     assert_eq!(r.verdict, Verdict::Fail, "{r:?}");
-    assert!(
-        r.reason.as_deref().unwrap().contains("isolcpus-missing"),
-        "{r:?}"
-    );
+    assert!(r.reason.as_deref().unwrap().contains("nohz-full"), "{r:?}");
     assert_eq!(r.missing, ["histogram.svg"]);
-    assert_eq!(r.report.unwrap().findings[0].rule, "isolcpus-missing");
+    assert_eq!(r.report.unwrap().findings[0].rule, "nohz-full");
 }
 
 #[test]
@@ -634,6 +638,15 @@ fn override_report(board: &Path, json: &str) {
     fs::write(board.join("report-override.json"), json).unwrap();
 }
 
+/// The contract's golden PASS report, edited.
+fn golden_pass_with(edit: impl Fn(&mut serde_json::Value)) -> String {
+    let text = include_str!("../../rros-contract/golden/pass.json");
+    let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+    v["run_id"] = "20261123T101500Z-fake".into();
+    edit(&mut v);
+    v.to_string()
+}
+
 /// Finding 4: the issue's reproduction — PASS, exit 0, report.json `{"no":"verdict"}`.
 #[test]
 fn report_json_that_breaks_the_schema_is_never_pass() {
@@ -658,7 +671,7 @@ fn a_pass_report_with_zero_scenarios_is_never_pass() {
     let b = lab.writing_board("empty", "PASS", 0, "");
     override_report(
         &b,
-        r#"{"schema":"rros-validate/1","run_id":"20261123T101500Z-fake","verdict":"PASS","interrupted":false,"options":{"audit_only":false},"audit":{"verdict":"PASS","findings":[]},"scenarios":[],"errors":[]}"#,
+        &golden_pass_with(|v| v["scenarios"] = serde_json::json!([])),
     );
     let out = tempfile::tempdir().unwrap();
     let r = lab.run("empty", &lab.opts(), out.path());
@@ -673,7 +686,10 @@ fn a_report_verdict_that_contradicts_the_line_is_never_pass() {
     let b = lab.writing_board("contra", "PASS", 0, "");
     override_report(
         &b,
-        r#"{"schema":"rros-validate/1","run_id":"20261123T101500Z-fake","verdict":"FAIL","interrupted":false,"options":{"audit_only":false},"audit":{"verdict":"PASS","findings":[]},"scenarios":[{"name":"idle","verdict":"FAIL","reasons":["over"],"measured":true,"samples":10,"max_us":9,"threshold":{"max_us":5}}],"errors":[]}"#,
+        &golden_pass_with(|v| {
+            v["verdict"] = "FAIL".into();
+            v["scenarios"][0]["verdict"] = "FAIL".into();
+        }),
     );
     let out = tempfile::tempdir().unwrap();
     let r = lab.run("contra", &lab.opts(), out.path());

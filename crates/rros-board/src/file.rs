@@ -6,9 +6,9 @@
 //! profile's `load` commands as root: a profile that anyone but root can change is a way to
 //! root, so [`trust_problem`] refuses it when the reader is root.
 
-use std::fs::{File, Metadata, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// The largest profile accepted: 1 MiB. Real profiles are a few KiB.
@@ -16,67 +16,40 @@ pub const MAX_PROFILE_BYTES: u64 = 1 << 20;
 
 /// What kind of file `meta` describes, for messages.
 pub fn kind_of(meta: &Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let t = meta.file_type();
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_symlink() {
-        "a symbolic link"
-    } else {
-        "not a regular file"
+    if meta.file_type().is_symlink() {
+        return "a symbolic link";
+    }
+    rros_files::not_regular(meta).unwrap_or("a regular file")
+}
+
+/// The bounded reader's refusal as a profile reader says it.
+fn profile_error(e: rros_files::ReadError, max: u64) -> io::Error {
+    match e {
+        rros_files::ReadError::Io(e) => e,
+        rros_files::ReadError::NotRegular(kind) => io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("it is {kind}, not a regular file; pass the profile file itself"),
+        ),
+        rros_files::ReadError::TooLarge(_) => io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "it is larger than the {max}-byte limit for a profile (real ones are a few KiB); is it the right file?"
+            ),
+        ),
     }
 }
 
 /// Opens `path` without blocking (a FIFO would otherwise wait for a writer) and checks it is a
-/// regular file of at most `max` bytes. Returns the open file and its metadata.
+/// regular file of at most `max` bytes (`rros-files`). Returns the open file and its metadata.
 pub fn open_regular(path: &Path, max: u64) -> io::Result<(File, Metadata)> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "it is {}, not a regular file; pass the profile file itself",
-                kind_of(&meta)
-            ),
-        ));
-    }
-    if meta.len() > max {
-        return Err(too_big(meta.len(), max));
-    }
-    Ok((file, meta))
-}
-
-fn too_big(len: u64, max: u64) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!(
-            "it is {len} bytes or more, above the {max}-byte limit for a profile (real ones are a few KiB); is it the right file?"
-        ),
-    )
+    rros_files::open_regular(path, max).map_err(|e| profile_error(e, max))
 }
 
 /// Reads a regular file of at most `max` bytes as UTF-8 text. Refuses FIFOs, devices and
 /// directories without blocking, and never reads more than `max + 1` bytes (a file that grows
 /// while it is read is refused too).
 pub fn read_regular(path: &Path, max: u64) -> io::Result<(String, Metadata)> {
-    let (file, meta) = open_regular(path, max)?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(max + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        return Err(too_big(bytes.len() as u64, max));
-    }
+    let (bytes, meta) = rros_files::read_regular(path, max).map_err(|e| profile_error(e, max))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,

@@ -16,11 +16,8 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
-    Warning,
-    Error,
-}
+/// The project's one severity (the contract's): a profile finding is as bad as an audit one.
+pub use rros_contract::Severity;
 
 /// One broken (or doubtful) rule.
 #[derive(Debug, Clone, PartialEq, Eq)]

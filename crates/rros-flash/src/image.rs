@@ -225,35 +225,7 @@ fn open_image(path: &Path) -> Result<File, Error> {
     Ok(file)
 }
 
-/// Opens for reading without blocking on a FIFO (no effect on a regular file's reads).
-pub(crate) fn open_nonblocking(path: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-}
-
-/// What a non-regular file is (`a FIFO (named pipe)`), `None` for a regular file.
-pub(crate) fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
-    use std::os::unix::fs::FileTypeExt;
-    let kind = meta.file_type();
-    if kind.is_file() {
-        None
-    } else if kind.is_fifo() {
-        Some("a FIFO (named pipe)")
-    } else if kind.is_char_device() {
-        Some("a character device")
-    } else if kind.is_block_device() {
-        Some("a block device")
-    } else if kind.is_socket() {
-        Some("a socket")
-    } else if kind.is_dir() {
-        Some("a directory")
-    } else {
-        Some("not a regular file")
-    }
-}
+pub(crate) use rros_files::{not_regular, open_nonblocking};
 
 /// The `.bmap` beside an image: `x.wic.bz2` → `x.wic.bmap`, then `x.wic.bz2.bmap`, then `x.bmap`.
 fn find_bmap(image: &Path, compression: Compression) -> Option<PathBuf> {

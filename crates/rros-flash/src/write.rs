@@ -241,12 +241,7 @@ impl Output {
             source: err.error,
         })?;
         // The rename is durable only once the directory is.
-        let dir = dest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        File::open(dir)
-            .and_then(|d| d.sync_all())
+        rros_files::sync_dir(rros_files::parent_dir(&dest))
             .map_err(Error::io("flush the directory of", &dest))
     }
 

@@ -8,53 +8,9 @@ use serde::{Serialize, Serializer};
 use std::fmt;
 use std::path::Path;
 
-/// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Worth fixing, but the profile's promise still holds (e.g. only a run without the
-    /// service's PM QoS is affected, or the kernel will not let the thing move).
-    Warning,
-    /// The system does not do what the profile says: the audit exits 1.
-    Error,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-/// One thing the live system does differently from the profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    /// Stable rule id (kebab-case), one of [`RULES`].
-    pub rule: &'static str,
-    pub severity: Severity,
-    /// What was read, and from which file (as the path is on the target).
-    pub evidence: String,
-    /// The exact command or setting that fixes it.
-    pub fix: String,
-}
-
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}[{}] {}\n    fix: {}",
-            self.severity, self.rule, self.evidence, self.fix
-        )
-    }
-}
+/// Severity and finding are the contract's: the audit's findings go into `report.json` as
+/// they are.
+pub use rros_contract::{Finding, Severity};
 
 /// The result of one rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

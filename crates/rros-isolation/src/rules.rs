@@ -121,7 +121,7 @@ impl Out {
 
     fn push(&mut self, severity: Severity, evidence: String, fix: String) {
         self.findings.push(Finding {
-            rule: self.rule,
+            rule: self.rule.to_owned(),
             severity,
             evidence,
             fix,

@@ -11,7 +11,7 @@ const QEMU_VIA: &str = "on this board through `QB_KERNEL_CMDLINE_APPEND` of runq
 
 fn error(rule: &'static str, evidence: &str, fix: &str) -> Finding {
     Finding {
-        rule,
+        rule: rule.to_owned(),
         severity: Severity::Error,
         evidence: evidence.into(),
         fix: fix.into(),

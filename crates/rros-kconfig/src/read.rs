@@ -2,9 +2,6 @@
 //! `/dev/zero` reads until memory runs out, and on a FIFO it blocks forever in `open`. Both are
 //! refused here before anything is read, and a regular file is read only up to a cap.
 
-use std::fs::OpenOptions;
-use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Largest fragment read: a whole `.config` (allmodconfig) is about 300 KiB, a fragment a few
@@ -16,53 +13,13 @@ pub const MAX_KCONFIG_FILE_BYTES: u64 = 4 << 20;
 /// Largest total of all `Kconfig*` files of a tree: the RROS kernel's are about 6 MiB.
 pub const MAX_KCONFIG_TREE_BYTES: u64 = 256 << 20;
 
-/// Why a file was not read.
-#[derive(Debug)]
-pub(crate) enum ReadError {
-    Io(std::io::Error),
-    /// Not a regular file: what it is instead (`a FIFO`, `a character device`, ...).
-    NotRegular(&'static str),
-    /// Larger than the cap (bytes).
-    TooLarge(u64),
-}
+/// Why a file was not read: the one bounded reader's error.
+pub(crate) use rros_files::ReadError;
 
-/// Reads a regular file of at most `limit` bytes. Opens with `O_NONBLOCK` so a FIFO does not
-/// block the open, then checks what the descriptor really is (no race with a path swap).
+/// Reads a regular file of at most `limit` bytes (`rros-files`: `O_NONBLOCK` so a FIFO does
+/// not block the open, the descriptor checked, one byte past the cap read to catch growth).
 pub(crate) fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(ReadError::Io)?;
-    let meta = file.metadata().map_err(ReadError::Io)?;
-    let kind = meta.file_type();
-    if !kind.is_file() {
-        return Err(ReadError::NotRegular(if kind.is_fifo() {
-            "a FIFO (named pipe)"
-        } else if kind.is_char_device() {
-            "a character device"
-        } else if kind.is_block_device() {
-            "a block device"
-        } else if kind.is_socket() {
-            "a socket"
-        } else if kind.is_dir() {
-            "a directory"
-        } else {
-            "not a regular file"
-        }));
-    }
-    if meta.len() > limit {
-        return Err(ReadError::TooLarge(limit));
-    }
-    // The size may change under us (a growing file): read one byte past the cap to tell.
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(ReadError::Io)?;
-    if bytes.len() as u64 > limit {
-        return Err(ReadError::TooLarge(limit));
-    }
-    Ok(bytes)
+    rros_files::read_regular(path, limit).map(|(bytes, _)| bytes)
 }
 
 #[cfg(test)]

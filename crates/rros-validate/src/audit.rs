@@ -1,6 +1,6 @@
 //! `audit` and `tune`: thin wrappers over `rros-isolation`, and the audit's place in a run.
 
-use crate::report::{AuditReport, CheckReport, FindingReport, Outcome, Severity, Verdict};
+use crate::report::{AuditReport, CheckReport, Outcome, Severity, Verdict};
 use anyhow::Result;
 use rros_board::Board;
 use rros_isolation::{ActionOutcome, Audit};
@@ -9,15 +9,8 @@ use std::path::Path;
 
 /// The audit as the report records it.
 pub fn to_report(audit: &Audit) -> AuditReport {
-    let finding = |f: &rros_isolation::Finding| FindingReport {
-        rule: f.rule.to_owned(),
-        severity: match f.severity {
-            rros_isolation::Severity::Error => Severity::Error,
-            rros_isolation::Severity::Warning => Severity::Warning,
-        },
-        evidence: f.evidence.clone(),
-        fix: f.fix.clone(),
-    };
+    // The audit's findings are the contract's type: they go into the report as they are.
+    let finding = |f: &rros_isolation::Finding| f.clone();
     let checks = audit
         .checks
         .iter()

@@ -9,8 +9,9 @@ mod audit;
 mod load;
 mod loadwork;
 mod measure;
+mod plan;
 mod render;
-mod report;
+use rros_contract::report;
 mod run;
 mod stats;
 mod store;
@@ -71,20 +72,38 @@ enum Command {
     /// Audit, measure every scenario under its load, write the reports (exit 0 PASS, 1 FAIL,
     /// 2 ERROR).
     Run(RunCli),
-    /// Print a run (default: the newest).
+    /// Print a run (default: the newest) in one of the contract's renderings.
     Report {
-        /// A run id, `latest`, or a run directory.
+        /// A run id, `latest`, a run directory, or a report.json file.
         run: Option<String>,
         #[arg(long, value_name = "DIR", default_value = run::DEFAULT_OUTPUT)]
         output_dir: PathBuf,
-        /// Print report.json as it is.
+        /// What to print: the terminal view, report.json as it is, JUnit XML, Markdown, or
+        /// LAVA result lines (`lava-test-case ...`, run by rros-lava-report).
+        #[arg(long, value_enum, default_value_t = run::ReportFormat::Text)]
+        format: run::ReportFormat,
+        /// Same as --format json.
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
+        /// The run whose verdict line is the last in FILE (a saved `rros-validate run`
+        /// output), read by the contract's verdict-line parser: no consumer parses it itself.
+        #[arg(long, value_name = "FILE", conflicts_with = "run")]
+        from_output: Option<PathBuf>,
+    },
+    /// Show what `run` with these options would measure, and the timeout a consumer should
+    /// allow it (exit 2 if the profile or a scenario is wrong).
+    Plan {
+        #[command(flatten)]
+        plan: PlanCli,
+        /// Print the plan as JSON (schema rros-validate-plan/1).
         #[arg(long)]
         json: bool,
     },
 }
 
+/// The options that shape a run's plan: `run` and `plan` take the same.
 #[derive(Args)]
-struct RunCli {
+struct PlanCli {
     #[command(flatten)]
     profile: ProfileArg,
     /// Measure each scenario this long instead of the profile's duration (e.g. 5s, 10m, 24h).
@@ -93,6 +112,21 @@ struct RunCli {
     /// Run only this scenario (repeatable).
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
+    /// Only audit; measure nothing.
+    #[arg(long)]
+    audit_only: bool,
+    /// How long each load runs before measuring starts.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    warmup: Duration,
+    /// Between SIGTERM and SIGKILL when a load is stopped.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    load_grace: Duration,
+}
+
+#[derive(Args)]
+struct RunCli {
+    #[command(flatten)]
+    plan: PlanCli,
     /// Where the runs go: DIR/<run-id>/ and the symlink DIR/latest.
     #[arg(long, value_name = "DIR", default_value = run::DEFAULT_OUTPUT)]
     output_dir: PathBuf,
@@ -102,9 +136,6 @@ struct RunCli {
     /// Timer backend: evl on a RROS/EVL kernel, posix otherwise (auto).
     #[arg(long, value_enum, default_value_t = run::BackendChoice::Auto)]
     backend: run::BackendChoice,
-    /// Only audit; measure nothing.
-    #[arg(long)]
-    audit_only: bool,
     /// Root of the /proc and /sys the audit reads.
     #[arg(long, value_name = "DIR", default_value = "/")]
     sysroot: PathBuf,
@@ -114,12 +145,6 @@ struct RunCli {
     /// Also write Prometheus metrics to FILE (for node_exporter's textfile collector).
     #[arg(long, value_name = "FILE")]
     prometheus: Option<PathBuf>,
-    /// How long each load runs before measuring starts.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
-    warmup: Duration,
-    /// Between SIGTERM and SIGKILL when a load is stopped.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
-    load_grace: Duration,
     /// Print only the final verdict line (for the journal).
     #[arg(long, short)]
     quiet: bool,
@@ -165,8 +190,31 @@ fn main() -> ExitCode {
         Command::Report {
             run,
             output_dir,
+            format,
             json,
-        } => run::cmd_report(&output_dir, run.as_deref(), json),
+            from_output,
+        } => {
+            let format = if json {
+                run::ReportFormat::Json
+            } else {
+                format
+            };
+            match from_output {
+                Some(file) => run::cmd_report_from_output(&file, format),
+                None => run::cmd_report(&output_dir, run.as_deref(), format),
+            }
+        }
+        Command::Plan { plan: p, json } => plan::cmd_plan(
+            &plan::PlanArgs {
+                profile: &p.profile.profile,
+                duration: p.duration,
+                scenarios: &p.scenarios,
+                audit_only: p.audit_only,
+                warmup: p.warmup,
+                load_grace: p.load_grace,
+            },
+            json,
+        ),
         Command::Run(r) => {
             // SIGTERM/SIGINT/SIGHUP set the engine's stop token: the measurement ends, the
             // load is reaped and an interrupted report is written. A second signal while the
@@ -186,18 +234,18 @@ fn main() -> ExitCode {
                 let _ = signal_hook::flag::register(sig, Arc::clone(stop.flag()));
             }
             let args = run::RunArgs {
-                profile: r.profile.profile,
-                duration: r.duration,
-                scenarios: r.scenarios,
+                profile: r.plan.profile.profile,
+                duration: r.plan.duration,
+                scenarios: r.plan.scenarios,
                 output_dir: r.output_dir,
                 keep: r.keep as usize,
                 backend: r.backend,
-                audit_only: r.audit_only,
+                audit_only: r.plan.audit_only,
                 sysroot: r.sysroot,
                 evt_probability: (r.evt_probability > 0.0).then_some(r.evt_probability),
                 prometheus: r.prometheus,
-                warmup: r.warmup,
-                load_grace: r.load_grace,
+                warmup: r.plan.warmup,
+                load_grace: r.plan.load_grace,
                 quiet: r.quiet,
                 cmdline: argv.join(" "),
             };

@@ -485,10 +485,9 @@ fn write_files(
     engines: &[RunReport],
     cmdline: &str,
 ) -> Result<()> {
-    let mut json = serde_json::to_vec_pretty(report).context("cannot render report.json")?;
-    json.push(b'\n');
-    staging.write("report.json", &json)?;
-    staging.write("junit.xml", render::junit::render(report)?.as_bytes())?;
+    staging.write("report.json", report.to_json().as_bytes())?;
+    let junit = render::junit::render(report).context("cannot render junit.xml")?;
+    staging.write("junit.xml", junit.as_bytes())?;
     staging.write("histogram.svg", render::svg::render(report)?.as_bytes())?;
     staging.write("summary.md", render::markdown::render(report).as_bytes())?;
     staging.write(
@@ -506,7 +505,7 @@ pub fn run(args: &RunArgs, term: &StopToken) -> u8 {
         Ok(s) => s,
         Err(e) => {
             eprintln!("rros-validate: error: {e:#}");
-            println!("rros-validate: verdict=ERROR run=- dir=-");
+            println!("{}", rros_contract::VerdictLine::no_run(Verdict::Error));
             return Verdict::Error.exit_code();
         }
     };
@@ -555,7 +554,7 @@ pub fn run(args: &RunArgs, term: &StopToken) -> u8 {
         Ok(s) => s,
         Err(e) => {
             eprintln!("rros-validate: error: {e:#}");
-            println!("rros-validate: verdict=ERROR run=- dir=-");
+            println!("{}", rros_contract::VerdictLine::no_run(Verdict::Error));
             return Verdict::Error.exit_code();
         }
     };
@@ -607,28 +606,12 @@ pub fn run(args: &RunArgs, term: &StopToken) -> u8 {
             ),
         );
         // Which scenarios.
-        let mut selected: Vec<&BoardScenario> = Vec::new();
-        if args.scenarios.is_empty() {
-            selected.extend(&board.scenarios);
-        } else {
-            for name in &args.scenarios {
-                match board.scenario(name) {
-                    Some(s) => selected.push(s),
-                    None => report.errors.push(ErrorEntry {
-                        scope: "options".into(),
-                        message: format!(
-                            "no scenario `{name}` in {}; its scenarios are: {}",
-                            args.profile.display(),
-                            board
-                                .scenarios
-                                .iter()
-                                .map(|s| s.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    }),
-                }
-            }
+        let (selected, unknown) = crate::plan::select(board, &args.scenarios, &args.profile);
+        for message in unknown {
+            report.errors.push(ErrorEntry {
+                scope: "options".into(),
+                message,
+            });
         }
         // The audit (also when it fails: people want the numbers).
         note(args.quiet, "auditing the isolation");
@@ -811,22 +794,63 @@ fn finish(
 /// Default output directory.
 pub const DEFAULT_OUTPUT: &str = "/var/lib/rros-validate";
 
-/// `rros-validate report`: prints a run.
-pub fn cmd_report(dir: &Path, run: Option<&str>, json: bool) -> Result<u8> {
-    let run_dir = store::resolve_run(dir, run)?;
-    let path = run_dir.join("report.json");
+/// What `rros-validate report` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Junit,
+    Markdown,
+    Lava,
+}
+
+/// `rros-validate report --from-output FILE`: the run named by the last verdict line in FILE.
+pub fn cmd_report_from_output(file: &Path, format: ReportFormat) -> Result<u8> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let line = rros_contract::VerdictLine::find_last(&text).with_context(|| {
+        format!(
+            "{} has no verdict line (`rros-validate: verdict=... run=... dir=...`): the run did not finish",
+            file.display()
+        )
+    })?;
+    match line.dir {
+        Some(dir) => cmd_report(Path::new("."), Some(&dir), format),
+        None => anyhow::bail!(
+            "the run in {} wrote no report (verdict {}, run=- dir=-): see its output for why",
+            file.display(),
+            line.verdict
+        ),
+    }
+}
+
+/// `rros-validate report`: prints a run. `run` may also name a report.json file (a copy taken
+/// off the board, a golden report). Exit 0 when printed; 2 when the report cannot be read.
+pub fn cmd_report(dir: &Path, run: Option<&str>, format: ReportFormat) -> Result<u8> {
+    let (run_dir, path) = match run.map(Path::new) {
+        Some(file) if file.is_file() => (
+            file.parent().unwrap_or(Path::new(".")).to_owned(),
+            file.to_owned(),
+        ),
+        _ => {
+            let run_dir = store::resolve_run(dir, run)?;
+            let path = run_dir.join("report.json");
+            (run_dir, path)
+        }
+    };
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    if json {
-        print!("{text}");
-        return Ok(0);
-    }
-    let report: Report = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not an rros-validate/1 report", path.display()))?;
-    let shown = run_dir.canonicalize().unwrap_or(run_dir);
-    print!(
-        "{}",
-        render::text::render(&report, &shown.display().to_string())
-    );
+    let report = Report::from_json(&text, &path.display().to_string())?;
+    let out = match format {
+        ReportFormat::Json => text,
+        ReportFormat::Junit => render::junit::render(&report).context("cannot render JUnit")?,
+        ReportFormat::Markdown => render::markdown::render(&report),
+        ReportFormat::Lava => rros_contract::render::lava::render(&report),
+        ReportFormat::Text => {
+            let shown = run_dir.canonicalize().unwrap_or(run_dir);
+            render::text::render(&report, &shown.display().to_string())
+        }
+    };
+    print!("{out}");
     Ok(0)
 }

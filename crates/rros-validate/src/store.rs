@@ -41,35 +41,15 @@ pub struct Staging {
 
 /// fsync a directory, so a rename or a new entry in it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot sync directory {}", dir.display()))
+    rros_files::sync_dir(dir).with_context(|| format!("cannot sync directory {}", dir.display()))
 }
 
-/// Writes `bytes` to `path` through an exclusive temporary file with an unpredictable name
-/// in the same directory (`.NAME.tmp-XXXXXX`, mode 0644), fsync and rename: a symlink planted
-/// in the directory cannot redirect the write, and a reader sees the old file or the new one.
+/// Writes `bytes` to `path` through `rros-files`' durable atomic writer (an exclusive
+/// temporary file with an unpredictable name, mode 0644, fsync, rename, directory fsync): a
+/// symlink planted in the directory cannot redirect the write, and a reader sees the old file
+/// or the new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .context("output path has no file name")?
-        .to_string_lossy();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.tmp-"))
-        .permissions(fs::Permissions::from_mode(0o644))
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot rename a temporary file to {}", path.display()))?;
-    sync_dir(dir)
+    Ok(rros_files::write_atomic(path, bytes, 0o644)?)
 }
 
 /// Why `dir` must not hold root's output, or `None` when it may: it must be owned by the

@@ -40,7 +40,7 @@ print("rejected")
 "#;
 
 fn schema_path() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/report.schema.json")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../rros-contract/schema/report.schema.json")
 }
 
 fn assert_valid(run_dir: &Path) {

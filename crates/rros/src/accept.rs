@@ -45,7 +45,7 @@ pub struct AcceptArgs {
     /// run in DIR/<board>/<run-id>/.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Time bound on a board's measuring step (default: twice the measured time + 3 min).
+    /// Time bound on a board's measuring step (default: the run plan's timeout, as `rros-validate plan` gives it).
     #[arg(long, value_name = "D", value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
     /// Bound on each SSH connection attempt (TCP connect, then the SSH banner; key exchange

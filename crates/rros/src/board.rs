@@ -399,25 +399,12 @@ fn orphans(root: &Path, wanted: &[Rendered]) -> Result<Vec<String>> {
     Ok(found)
 }
 
-/// Writes via a temporary file in the same folder and a rename, so a reader never sees half a
-/// file. The temporary file is created exclusively under an unpredictable name (`tempfile`),
-/// so a symlink planted in the folder cannot redirect the write.
+/// Writes through `rros-files`' durable atomic writer (an exclusive temporary file under an
+/// unpredictable name, fsync, rename, directory fsync): a reader never sees half a file, and a
+/// symlink planted in the folder cannot redirect the write.
 fn write_atomically(path: &Path, content: &str) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().context("generated path has no folder")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(
-            ".{}.",
-            path.file_name().unwrap_or_default().to_string_lossy()
-        ))
-        .suffix(".tmp")
-        .permissions(std::fs::Permissions::from_mode(0o644))
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(content.as_bytes())
-        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot replace {}", path.display()))?;
-    Ok(())
+    rros_files::write_atomic(path, content.as_bytes(), 0o644)
+        .with_context(|| format!("cannot replace {}", path.display()))
 }

@@ -103,7 +103,7 @@ pub struct RunArgs {
     /// Guest memory in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 1536)]
     memory: u32,
-    /// Time bound on the measuring step (default: twice the measured time + 3 min).
+    /// Time bound on the measuring step (default: the run plan's timeout, as `rros-validate plan` gives it).
     #[arg(long, value_name = "D", value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
     /// Bound on each SSH connection attempt to the guest (TCP connect, then the banner; the

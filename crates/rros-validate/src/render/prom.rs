@@ -1,7 +1,7 @@
 //! Prometheus text exposition for node_exporter's textfile collector (`--prometheus FILE`).
 //! Only the newest run is exposed; the file is replaced atomically.
 
-use crate::report::{Report, Verdict};
+use rros_contract::report::{Report, Verdict};
 
 fn esc(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -42,7 +42,7 @@ pub fn render(report: &Report, finished_unix: f64) -> String {
             finished_unix,
         )],
     );
-    let count = |sev: crate::report::Severity| {
+    let count = |sev: rros_contract::report::Severity| {
         report
             .audit
             .findings
@@ -57,28 +57,29 @@ pub fn render(report: &Report, finished_unix: f64) -> String {
         vec![
             (
                 format!("board=\"{board}\",severity=\"error\""),
-                count(crate::report::Severity::Error),
+                count(rros_contract::report::Severity::Error),
             ),
             (
                 format!("board=\"{board}\",severity=\"warning\""),
-                count(crate::report::Severity::Warning),
+                count(rros_contract::report::Severity::Warning),
             ),
         ],
     );
-    let per = |f: &dyn Fn(&crate::report::ScenarioReport) -> Option<f64>| -> Vec<(String, f64)> {
-        report
-            .scenarios
-            .iter()
-            .filter_map(|sc| {
-                f(sc).map(|v| {
-                    (
-                        format!("board=\"{board}\",scenario=\"{}\"", esc(&sc.name)),
-                        v,
-                    )
+    let per =
+        |f: &dyn Fn(&rros_contract::report::ScenarioReport) -> Option<f64>| -> Vec<(String, f64)> {
+            report
+                .scenarios
+                .iter()
+                .filter_map(|sc| {
+                    f(sc).map(|v| {
+                        (
+                            format!("board=\"{board}\",scenario=\"{}\"", esc(&sc.name)),
+                            v,
+                        )
+                    })
                 })
-            })
-            .collect()
-    };
+                .collect()
+        };
     family(
         "rros_validate_scenario_pass",
         "1 if the scenario passed, 0 if it failed or could not be measured.",

@@ -2,10 +2,10 @@
 //! log-scale sample counts over latency in µs, one step line per measured CPU, the budget
 //! marked. Text is emitted as SVG `<text>`, so no font file is needed to draw it.
 
-use crate::report::{Report, ScenarioReport, Verdict};
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+use rros_contract::report::{Report, ScenarioReport, Verdict};
 
 const WIDTH: u32 = 1000;
 const PANEL_HEIGHT: u32 = 460;

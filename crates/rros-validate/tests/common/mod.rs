@@ -71,25 +71,18 @@ fn toml_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// The last line of stdout, which `run` promises to be machine-readable.
+/// The last line of stdout, which `run` promises to be machine-readable, read by the
+/// contract's only parser: (verdict, run, dir), `-` for none.
 pub fn verdict_line(out: &Output) -> (String, String, String) {
     let stdout = text(&out.stdout);
-    let last = stdout.lines().last().unwrap_or_default().to_owned();
-    let rest = last
-        .strip_prefix("rros-validate: ")
-        .unwrap_or_else(|| panic!("last line is not the verdict line: {last:?}\n{stdout}"));
-    let mut verdict = String::new();
-    let mut run = String::new();
-    let mut dir = String::new();
-    for part in rest.split(' ') {
-        match part.split_once('=') {
-            Some(("verdict", v)) => verdict = v.into(),
-            Some(("run", v)) => run = v.into(),
-            Some(("dir", v)) => dir = v.into(),
-            _ => panic!("unexpected part {part:?} in {last:?}"),
-        }
-    }
-    (verdict, run, dir)
+    let last = stdout.lines().last().unwrap_or_default();
+    let line = rros_contract::VerdictLine::parse(last)
+        .unwrap_or_else(|e| panic!("last line is not the verdict line: {e}\n{stdout}"));
+    (
+        line.verdict.to_string(),
+        line.run.unwrap_or_else(|| "-".into()),
+        line.dir.unwrap_or_else(|| "-".into()),
+    )
 }
 
 pub fn report_json(dir: &Path) -> serde_json::Value {

@@ -3,8 +3,11 @@
 #
 """OEQA runtime test of meta-rros: the board's own latency validation, run from testimage.
 
-Runs `rros-validate run` on the target (every scenario of /etc/rros/board.toml, each for
-RROS_TESTIMAGE_DURATION), reads the run's report.json and turns its verdict into the test's:
+Asks `rros-validate plan --json` on the target how long the run may take (the one timeout
+formula of the on-target contract, crates/rros-contract), runs `rros-validate run` (every
+scenario of /etc/rros/board.toml, each for RROS_TESTIMAGE_DURATION), reads the run's report
+through `rros-validate report --json` (the contract's reader checks it) and turns its verdict
+into the test's:
 
     PASS   the test passes (the summary goes to the log)
     FAIL   the test fails; the message lists the audit findings and the scenarios over budget
@@ -13,8 +16,9 @@ RROS_TESTIMAGE_DURATION), reads the run's report.json and turns its verdict into
 
 Enable with RROS_DEVELOPMENT = "1" (kas/development.yml) and run
 `bitbake -c testimage rros-image`; TEST_SUITES of rros-image names this module. The decision
-is the pure function verdict_message(), unit-tested in the layer tier against recorded
-reports (tests/layer/test_rros_latency.py); this file therefore imports without oeqa.
+is the pure function verdict_message(), unit-tested in the layer tier against the contract's
+golden reports (crates/rros-contract/golden/, tests/layer/test_rros_latency.py); this file
+therefore imports without oeqa.
 """
 
 import json
@@ -34,61 +38,37 @@ except ImportError:  # outside BitBake: the pure functions below are still impor
 REPORT_SCHEMA = "rros-validate/1"
 DEFAULT_DURATION = "30s"
 DEFAULT_OUTPUT_DIR = "/var/lib/rros-validate"
-PROFILE = "/etc/rros/board.toml"
 EXIT_STATUS = {"PASS": 0, "FAIL": 1, "ERROR": 2}
 
-# Per scenario beyond its measuring time: the load's warm-up (1 s), its teardown (up to the 2 s
-# grace) and the statistics and plots; per run: startup, the audit and writing the reports.
-SCENARIO_OVERHEAD_S = 20
-RUN_OVERHEAD_S = 120
-
-_UNITS = {"ns": 1e-9, "nsec": 1e-9, "us": 1e-6, "usec": 1e-6, "ms": 1e-3, "msec": 1e-3,
-          "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
-          "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
-          "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
-          "d": 86400, "day": 86400, "days": 86400}
-_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)")
-_VERDICT_LINE = re.compile(r"^rros-validate: verdict=(PASS|FAIL|ERROR) run=(\S+) dir=(\S+)\s*$")
+# The verdict line's grammar (crates/rros-contract/src/verdict_line.rs): `dir=` is the rest of
+# the line, blanks included, and ends with `/<run>` unless both are `-`. The same golden lines
+# (crates/rros-contract/golden/verdict-lines.txt) test this and the Rust parser.
+_VERDICT_LINE = re.compile(r"^rros-validate: verdict=(PASS|FAIL|ERROR) run=([^\s/]+) dir=(.+)$")
 
 
 class RrosValidateError(Exception):
     """The validation could not produce a verdict worth a pass or a fail (test ERROR)."""
 
 
-def parse_duration(text):
-    """Seconds in a duration as rros-validate takes it: `30s`, `10m`, `1h30m`, `500ms`, `90`."""
-    value = (text or "").strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        seconds = float(value)
-    else:
-        seconds, pos = 0.0, 0
-        while pos < len(value):
-            match = _PART.match(value, pos)
-            if not match or match.end() == pos or match.group(2) not in _UNITS:
-                raise ValueError(f"RROS_TESTIMAGE_DURATION {text!r} is not a duration: use e.g. "
-                                 "`30s`, `10m` or `1h30m`")
-            seconds += float(match.group(1)) * _UNITS[match.group(2)]
-            pos = match.end()
-    if seconds <= 0:
-        raise ValueError(f"RROS_TESTIMAGE_DURATION {text!r} must be longer than zero")
-    return seconds
-
-
-def run_timeout(duration_s, scenarios):
-    """Seconds to give `rros-validate run --quiet`, which prints nothing until it is done.
-
-    OEQA's SSH timeout counts silence, and a quiet run is silent throughout: the timeout must
-    cover the whole run, every scenario included.
-    """
-    return int(max(1, scenarios) * (duration_s + SCENARIO_OVERHEAD_S) + RUN_OVERHEAD_S)
+def parse_plan(text):
+    """The timeout (s) and scenario count of `rros-validate plan --json`'s output."""
+    try:
+        plan = json.loads(text)
+        return int(plan["timeout_s"]), len(plan["scenarios"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise RrosValidateError(f"`rros-validate plan --json` gave no plan ({err}):\n{text}")
 
 
 def parse_verdict_line(output):
     """The last `rros-validate: verdict=... run=... dir=...` line of `run`'s output, or None."""
     for line in reversed((output or "").splitlines()):
         match = _VERDICT_LINE.match(line.strip())
-        if match:
-            return {"verdict": match.group(1), "run": match.group(2), "dir": match.group(3)}
+        if not match:
+            continue
+        verdict, run, path = match.groups()
+        if (run == "-") != (path == "-") or (run != "-" and not path.endswith("/" + run)):
+            continue
+        return {"verdict": verdict, "run": run, "dir": path}
     return None
 
 
@@ -190,32 +170,32 @@ class RrosLatencyTest(OERuntimeTestCase):
     def test_rros_validate(self):
         duration = self.td.get('RROS_TESTIMAGE_DURATION') or DEFAULT_DURATION
         output_dir = self.td.get('RROS_TESTIMAGE_OUTPUT_DIR') or DEFAULT_OUTPUT_DIR
-        seconds = parse_duration(duration)
 
         # The boot-time validation would measure at the same time and disturb both runs: stop
         # it (a run it had started keeps its partial report, marked interrupted).
         self.target.run('systemctl stop rros-validate.service rros-validate.timer')
-        status, output = self.target.run(
-            "grep -cE '^[[:space:]]*\\[\\[[[:space:]]*scenario[[:space:]]*\\]\\]' %s" % PROFILE)
-        scenarios = int(output.strip()) if status == 0 and output.strip().isdigit() else 1
+        # How long the run may take, by the contract's one formula (it also checks the duration).
+        status, output = self.target.run('rros-validate plan --json --duration %s' % shlex.quote(duration))
+        if status != 0:
+            raise RrosValidateError('`rros-validate plan` refused RROS_TESTIMAGE_DURATION %r:\n%s'
+                                    % (duration, output))
+        timeout, scenarios = parse_plan(output)
 
         cmd = 'rros-validate run --quiet --duration %s --output-dir %s' % (
             shlex.quote(duration), shlex.quote(output_dir))
-        timeout = run_timeout(seconds, scenarios)
         self.logger.info('%s (%d scenario(s), timeout %d s)' % (cmd, scenarios, timeout))
         status, output = self.target.run(cmd, timeout=timeout)
 
         line = parse_verdict_line(output)
         if not line or line['dir'] == '-':
             raise RrosValidateError('`%s` exited %s without writing a report:\n%s' % (cmd, status, output))
-        report_path = os.path.join(line['dir'], 'report.json')
-        rstatus, text = self.target.run('cat %s' % shlex.quote(report_path))
+        rstatus, text = self.target.run('rros-validate report --json %s' % shlex.quote(line['dir']))
         if rstatus != 0:
-            raise RrosValidateError('cannot read %s on the target: %s' % (report_path, text))
+            raise RrosValidateError('cannot read the report of %s on the target: %s' % (line['dir'], text))
         try:
             report = json.loads(text)
         except ValueError as err:
-            raise RrosValidateError('%s is not JSON (%s):\n%s' % (report_path, err, text[:2000]))
+            raise RrosValidateError('the report of %s is not JSON (%s):\n%s' % (line['dir'], err, text[:2000]))
 
         log_dir = self.td.get('TEST_LOG_DIR')
         if log_dir:

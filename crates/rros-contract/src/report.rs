@@ -1,13 +1,27 @@
 //! The run report (`report.json`, schema `rros-validate/1`) and the verdict rules.
 //!
-//! Every other output (JUnit, SVG, Markdown, Prometheus, the terminal) is rendered from this
-//! one structure, so they cannot disagree. Latencies are in µs (floating point, from the
+//! Every other output (JUnit, SVG, Markdown, Prometheus, LAVA, the terminal) is rendered from
+//! this one structure, so they cannot disagree. Latencies are in µs (floating point, from the
 //! engine's ns); percentiles are lower bounds of 1 µs histogram buckets.
+//!
+//! # Versions
+//!
+//! `schema` is `rros-validate/<major>`. Adding a field keeps the major: readers
+//! ([`Report::from_json`]) ignore fields they do not know. Removing or renaming a field, or
+//! changing what one means, bumps the major, and a reader refuses a major it does not know.
+//! The fields a verdict is decided with (`verdict`, `scenarios[]` with their `verdict`,
+//! `samples`, `min_samples`, `errors`, the audit's findings with their `severity`, and the
+//! load proof `loads`' `cpu_s`/`cpu_share`/`program_cpu_s`/`programs`) are required: a report
+//! without them is refused rather than guessed at. `schema/report.schema.json` states the same
+//! and is checked against the golden reports (`golden/`).
 
+use crate::ContractError;
 use serde::{Deserialize, Serialize};
 
 /// The `schema` value of `report.json`.
 pub const SCHEMA: &str = "rros-validate/1";
+/// What every version of the schema starts with; the rest is the major version.
+const SCHEMA_FAMILY: &str = "rros-validate/";
 
 /// PASS / FAIL / ERROR. Ordered by gravity, so the verdict of a run is the maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -36,6 +50,26 @@ impl Verdict {
             Verdict::Pass => 0,
             Verdict::Fail => 1,
             Verdict::Error => 2,
+        }
+    }
+
+    /// `PASS` / `FAIL` / `ERROR`, exactly.
+    pub fn from_word(word: &str) -> Option<Verdict> {
+        match word {
+            "PASS" => Some(Verdict::Pass),
+            "FAIL" => Some(Verdict::Fail),
+            "ERROR" => Some(Verdict::Error),
+            _ => None,
+        }
+    }
+
+    /// The verdict an exit code of `rros-validate` stands for.
+    pub fn from_exit_code(code: i32) -> Option<Verdict> {
+        match code {
+            0 => Some(Verdict::Pass),
+            1 => Some(Verdict::Fail),
+            2 => Some(Verdict::Error),
+            _ => None,
         }
     }
 }
@@ -139,7 +173,7 @@ pub struct AuditReport {
     pub kernel: Option<String>,
     pub checks: Vec<CheckReport>,
     /// All findings of all checks, flat.
-    pub findings: Vec<FindingReport>,
+    pub findings: Vec<Finding>,
     /// Why the audit could not run.
     pub error: Option<String>,
 }
@@ -173,26 +207,55 @@ pub struct CheckReport {
     pub outcome: Outcome,
     /// Why it was skipped.
     pub reason: Option<String>,
-    pub findings: Vec<FindingReport>,
+    pub findings: Vec<Finding>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How bad a finding is; ordered, so the worst of several is the maximum. The one severity of
+/// the project: the audit, the profile checks and the report all use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
-    /// Breaks the profile: the run FAILs.
-    Error,
     /// Weakens the result; does not change the verdict.
     Warning,
+    /// Breaks the profile: the run FAILs.
+    Error,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FindingReport {
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// One audit finding: a rule the live system breaks (or weakens), with the evidence and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable rule id (kebab-case).
     pub rule: String,
     pub severity: Severity,
-    /// What was read, where.
+    /// What was read, and from which file (as the path is on the target).
     pub evidence: String,
-    /// The exact fix.
+    /// The exact command or setting that fixes it.
     pub fix: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}[{}] {}\n    fix: {}",
+            self.severity, self.rule, self.evidence, self.fix
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -282,6 +345,16 @@ pub struct CpuReport {
     pub histogram: Histogram,
 }
 
+/// A field that must be present, though it may be `null` (serde would read a missing
+/// `Option` as `None`: for the load proof, absent must not pass for "not measured").
+fn nullable<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d)
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadReport {
     pub command: String,
@@ -296,21 +369,19 @@ pub struct LoadReport {
     /// Its output, relative to the run directory.
     pub log: Option<String>,
     /// The nice value it ran at (SCHED_OTHER), below the system's services.
-    #[serde(default)]
     pub nice: i32,
     /// CPU time its whole process tree used during the measurement, seconds (none: not
     /// measured).
-    #[serde(default)]
+    #[serde(deserialize_with = "nullable")]
     pub cpu_s: Option<f64>,
     /// `cpu_s` over the measured time (1.0 = one CPU kept busy).
-    #[serde(default)]
+    #[serde(deserialize_with = "nullable")]
     pub cpu_share: Option<f64>,
     /// CPU time seen in programs other than the shell during the measurement, seconds (a
     /// lower bound: sampled).
-    #[serde(default)]
+    #[serde(deserialize_with = "nullable")]
     pub program_cpu_s: Option<f64>,
     /// The programs (other than the shell) seen using CPU during the measurement.
-    #[serde(default)]
     pub programs: Vec<String>,
 }
 
@@ -330,7 +401,6 @@ pub struct ScenarioReport {
     pub measured_s: f64,
     pub interval_us: u32,
     /// Fewest samples per measured CPU for the scenario to count (profile `min_samples`).
-    #[serde(default)]
     pub min_samples: u64,
     pub priority: u32,
     pub samples: u64,
@@ -514,12 +584,49 @@ impl Report {
         }
     }
 
-    /// The machine-readable last line of `run`.
+    /// The machine-readable last line of `run` (see [`crate::verdict_line`]).
     pub fn verdict_line(&self, dir: &str) -> String {
-        format!(
-            "rros-validate: verdict={} run={} dir={dir}",
-            self.verdict, self.run_id
-        )
+        crate::VerdictLine {
+            verdict: self.verdict,
+            run: Some(self.run_id.clone()),
+            dir: Some(dir.to_owned()),
+        }
+        .to_string()
+    }
+
+    /// Reads a `report.json` (`what` names it in errors, e.g. its path). Tolerant of fields it
+    /// does not know; refuses another major schema and a report missing a field a decision is
+    /// made with.
+    pub fn from_json(text: &str, what: &str) -> Result<Report, ContractError> {
+        #[derive(Deserialize)]
+        struct Head {
+            schema: String,
+        }
+        let json = |source| ContractError::Json {
+            what: what.to_owned(),
+            schema: SCHEMA,
+            source,
+        };
+        let head: Head = serde_json::from_str(text).map_err(json)?;
+        let known = head
+            .schema
+            .strip_prefix(SCHEMA_FAMILY)
+            .is_some_and(|major| Some(major) == SCHEMA.strip_prefix(SCHEMA_FAMILY));
+        if !known {
+            return Err(ContractError::Schema {
+                what: what.to_owned(),
+                found: head.schema,
+                expected: SCHEMA,
+            });
+        }
+        serde_json::from_str(text).map_err(json)
+    }
+
+    /// The report as `report.json` writes it (pretty, with a final newline).
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("a report always serializes");
+        text.push('\n');
+        text
     }
 }
 

@@ -1,0 +1,114 @@
+//! `rros-validate plan`: what a `run` with the same options would measure, and how long a
+//! consumer should wait for it (the contract's [`Plan`], one timeout formula for all).
+
+use anyhow::{Result, bail};
+use rros_board::{Board, BoardScenario};
+use rros_contract::plan::{Plan, PlannedScenario};
+use std::path::Path;
+use std::time::Duration;
+
+/// What `run` and `plan` share of their options.
+pub struct PlanArgs<'a> {
+    pub profile: &'a Path,
+    pub duration: Option<Duration>,
+    pub scenarios: &'a [String],
+    pub audit_only: bool,
+    pub warmup: Duration,
+    pub load_grace: Duration,
+}
+
+/// The scenarios `names` select (all when empty), in the order given, and one message per
+/// name the profile lacks. `run` records those as errors; `plan` refuses.
+pub fn select<'b>(
+    board: &'b Board,
+    names: &[String],
+    profile: &Path,
+) -> (Vec<&'b BoardScenario>, Vec<String>) {
+    if names.is_empty() {
+        return (board.scenarios.iter().collect(), Vec::new());
+    }
+    let mut selected = Vec::new();
+    let mut unknown = Vec::new();
+    for name in names {
+        match board.scenario(name) {
+            Some(s) => selected.push(s),
+            None => unknown.push(format!(
+                "no scenario `{name}` in {}; its scenarios are: {}",
+                profile.display(),
+                board
+                    .scenarios
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+    (selected, unknown)
+}
+
+/// The plan of a run of `board` with `args`; an unknown scenario name is an error, as it
+/// is for `run`.
+pub fn make(board: &Board, args: &PlanArgs) -> Result<Plan> {
+    let (selected, unknown) = select(board, args.scenarios, args.profile);
+    if let Some(first) = unknown.into_iter().next() {
+        bail!(first);
+    }
+    let scenarios = selected
+        .iter()
+        .map(|s| PlannedScenario {
+            name: s.name.clone(),
+            duration_s: args.duration.unwrap_or(s.duration).as_secs_f64(),
+            load: s.load.is_some(),
+        })
+        .collect();
+    Ok(Plan::new(
+        board.name.clone(),
+        args.profile.display().to_string(),
+        scenarios,
+        args.audit_only,
+        args.warmup.as_secs_f64(),
+        args.load_grace.as_secs_f64(),
+    ))
+}
+
+/// `rros-validate plan [--json]`. Reads the profile like `rros board check` does (no
+/// ownership check: nothing is run or written), so it works on a host checkout as well.
+pub fn cmd_plan(args: &PlanArgs, json: bool) -> Result<u8> {
+    let (board, _) = match rros_board::load_board(args.profile) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("rros-validate: error: {e}");
+            return Ok(2);
+        }
+    };
+    let plan = match make(&board, args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("rros-validate: error: {e:#}");
+            return Ok(2);
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(0);
+    }
+    println!("board {} ({})", plan.board, plan.profile);
+    if plan.audit_only {
+        println!("  audit only: no scenario is measured");
+    }
+    for s in &plan.scenarios {
+        println!(
+            "  {}: {}{}",
+            s.name,
+            humantime::format_duration(Duration::from_secs_f64(s.duration_s)),
+            if s.load { " under load" } else { "" }
+        );
+    }
+    println!(
+        "measuring {}, allow {} for the whole run",
+        humantime::format_duration(Duration::from_secs_f64(plan.measure_s)),
+        humantime::format_duration(Duration::from_secs(plan.timeout_s))
+    );
+    Ok(0)
+}
