@@ -49,8 +49,11 @@ LINUX_VERSION_EXTENSION = "-evl"
 SRC_URI = "${@'${LINUX_EVL_REPO};branch=${KBRANCH};name=machine' if d.getVar('LINUX_EVL_SRCREV') else ''} \
            file://evl-core.cfg \
            file://rt-tuning.cfg \
-           file://nuc.cfg \
            "
+# The hardware fragment per machine: the NUC's drivers, or the virtual board's (virtio, ext4,
+# serial; no DRM, sound, wireless, USB), which `rros vboard build` uses for its EVL kernel too.
+SRC_URI:append:intel-corei7-64 = " file://nuc.cfg"
+SRC_URI:append:qemux86-64 = " file://vboard-x86-64.cfg"
 
 rros_linux_evl_pinned[doc] = "Stops the build, with what to set, while no EVL kernel commit is chosen"
 python rros_linux_evl_pinned() {
@@ -73,5 +76,7 @@ KERNEL_FEATURES:remove = "features/debug/printk.scc features/taskstats/taskstats
                           features/kernel-sample/kernel-sample.scc cfg/efi.scc \
                           features/numa/numa.scc cfg/fs/vfat.scc"
 
-COMPATIBLE_MACHINE = "^(intel-corei7-64)$"
+# intel-corei7-64: the NUC (board/nuc.toml); qemux86-64: the EVL half of the virtual A/B pair
+# (board/qemux86-64-evl.toml). Which kernel a build takes is the board profile's flavour.
+COMPATIBLE_MACHINE = "^(intel-corei7-64|qemux86-64)$"
 COMPATIBLE_HOST = "x86_64.*-linux"
