@@ -200,6 +200,19 @@ pub fn start_backoff(attempt: u32) -> Duration {
     Duration::from_secs(1u64 << attempt.saturating_sub(1).min(3))
 }
 
+/// Says why a start failed and that it is tried again, waits [`start_backoff`], and returns
+/// the next attempt's number: the one retry step of the probe and of the run.
+fn pause_before_retry(emit: &impl Fn(Event), what: &str, why: &str, attempt: u32) -> u32 {
+    let pause = start_backoff(attempt);
+    emit(Event::Note(&format!(
+        "{what} ({why}): trying again in {} (attempt {} of {START_ATTEMPTS})",
+        human(pause),
+        attempt + 1
+    )));
+    std::thread::sleep(pause);
+    attempt + 1
+}
+
 /// The bound on a call that logs in and runs a short command: ssh's own `ConnectTimeout`
 /// bounds the TCP connect and the banner exchange (each), this bounds the key exchange and the
 /// login after the banner too.
@@ -294,14 +307,7 @@ fn probe_board(ssh: &Ssh, target: &str, emit: &dyn Fn(Event<'_>)) -> Result<Prob
         }
         let tail = c.stderr_tail();
         if c.link_failed() && transient_start_failure(&c.stderr) && attempt < START_ATTEMPTS {
-            let pause = start_backoff(attempt);
-            emit(Event::Note(&format!(
-                "SSH could not start ({tail}): trying again in {} (attempt {} of {START_ATTEMPTS})",
-                human(pause),
-                attempt + 1
-            )));
-            std::thread::sleep(pause);
-            attempt += 1;
+            attempt = pause_before_retry(&emit, "SSH could not start", &tail, attempt);
             continue;
         }
         let tries = if attempt > 1 {
@@ -431,14 +437,7 @@ pub fn accept_board(
             why
         };
         if transient_start_failure(&stderr_tail.join("\n")) && attempt < START_ATTEMPTS {
-            let pause = start_backoff(attempt);
-            emit(Event::Note(&format!(
-                "SSH could not start the run ({why}): trying again in {} (attempt {} of {START_ATTEMPTS})",
-                human(pause),
-                attempt + 1
-            )));
-            std::thread::sleep(pause);
-            attempt += 1;
+            attempt = pause_before_retry(&emit, "SSH could not start the run", &why, attempt);
             // A board that rebooted meanwhile is not measured as if nothing happened.
             if let Ok(again) = probe_board(&ssh, &target, &emit)
                 && again.boot_id != probe.boot_id
