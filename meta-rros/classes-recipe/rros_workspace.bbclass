@@ -1,5 +1,5 @@
 # Recipes whose sources are files of the meta-rros repository itself: the Cargo workspace
-# (crates/), the board profiles (board/) and the systemd units of rros-validate.
+# (crates/on-target/, what runs on the board), the board profiles (board/) and the systemd units of rros-validate.
 #
 # The layer sits inside that repository (RROS_REPO_ROOT, set in conf/layer.conf), so plain
 # `file://` URLs find them. The commit that holds a recipe holds its sources too: nothing to pin
@@ -16,7 +16,7 @@ FILESEXTRAPATHS:prepend := "${RROS_REPO_ROOT}:"
 python __anonymous() {
     import os
     root = d.getVar('RROS_REPO_ROOT') or ''
-    missing = [p for p in ('Cargo.toml', 'Cargo.lock', 'board') if not os.path.exists(os.path.join(root, p))]
+    missing = [p for p in ('crates/on-target/Cargo.toml', 'crates/on-target/Cargo.lock', 'board') if not os.path.exists(os.path.join(root, p))]
     if missing:
         raise bb.parse.SkipRecipe('%s builds from the meta-rros repository around the layer, but %s has no %s: '
                                   'use the layer from a clone of the whole repository' % (d.getVar('PN'), root, ', '.join(missing)))

@@ -164,11 +164,29 @@ class KasOverlays(unittest.TestCase):
 
 class Recipes(unittest.TestCase):
     def test_rros_validate_version_is_the_workspace_version(self):
-        with open(ROOT / "Cargo.toml", "rb") as f:
+        # The recipe builds the on-target workspace: its version names the recipe.
+        with open(ROOT / "crates" / "on-target" / "Cargo.toml", "rb") as f:
             version = tomllib.load(f)["workspace"]["package"]["version"]
         recipes = list((LAYER / "recipes-rros" / "rros-validate").glob("rros-validate_*.bb"))
         self.assertEqual([r.name for r in recipes], [f"rros-validate_{version}.bb"],
-                         "rename the recipe to the workspace version of Cargo.toml")
+                         "rename the recipe to the workspace version of crates/on-target/Cargo.toml")
+
+    def test_both_workspaces_share_one_version(self):
+        versions = {}
+        for manifest in (ROOT / "Cargo.toml", ROOT / "crates" / "on-target" / "Cargo.toml"):
+            with open(manifest, "rb") as f:
+                package = tomllib.load(f)["workspace"]["package"]
+            versions[manifest.relative_to(ROOT).as_posix()] = (
+                package["version"], package["rust-version"], package["license"])
+        self.assertEqual(len(set(versions.values())), 1,
+                         f"the host and on-target workspaces disagree: {versions}; give both "
+                         "[workspace.package] the same version, rust-version and license")
+
+    def test_the_recipe_fetches_only_the_on_target_workspace(self):
+        text = (LAYER / "recipes-rros" / "rros-validate" / "rros-validate_0.1.0.bb").read_text()
+        self.assertIn("file://crates/on-target;subdir=rros-workspace", text)
+        self.assertNotIn("file://crates;", text, "the host tools must not be fetched")
+        self.assertNotIn("file://Cargo.lock", text, "the root lock is the host tools' lock")
 
     def test_every_delivery_is_handled(self):
         text = (LAYER / "conf" / "distro" / "include" / "rros-cmdline.inc").read_text()
@@ -177,7 +195,7 @@ class Recipes(unittest.TestCase):
             self.assertIn(f":rros-cmdline-{delivery} ", text, f"{board}: {delivery}")
 
     def test_the_units_the_recipes_install_exist(self):
-        units = ROOT / "crates" / "rros-validate" / "systemd"
+        units = ROOT / "crates" / "on-target" / "rros-validate" / "systemd"
         for unit in ("rros-tune.service", "rros-validate.service", "rros-validate.timer"):
             self.assertTrue((units / unit).is_file(), unit)
 

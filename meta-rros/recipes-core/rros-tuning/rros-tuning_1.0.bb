@@ -21,7 +21,7 @@ LIC_FILES_CHKSUM = "file://${COMMON_LICENSE_DIR}/MIT;md5=0835ade698e0bcf8506ecda
 # the repository around the layer (rros_workspace).
 SRC_URI = "file://${RROS_BOARD}/${RROS_SYSCTL_FILE} \
            file://board/${RROS_BOARD}.toml \
-           file://crates/rros-validate/systemd/rros-tune.service \
+           file://crates/on-target/rros-validate/systemd/rros-tune.service \
            "
 S = "${UNPACKDIR}"
 
@@ -30,7 +30,7 @@ inherit rros_workspace systemd
 do_install() {
     install -D -m 0644 ${UNPACKDIR}/${RROS_BOARD}/${RROS_SYSCTL_FILE} ${D}${sysconfdir}/sysctl.d/${RROS_SYSCTL_FILE}
     install -D -m 0644 ${UNPACKDIR}/board/${RROS_BOARD}.toml ${D}${sysconfdir}/rros/board.toml
-    install -D -m 0644 ${UNPACKDIR}/crates/rros-validate/systemd/rros-tune.service \
+    install -D -m 0644 ${UNPACKDIR}/crates/on-target/rros-validate/systemd/rros-tune.service \
         ${D}${systemd_system_unitdir}/rros-tune.service
 }
 

@@ -4,7 +4,7 @@
 """OEQA runtime test of meta-rros: the board's own latency validation, run from testimage.
 
 Asks `rros-validate plan --json` on the target how long the run may take (the one timeout
-formula of the on-target contract, crates/rros-contract), runs `rros-validate run` (every
+formula of the on-target contract, crates/on-target/rros-contract), runs `rros-validate run` (every
 scenario of /etc/rros/board.toml, each for RROS_TESTIMAGE_DURATION), reads the run's report
 through `rros-validate report --json` (the contract's reader checks it) and turns its verdict
 into the test's:
@@ -17,7 +17,7 @@ into the test's:
 Enable with RROS_DEVELOPMENT = "1" (kas/development.yml) and run
 `bitbake -c testimage rros-image`; TEST_SUITES of rros-image names this module. The decision
 is the pure function verdict_message(), unit-tested in the layer tier against the contract's
-golden reports (crates/rros-contract/golden/, tests/layer/test_rros_latency.py); this file
+golden reports (crates/on-target/rros-contract/golden/, tests/layer/test_rros_latency.py); this file
 therefore imports without oeqa.
 """
 
@@ -40,9 +40,9 @@ DEFAULT_DURATION = "30s"
 DEFAULT_OUTPUT_DIR = "/var/lib/rros-validate"
 EXIT_STATUS = {"PASS": 0, "FAIL": 1, "ERROR": 2}
 
-# The verdict line's grammar (crates/rros-contract/src/verdict_line.rs): `dir=` is the rest of
+# The verdict line's grammar (crates/on-target/rros-contract/src/verdict_line.rs): `dir=` is the rest of
 # the line, blanks included, and ends with `/<run>` unless both are `-`. The same golden lines
-# (crates/rros-contract/golden/verdict-lines.txt) test this and the Rust parser.
+# (crates/on-target/rros-contract/golden/verdict-lines.txt) test this and the Rust parser.
 _VERDICT_LINE = re.compile(r"^rros-validate: verdict=(PASS|FAIL|ERROR) run=([^\s/]+) dir=(.+)$")
 
 

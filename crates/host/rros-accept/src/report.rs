@@ -1,0 +1,841 @@
+//! What a board's `report.json` says, and the host-side reports of a run: `junit.xml`,
+//! `summary.md` and `accept.json`, for one board or a fleet.
+
+use crate::verdict::{Verdict, fleet_verdict};
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The files every `rros-validate run` writes into its run folder (the on-target contract).
+pub const REPORT_FILES: [&str; 5] = [
+    "report.json",
+    "junit.xml",
+    "histogram.svg",
+    "summary.md",
+    "cyclictest.json",
+];
+
+/// One audit finding from `report.json`: the contract's type, severity typed.
+pub use rros_contract::Finding as AuditFinding;
+use rros_contract::Severity;
+
+/// Whether the finding breaks the profile (a warning does not).
+pub fn is_breaking(f: &AuditFinding) -> bool {
+    f.severity == Severity::Error
+}
+
+/// One scenario from `report.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioResult {
+    pub name: String,
+    pub verdict: Option<Verdict>,
+    pub samples: Option<u64>,
+    pub max_us: Option<f64>,
+    pub threshold_us: Option<f64>,
+    pub margin_us: Option<f64>,
+}
+
+/// What the host needs from a board's `report.json` (schema `rros-validate/1`). Unknown
+/// fields are ignored, so the schema may grow without breaking acceptance.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReportSummary {
+    pub schema: Option<String>,
+    pub verdict: Option<Verdict>,
+    pub board: Option<String>,
+    pub findings: Vec<AuditFinding>,
+    pub scenarios: Vec<ScenarioResult>,
+    pub errors: Vec<String>,
+}
+
+/// Reads the parts of `report.json` acceptance shows, through the contract's reader
+/// (`rros_contract::Report::from_json`: unknown fields ignored, the decision fields required
+/// and typed, another schema major refused).
+pub fn parse_report(json_text: &str) -> Result<ReportSummary, String> {
+    let report =
+        rros_contract::Report::from_json(json_text, "report.json").map_err(|e| e.to_string())?;
+    Ok(ReportSummary {
+        schema: Some(report.schema),
+        verdict: Some(report.verdict),
+        board: report.board.map(|b| b.name),
+        findings: report.audit.findings,
+        scenarios: report
+            .scenarios
+            .into_iter()
+            .map(|s| ScenarioResult {
+                name: s.name,
+                verdict: Some(s.verdict),
+                samples: Some(s.samples),
+                max_us: s.max_us,
+                threshold_us: Some(s.threshold.max_us),
+                margin_us: s.margin_us,
+            })
+            .collect(),
+        errors: report.errors.into_iter().map(|e| e.message).collect(),
+    })
+}
+
+/// How an ERROR came about, for programs reading `accept.json` (`error_kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// SSH never got the remote command started (TCP connect, banner, key exchange, login),
+    /// after the retries: nothing ran on the board, and the run may safely be tried again.
+    CouldNotStart,
+    /// The link broke after the remote command had started; the board did not reboot, or
+    /// could not be reached again to tell.
+    LostMidRun,
+    /// The board rebooted during the run (its boot id changed).
+    Rebooted,
+    /// No verdict within the run's time bound.
+    TimedOut,
+    /// The board answered, but without a verdict and reports that can be trusted.
+    Board,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::CouldNotStart => "could-not-start",
+            ErrorKind::LostMidRun => "lost-mid-run",
+            ErrorKind::Rebooted => "rebooted",
+            ErrorKind::TimedOut => "timed-out",
+            ErrorKind::Board => "board",
+        }
+    }
+}
+
+/// Checks `report.json` against what the schema requires of a verdict (schema
+/// `rros-validate/1`): the decision fields present and typed, the verdict words known, and a
+/// PASS that the schema's own rules allow — no error, not interrupted, a clean audit, and at
+/// least one scenario, every one measured with samples and PASS. Returns the report's verdict.
+pub fn check_report(json_text: &str) -> Result<Verdict, String> {
+    // The contract's reader: the decision fields required and typed (verdict words and
+    // severities included), the schema's major checked.
+    let report =
+        rros_contract::Report::from_json(json_text, "report.json").map_err(|e| e.to_string())?;
+    let verdict = report.verdict;
+    let audit = report.audit.verdict;
+    if report.run_id.is_empty() {
+        return Err("run_id is empty".into());
+    }
+    for (i, f) in report.audit.findings.iter().enumerate() {
+        if f.rule.is_empty() || f.evidence.is_empty() || f.fix.is_empty() {
+            return Err(format!(
+                "audit.findings[{i}] has an empty rule, evidence or fix"
+            ));
+        }
+    }
+    for (i, e) in report.errors.iter().enumerate() {
+        if e.scope.is_empty() || e.message.is_empty() {
+            return Err(format!("errors[{i}] has an empty scope or message"));
+        }
+    }
+    let mut scenario_verdicts = Vec::new();
+    for (i, s) in report.scenarios.iter().enumerate() {
+        if s.name.is_empty() {
+            return Err(format!("scenarios[{i}].name is empty"));
+        }
+        let v = s.verdict;
+        if s.threshold.max_us.is_nan() || s.threshold.max_us <= 0.0 {
+            return Err(format!("scenarios[{i}].threshold.max_us is not positive"));
+        }
+        if v == Verdict::Pass
+            && (!s.measured || s.samples == 0 || !s.reasons.is_empty() || s.max_us.is_none())
+        {
+            return Err(format!(
+                "scenario {} says PASS without a measurement (measured {}, {} samples, max {:?}, {} reason(s))",
+                s.name,
+                s.measured,
+                s.samples,
+                s.max_us,
+                s.reasons.len()
+            ));
+        }
+        scenario_verdicts.push(v);
+    }
+    if verdict == Verdict::Pass {
+        if report.interrupted {
+            return Err("PASS, but the run was interrupted".into());
+        }
+        if !report.errors.is_empty() {
+            return Err(format!(
+                "PASS with {} error(s) recorded",
+                report.errors.len()
+            ));
+        }
+        if audit != Verdict::Pass {
+            return Err(format!("PASS, but the audit says {audit}"));
+        }
+        if !report.options.audit_only {
+            if scenario_verdicts.is_empty() {
+                return Err("PASS with no scenario measured (zero scenarios is never PASS)".into());
+            }
+            if let Some(i) = scenario_verdicts.iter().position(|v| *v != Verdict::Pass) {
+                return Err(format!(
+                    "PASS, but scenario {} says {}",
+                    report.scenarios[i].name, scenario_verdicts[i]
+                ));
+            }
+        }
+    }
+    Ok(verdict)
+}
+
+/// The outcome of accepting one board.
+#[derive(Debug, Clone)]
+pub struct BoardResult {
+    /// The board's name (its folder under `--out`).
+    pub name: String,
+    /// `user@host[:port]`.
+    pub target: String,
+    pub verdict: Verdict,
+    /// One line: why ERROR or FAIL; `None` for a clean PASS.
+    pub reason: Option<String>,
+    pub kernel: Option<String>,
+    pub run_id: Option<String>,
+    /// The run folder on the board.
+    pub remote_dir: Option<String>,
+    /// Where its reports landed on this host.
+    pub local_dir: Option<PathBuf>,
+    /// Report files the board should have written but that did not come home.
+    pub missing: Vec<String>,
+    pub report: Option<ReportSummary>,
+    pub elapsed: Duration,
+    /// For an ERROR: how it came about (`None` for PASS and FAIL).
+    pub error_kind: Option<ErrorKind>,
+}
+
+impl BoardResult {
+    pub fn error(name: &str, target: &str, reason: impl Into<String>, elapsed: Duration) -> Self {
+        BoardResult {
+            name: name.to_owned(),
+            target: target.to_owned(),
+            verdict: Verdict::Error,
+            reason: Some(reason.into()),
+            kernel: None,
+            run_id: None,
+            remote_dir: None,
+            local_dir: None,
+            missing: Vec::new(),
+            report: None,
+            elapsed,
+            error_kind: Some(ErrorKind::Board),
+        }
+    }
+
+    /// An ERROR of the given kind.
+    pub fn error_of(
+        kind: ErrorKind,
+        name: &str,
+        target: &str,
+        reason: impl Into<String>,
+        elapsed: Duration,
+    ) -> Self {
+        BoardResult {
+            error_kind: Some(kind),
+            ..BoardResult::error(name, target, reason, elapsed)
+        }
+    }
+}
+
+/// A short reason for a FAIL from the report: the broken audit rules, then the scenarios over
+/// budget.
+pub fn fail_reason(report: &ReportSummary) -> Option<String> {
+    let mut parts = Vec::new();
+    // Each broken rule once, in the report's order, with how often it broke.
+    let mut rules: Vec<(&str, usize)> = Vec::new();
+    let mut total = 0;
+    for f in report.findings.iter().filter(|f| is_breaking(f)) {
+        total += 1;
+        match rules.iter_mut().find(|(r, _)| *r == f.rule) {
+            Some((_, n)) => *n += 1,
+            None => rules.push((&f.rule, 1)),
+        }
+    }
+    if total > 0 {
+        let shown: Vec<String> = rules
+            .iter()
+            .map(|(r, n)| {
+                if *n > 1 {
+                    format!("{r} ×{n}")
+                } else {
+                    (*r).to_owned()
+                }
+            })
+            .collect();
+        parts.push(format!("audit: {total} finding(s): {}", shown.join(", ")));
+    }
+    for s in &report.scenarios {
+        if s.verdict == Some(Verdict::Fail) {
+            let mut part = format!("scenario {} over budget", s.name);
+            if let (Some(max), Some(threshold)) = (s.max_us, s.threshold_us) {
+                let _ = write!(part, " (max {max} us > {threshold} us)");
+            }
+            parts.push(part);
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+pub fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // XML 1.0 forbids most control characters, even escaped.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64())
+}
+
+/// One `<testcase>`: `outcome` is `None` for a pass, else (`failure`|`error`, message, body).
+fn testcase(out: &mut String, suite: &str, name: &str, outcome: Option<(&str, &str, &str)>) {
+    let _ = write!(
+        out,
+        "    <testcase classname=\"rros.accept.{}\" name=\"{}\"",
+        xml_escape(suite),
+        xml_escape(name)
+    );
+    match outcome {
+        None => out.push_str("/>\n"),
+        Some((kind, message, body)) => {
+            let _ = writeln!(
+                out,
+                ">\n      <{kind} message=\"{}\">{}</{kind}>\n    </testcase>",
+                xml_escape(message),
+                xml_escape(body)
+            );
+        }
+    }
+}
+
+/// JUnit XML for a run: one `<testsuite>` per board with a `connect` case (ERROR before a
+/// verdict), an `audit` case and one case per scenario, so CI shows which part broke.
+pub fn junit_xml(results: &[BoardResult]) -> String {
+    let mut suites = String::new();
+    let (mut tests, mut failures, mut errors) = (0, 0, 0);
+    for r in results {
+        let mut cases = String::new();
+        let (mut t, mut f, mut e) = (0, 0, 0);
+        let mut case = |name: &str, outcome: Option<(&str, &str, &str)>| {
+            t += 1;
+            match outcome.map(|o| o.0) {
+                Some("failure") => f += 1,
+                Some(_) => e += 1,
+                None => {}
+            }
+            testcase(&mut cases, &r.name, name, outcome);
+        };
+        match &r.report {
+            None => {
+                let reason = r.reason.as_deref().unwrap_or("no report");
+                let kind = if r.verdict == Verdict::Fail {
+                    "failure"
+                } else {
+                    "error"
+                };
+                case("acceptance", Some((kind, reason, reason)));
+            }
+            Some(report) => {
+                let breaking: Vec<&AuditFinding> =
+                    report.findings.iter().filter(|f| is_breaking(f)).collect();
+                if breaking.is_empty() {
+                    case("audit", None);
+                } else {
+                    let body = breaking
+                        .iter()
+                        .map(|f| {
+                            format!(
+                                "[{}] {}: {}\n  fix: {}",
+                                f.severity, f.rule, f.evidence, f.fix
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    let message = format!("{} audit finding(s)", breaking.len());
+                    case("audit", Some(("failure", &message, &body)));
+                }
+                for s in &report.scenarios {
+                    let detail = format!(
+                        "max {} us, threshold {} us, margin {} us, {} samples",
+                        opt(s.max_us),
+                        opt(s.threshold_us),
+                        opt(s.margin_us),
+                        s.samples.map_or("?".into(), |n| n.to_string())
+                    );
+                    let outcome = match s.verdict {
+                        Some(Verdict::Pass) => None,
+                        Some(Verdict::Fail) => Some(("failure", "over budget", detail.as_str())),
+                        _ => Some(("error", "not measured", detail.as_str())),
+                    };
+                    case(&format!("scenario.{}", s.name), outcome);
+                }
+                let mut problems: Vec<String> = report.errors.clone();
+                problems.extend(
+                    r.missing
+                        .iter()
+                        .map(|m| format!("report file {m} did not come home")),
+                );
+                if r.verdict == Verdict::Error || !problems.is_empty() {
+                    let reason = r.reason.clone().unwrap_or_else(|| problems.join("; "));
+                    let body = if problems.is_empty() {
+                        reason.clone()
+                    } else {
+                        problems.join("\n")
+                    };
+                    let kind = if r.verdict == Verdict::Error {
+                        "error"
+                    } else {
+                        "failure"
+                    };
+                    case("run", Some((kind, &reason, &body)));
+                } else {
+                    case("run", None);
+                }
+            }
+        }
+        tests += t;
+        failures += f;
+        errors += e;
+        let _ = writeln!(
+            suites,
+            "  <testsuite name=\"{}\" tests=\"{t}\" failures=\"{f}\" errors=\"{e}\" time=\"{}\">",
+            xml_escape(&r.name),
+            secs(r.elapsed)
+        );
+        suites.push_str("    <properties>\n");
+        let mut prop = |name: &str, value: &str| {
+            let _ = writeln!(
+                suites,
+                "      <property name=\"{name}\" value=\"{}\"/>",
+                xml_escape(value)
+            );
+        };
+        prop("target", &r.target);
+        prop("verdict", r.verdict.as_str());
+        if let Some(run) = &r.run_id {
+            prop("run", run);
+        }
+        if let Some(kernel) = &r.kernel {
+            prop("kernel", kernel);
+        }
+        suites.push_str("    </properties>\n");
+        suites.push_str(&cases);
+        suites.push_str("  </testsuite>\n");
+    }
+    let total: Duration = results.iter().map(|r| r.elapsed).max().unwrap_or_default();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"rros accept\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{}\">\n{suites}</testsuites>\n",
+        secs(total)
+    )
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "?".into(), |v| format!("{v}"))
+}
+
+fn md_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// `summary.md`: the verdict, a table of boards, then each board's scenarios and findings.
+pub fn summary_md(results: &[BoardResult], out: &Path) -> String {
+    let verdict = fleet_verdict(results.iter().map(|r| r.verdict));
+    let mut s = String::new();
+    let count = |v: Verdict| results.iter().filter(|r| r.verdict == v).count();
+    let _ = writeln!(s, "# Acceptance: {verdict}\n");
+    let _ = writeln!(
+        s,
+        "{} board(s): {} PASS, {} FAIL, {} ERROR.\n",
+        results.len(),
+        count(Verdict::Pass),
+        count(Verdict::Fail),
+        count(Verdict::Error)
+    );
+    s.push_str("| board | target | verdict | run | time | why |\n|---|---|---|---|---|---|\n");
+    for r in results {
+        let _ = writeln!(
+            s,
+            "| {} | `{}` | **{}** | {} | {:.0} s | {} |",
+            md_cell(&r.name),
+            md_cell(&r.target),
+            r.verdict,
+            r.run_id.as_deref().map_or("-".into(), md_cell),
+            r.elapsed.as_secs_f64(),
+            r.reason.as_deref().map_or("".into(), md_cell)
+        );
+    }
+    for r in results {
+        let _ = writeln!(s, "\n## {} — {}\n", r.name, r.verdict);
+        let _ = writeln!(s, "- target: `{}`", r.target);
+        if let Some(kernel) = &r.kernel {
+            let _ = writeln!(s, "- kernel: `{kernel}`");
+        }
+        if let Some(reason) = &r.reason {
+            let _ = writeln!(s, "- why: {reason}");
+        }
+        if let Some(dir) = &r.local_dir {
+            let shown = dir.strip_prefix(out).unwrap_or(dir);
+            let _ = writeln!(
+                s,
+                "- reports: `{}` (board run folder `{}`)",
+                shown.display(),
+                r.remote_dir.as_deref().unwrap_or("?")
+            );
+        }
+        if !r.missing.is_empty() {
+            let _ = writeln!(s, "- missing report files: {}", r.missing.join(", "));
+        }
+        let Some(report) = &r.report else { continue };
+        if !report.scenarios.is_empty() {
+            s.push_str(
+                "\n| scenario | verdict | samples | max (us) | budget (us) | margin (us) |\n|---|---|---|---|---|---|\n",
+            );
+            for sc in &report.scenarios {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    md_cell(&sc.name),
+                    sc.verdict.map_or("?", Verdict::as_str),
+                    sc.samples.map_or("?".into(), |n| n.to_string()),
+                    opt(sc.max_us),
+                    opt(sc.threshold_us),
+                    opt(sc.margin_us)
+                );
+            }
+        }
+        if report.findings.is_empty() {
+            s.push_str("\nAudit: clean.\n");
+        } else {
+            s.push_str("\nAudit findings:\n\n");
+            for f in &report.findings {
+                let _ = writeln!(
+                    s,
+                    "- **{}** `{}`: {}\n  - fix: {}",
+                    f.severity, f.rule, f.evidence, f.fix
+                );
+            }
+        }
+        for e in &report.errors {
+            let _ = writeln!(s, "- error: {e}");
+        }
+    }
+    s
+}
+
+/// `accept.json`: the same facts for programs.
+pub fn accept_json(results: &[BoardResult]) -> String {
+    let verdict = fleet_verdict(results.iter().map(|r| r.verdict));
+    let boards: Vec<Value> = results
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.name,
+                "target": r.target,
+                "verdict": r.verdict.as_str(),
+                "error_kind": (r.verdict == Verdict::Error)
+                    .then(|| r.error_kind.unwrap_or(ErrorKind::Board).as_str()),
+                "reason": r.reason,
+                "kernel": r.kernel,
+                "run": r.run_id,
+                "remote_dir": r.remote_dir,
+                "local_dir": r.local_dir.as_ref().map(|p| p.display().to_string()),
+                "missing": r.missing,
+                "audit_findings": r.report.as_ref().map(|rep| rep.findings.iter().map(|f| json!({
+                    "rule": f.rule, "severity": f.severity, "evidence": f.evidence, "fix": f.fix
+                })).collect::<Vec<_>>()),
+                "elapsed_s": r.elapsed.as_secs_f64(),
+            })
+        })
+        .collect();
+    let doc = json!({
+        "schema": "rros-accept/1",
+        "verdict": verdict.as_str(),
+        "boards": boards,
+    });
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Writes `junit.xml`, `summary.md` and `accept.json` into `out`, each through a temporary
+/// file and a rename. Returns their paths.
+pub fn write_reports(out: &Path, results: &[BoardResult]) -> io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out)?;
+    let files = [
+        ("junit.xml", junit_xml(results)),
+        ("summary.md", summary_md(results, out)),
+        ("accept.json", accept_json(results)),
+    ];
+    let mut written = Vec::new();
+    for (name, content) in files {
+        let path = out.join(name);
+        let tmp = out.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, content)?;
+        std::fs::rename(&tmp, &path)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The contract's golden FAIL report: one breaking finding (nohz-full), one warning
+    /// (cpuidle), `idle` within budget and `hackbench load` over it.
+    const REPORT: &str = include_str!("../../../on-target/rros-contract/golden/fail.json");
+    const STRICT_PASS: &str = include_str!("../../../on-target/rros-contract/golden/pass.json");
+
+    fn result(name: &str, verdict: Verdict, report: Option<ReportSummary>) -> BoardResult {
+        BoardResult {
+            report,
+            verdict,
+            reason: (verdict != Verdict::Pass).then(|| format!("{name} <broke> & \"why\"")),
+            run_id: Some(format!("20261123T101500Z-{name}")),
+            ..BoardResult::error(name, &format!("root@{name}"), "", Duration::from_secs(3))
+        }
+    }
+
+    #[test]
+    fn reads_the_report_through_the_contract() {
+        let r = parse_report(REPORT).unwrap();
+        assert_eq!(r.schema.as_deref(), Some("rros-validate/1"));
+        assert_eq!(r.verdict, Some(Verdict::Fail));
+        assert_eq!(r.board.as_deref(), Some("qemux86-64"));
+        assert_eq!(r.findings.len(), 2);
+        assert!(is_breaking(&r.findings[0]));
+        assert!(!is_breaking(&r.findings[1]));
+        assert_eq!(r.scenarios[0].threshold_us, Some(100.0));
+        assert_eq!(r.scenarios[1].margin_us, Some(100.0 - 812.3));
+        assert_eq!(r.scenarios[0].samples, Some(5000));
+        // Added fields are fine; a severity the contract does not know is not guessed at.
+        let mut v: Value = serde_json::from_str(REPORT).unwrap();
+        v["future_field"] = true.into();
+        assert!(parse_report(&v.to_string()).is_ok());
+        v["audit"]["findings"][1]["severity"] = "note".into();
+        assert!(parse_report(&v.to_string()).is_err());
+        assert!(parse_report("[1]").is_err());
+        assert!(parse_report("{").is_err());
+        assert!(parse_report("{}").is_err());
+    }
+
+    /// Finding 4 of issue #12: the decision fields are required and typed, and a PASS must be
+    /// one the schema's rules allow.
+    #[test]
+    fn report_json_is_checked_against_the_schema_decision_fields() {
+        assert_eq!(check_report(STRICT_PASS), Ok(Verdict::Pass));
+        let bad = |edit: &dyn Fn(&mut Value)| {
+            let mut v: Value = serde_json::from_str(STRICT_PASS).unwrap();
+            edit(&mut v);
+            check_report(&v.to_string()).unwrap_err()
+        };
+        assert!(check_report(r#"{"no":"verdict"}"#).is_err());
+        assert!(check_report("[]").is_err());
+        assert!(bad(&|v| v["verdict"] = "OK".into()).contains("PASS"));
+        assert!(bad(&|v| v["schema"] = "rros-validate/9".into()).contains("schema"));
+        assert!(bad(&|v| v["interrupted"] = true.into()).contains("interrupted"));
+        assert!(
+            bad(&|v| v["errors"] = serde_json::json!([{"scope": "run", "message": "m"}]))
+                .contains("error")
+        );
+        assert!(bad(&|v| v["audit"]["verdict"] = "FAIL".into()).contains("audit"));
+        assert!(bad(&|v| v["scenarios"] = serde_json::json!([])).contains("zero scenarios"));
+        assert!(
+            bad(&|v| v["scenarios"][0]["samples"] = 0.into()).contains("without a measurement")
+        );
+        assert!(
+            bad(&|v| v["scenarios"][0]["measured"] = false.into())
+                .contains("without a measurement")
+        );
+        assert!(
+            bad(&|v| v["scenarios"][0]["max_us"] = Value::Null).contains("without a measurement")
+        );
+        assert!(bad(&|v| v["scenarios"][0]["samples"] = "many".into()).contains("invalid type"));
+        assert!(
+            bad(&|v| {
+                v.as_object_mut().unwrap().remove("errors");
+            })
+            .contains("errors")
+        );
+        // FAIL and ERROR reports need no measurement, but still the fields.
+        let mut fail: Value = serde_json::from_str(STRICT_PASS).unwrap();
+        fail["verdict"] = "FAIL".into();
+        fail["scenarios"] = serde_json::json!([]);
+        assert_eq!(check_report(&fail.to_string()), Ok(Verdict::Fail));
+    }
+
+    /// The typed fields are the schema's: every field [`check_report`] requires is required
+    /// by `crates/on-target/rros-contract/schema/report.schema.json` too (so a valid report passes).
+    #[test]
+    fn the_typed_decision_fields_are_required_by_the_schema() {
+        let schema: Value = serde_json::from_str(include_str!(
+            "../../../on-target/rros-contract/schema/report.schema.json"
+        ))
+        .unwrap();
+        let required = |v: &Value| -> Vec<String> {
+            v["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_owned())
+                .collect()
+        };
+        let top = required(&schema);
+        for f in [
+            "schema",
+            "run_id",
+            "verdict",
+            "interrupted",
+            "options",
+            "audit",
+            "scenarios",
+            "errors",
+        ] {
+            assert!(top.contains(&f.to_owned()), "{f}");
+        }
+        let p = &schema["properties"];
+        assert!(required(&p["options"]).contains(&"audit_only".to_owned()));
+        for f in ["verdict", "findings"] {
+            assert!(required(&p["audit"]).contains(&f.to_owned()), "audit.{f}");
+        }
+        let defs = &schema["$defs"];
+        for f in ["rule", "severity", "evidence", "fix"] {
+            assert!(
+                required(&defs["finding"]).contains(&f.to_owned()),
+                "finding.{f}"
+            );
+        }
+        for f in [
+            "name",
+            "verdict",
+            "reasons",
+            "measured",
+            "samples",
+            "max_us",
+            "threshold",
+        ] {
+            assert!(
+                required(&defs["scenario"]).contains(&f.to_owned()),
+                "scenario.{f}"
+            );
+        }
+        assert!(
+            required(&defs["scenario"]["properties"]["threshold"]).contains(&"max_us".to_owned())
+        );
+        for f in ["scope", "message"] {
+            assert!(
+                required(&p["errors"]["items"]).contains(&f.to_owned()),
+                "errors.{f}"
+            );
+        }
+    }
+
+    #[test]
+    fn fail_reason_names_rules_and_scenarios() {
+        let mut r = parse_report(REPORT).unwrap();
+        let twice = r.findings[0].clone();
+        r.findings.push(twice.clone());
+        r.findings.push(AuditFinding {
+            rule: "isolated-cpus".into(),
+            ..twice
+        });
+        let why = fail_reason(&r).unwrap();
+        assert!(
+            why.contains("audit: 3 finding(s): nohz-full ×2, isolated-cpus"),
+            "{why}"
+        );
+        let r = parse_report(REPORT).unwrap();
+        let why = fail_reason(&r).unwrap();
+        assert!(why.contains("audit: 1 finding(s): nohz-full"), "{why}");
+        assert!(
+            why.contains("scenario hackbench load over budget (max 812.3 us > 100 us)"),
+            "{why}"
+        );
+        assert!(!why.contains("cpuidle"), "warnings do not fail a board");
+        assert_eq!(fail_reason(&ReportSummary::default()), None);
+    }
+
+    #[test]
+    fn junit_counts_and_escapes() {
+        let fail = result("b", Verdict::Fail, Some(parse_report(REPORT).unwrap()));
+        let err = result("c", Verdict::Error, None);
+        let pass = result(
+            "a",
+            Verdict::Pass,
+            Some(ReportSummary {
+                scenarios: vec![ScenarioResult {
+                    name: "idle".into(),
+                    verdict: Some(Verdict::Pass),
+                    samples: Some(10),
+                    max_us: Some(1.0),
+                    threshold_us: Some(2.0),
+                    margin_us: Some(1.0),
+                }],
+                ..ReportSummary::default()
+            }),
+        );
+        let xml = junit_xml(&[pass, fail, err]);
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
+        // a: audit + idle + run; b: audit + 2 scenarios + run (the audit and one scenario
+        // fail it); c: acceptance.
+        assert!(
+            xml.contains("tests=\"8\" failures=\"2\" errors=\"1\""),
+            "{xml}"
+        );
+        assert!(xml.contains("<testsuite name=\"b\" tests=\"4\" failures=\"2\" errors=\"0\""));
+        assert!(xml.contains("c &lt;broke&gt; &amp; &quot;why&quot;"));
+        assert!(xml.contains("<error message=\"c &lt;broke&gt;"));
+        assert!(xml.contains("name=\"scenario.hackbench load\""), "{xml}");
+        assert_eq!(xml.matches("<testsuite ").count(), 3);
+        assert_eq!(xml.matches("</testsuite>").count(), 3);
+        assert_eq!(xml_escape("a\u{1}b"), "a?b");
+    }
+
+    #[test]
+    fn summary_and_json_carry_the_fleet_verdict() {
+        let results = [
+            result("a", Verdict::Pass, None),
+            result("b", Verdict::Fail, Some(parse_report(REPORT).unwrap())),
+        ];
+        let md = summary_md(&results, Path::new("/out"));
+        assert!(md.starts_with("# Acceptance: FAIL\n"));
+        assert!(md.contains("2 board(s): 1 PASS, 1 FAIL, 0 ERROR."));
+        assert!(
+            md.contains("| hackbench load | FAIL | 5000 | 812.3 | 100 | -712.3 |"),
+            "{md}"
+        );
+        assert!(md.contains("`nohz-full`"));
+        let doc: Value = serde_json::from_str(&accept_json(&results)).unwrap();
+        assert_eq!(doc["verdict"], "FAIL");
+        assert_eq!(doc["boards"][1]["audit_findings"][0]["rule"], "nohz-full");
+    }
+
+    #[test]
+    fn writes_the_three_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = write_reports(dir.path(), &[result("a", Verdict::Pass, None)]).unwrap();
+        assert_eq!(written.len(), 3);
+        for path in written {
+            assert!(path.is_file(), "{}", path.display());
+        }
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().all(|e| !e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".tmp"))
+        );
+    }
+}

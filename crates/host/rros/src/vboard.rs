@@ -1,0 +1,382 @@
+//! `rros vboard`: the virtual board — a Debian 12 PREEMPT_RT image of qemux86-64 made from this
+//! checkout, booted under QEMU and accepted over SSH. A development stand-in for the Yocto
+//! image, not a replacement for it.
+
+use crate::accept::{Progress, print_results};
+use crate::project;
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use rros_vboard::{Accel, BuildRequest, Observer, RunRequest, sources};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+#[derive(Subcommand)]
+pub enum VboardCommand {
+    /// Build the disk image (cached: rebuilt only when an input changes). Needs root.
+    Build(BuildArgs),
+    /// Boot the image under QEMU, accept it over SSH, power off; prints the verdict, the
+    /// reports' folder and the boot-to-verdict time. Exit 0 PASS, 1 FAIL, 2 ERROR.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// The board (an x86_64 PREEMPT_RT profile).
+    #[arg(long, default_value = "qemux86-64")]
+    board: String,
+    /// Cache folder for base root filesystems and images.
+    #[arg(long, value_name = "DIR", env = "RROS_VBOARD_CACHE")]
+    cache: Option<PathBuf>,
+    /// Debian archive to build from (default: the Debian archives of this host's apt sources).
+    #[arg(long, value_name = "URL")]
+    mirror: Option<String>,
+    /// The rros-validate binary to install (default: `cargo build --release --manifest-path crates/on-target/Cargo.toml -p rros-validate`
+    /// in this checkout, now).
+    #[arg(long, value_name = "FILE")]
+    validate_bin: Option<PathBuf>,
+    /// Rebuild even when the cache holds an image for the same inputs.
+    #[arg(long)]
+    rebuild: bool,
+    /// Show every line of the build tools' output.
+    #[arg(long, short)]
+    verbose: bool,
+    #[command(flatten)]
+    evl: EvlArgs,
+}
+
+/// The EVL board's sources (boards of flavour `evl`, e.g. qemux86-64-evl).
+#[derive(Args)]
+pub struct EvlArgs {
+    /// EVL kernel source tree (Linux + Dovetail + EVL core), built with x86_64_defconfig and
+    /// the layer's fragments.
+    #[arg(long, value_name = "DIR", env = rros_vboard::evl::ENV_KERNEL_SRC)]
+    kernel_src: Option<PathBuf>,
+    /// libevl source tree whose EVL_ABI_PREREQ the kernel serves.
+    #[arg(long, value_name = "DIR", env = rros_vboard::evl::ENV_LIBEVL_SRC)]
+    libevl_src: Option<PathBuf>,
+    /// C compiler for the kernel and libevl (default: gcc-11 when installed, else gcc).
+    #[arg(long, value_name = "CC", env = rros_vboard::evl::ENV_KERNEL_CC)]
+    kernel_cc: Option<String>,
+    /// make -j for the kernel and libevl (default: the host's CPU count).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AccelArg {
+    /// KVM when /dev/kvm works, else TCG.
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    build: BuildArgs,
+    /// Measure each scenario this long.
+    #[arg(long, value_name = "D", default_value = "30s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Run only this scenario (repeatable; default: all of the profile's).
+    #[arg(long = "scenario", value_name = "S")]
+    scenarios: Vec<String>,
+    /// Where the reports go (default: build/vboard in the checkout).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Boot without the profile's isolation parameters: the audit must then FAIL.
+    #[arg(long)]
+    no_isolation: bool,
+    /// Leave the guest running after the verdict; prints how to log in and stop it.
+    #[arg(long)]
+    keep_running: bool,
+    /// Mask the boot-time validation for this boot (kernel command line
+    /// systemd.mask=rros-validate.service): acceptance starts right after boot instead of
+    /// after the board's own run. Faster for iterating; the image is unchanged.
+    #[arg(long)]
+    no_boot_validation: bool,
+    #[arg(long, value_enum, default_value = "auto")]
+    accel: AccelArg,
+    /// Bound on boot until SSH answers.
+    #[arg(long, value_name = "D", default_value = "300s", value_parser = humantime::parse_duration)]
+    boot_timeout: Duration,
+    /// Guest memory in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 1536)]
+    memory: u32,
+    /// Time bound on the measuring step (default: the run plan's timeout, as `rros-validate plan` gives it).
+    #[arg(long, value_name = "D", value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
+    /// Bound on each SSH connection attempt to the guest (TCP connect, then the banner; the
+    /// login gets as long again). Emulated guests under load answer slowly: the default is
+    /// three times `rros accept`'s.
+    #[arg(long, value_name = "D", default_value = "30s", value_parser = humantime::parse_duration)]
+    connect_timeout: Duration,
+}
+
+pub fn run(command: &VboardCommand, root: Option<&Path>) -> Result<ExitCode> {
+    match command {
+        VboardCommand::Build(args) => build(args, root),
+        VboardCommand::Run(args) => run_board(args, root),
+    }
+}
+
+/// The progress printer as the virtual board's observer.
+struct Shown<'a>(&'a Progress);
+
+impl Observer for Shown<'_> {
+    fn step(&self, text: &str) {
+        self.0.line(text);
+    }
+    fn note(&self, text: &str) {
+        self.0.line(text);
+    }
+    fn detail(&self, text: &str) {
+        self.0.transient("vboard", text);
+    }
+    fn accept(&self, board: &str, event: rros_accept::Event<'_>) {
+        self.0.event(board, event);
+    }
+}
+
+fn build_request(args: &BuildArgs, root: &Path, progress: &Progress) -> Result<BuildRequest> {
+    let cache_dir = match &args.cache {
+        Some(dir) => dir.clone(),
+        None => rros_vboard::default_cache_dir()
+            .context("no cache folder: set HOME or XDG_CACHE_HOME, or pass --cache DIR")?,
+    };
+    let sources = match &args.mirror {
+        Some(url) => sources::from_mirror(url),
+        None => sources::from_host(Path::new("/"))
+            .context("cannot read the host's apt sources (/etc/apt/sources.list*)")?,
+    };
+    if sources.is_empty() {
+        bail!(
+            "this host's apt sources name no Debian archive to build from: pass --mirror URL (a Debian archive serving bookworm)"
+        );
+    }
+    let evl = evl_parts(args, root, &cache_dir, progress)?;
+    let validate_bin = match (&evl, &args.validate_bin) {
+        (Some(parts), _) => parts.validate_bin.clone(),
+        (None, Some(path)) => path.clone(),
+        (None, None) => build_validate(root, progress)?,
+    };
+    Ok(BuildRequest {
+        root: root.to_owned(),
+        board: args.board.clone(),
+        cache_dir,
+        sources,
+        validate_bin,
+        rebuild: args.rebuild,
+        evl,
+    })
+}
+
+/// For a board of flavour `evl`: the kernel, libevl and rros-validate built from the given
+/// trees (cached). `None` for other boards.
+fn evl_parts(
+    args: &BuildArgs,
+    root: &Path,
+    cache_dir: &Path,
+    progress: &Progress,
+) -> Result<Option<rros_vboard::evl::EvlParts>> {
+    let profile = root.join("board").join(format!("{}.toml", args.board));
+    let Ok((board, _)) = rros_board::load_board(&profile) else {
+        return Ok(None); // the image stage reports the profile's problem
+    };
+    if board.flavour != rros_board::Flavour::Evl {
+        return Ok(None);
+    }
+    let (Some(kernel_src), Some(libevl_src)) = (&args.evl.kernel_src, &args.evl.libevl_src) else {
+        bail!(
+            "board {} runs an EVL kernel built from source: give --kernel-src DIR and --libevl-src DIR (or set {} and {})",
+            board.name,
+            rros_vboard::evl::ENV_KERNEL_SRC,
+            rros_vboard::evl::ENV_LIBEVL_SRC
+        );
+    };
+    let cc = args.evl.kernel_cc.clone().unwrap_or_else(|| {
+        if rros_vboard::build::find_program("gcc-11").is_some() {
+            "gcc-11".into()
+        } else {
+            "gcc".into()
+        }
+    });
+    let req = rros_vboard::evl::EvlRequest {
+        root: root.to_owned(),
+        kernel_src: kernel_src
+            .canonicalize()
+            .with_context(|| format!("--kernel-src {}", kernel_src.display()))?,
+        libevl_src: libevl_src
+            .canonicalize()
+            .with_context(|| format!("--libevl-src {}", libevl_src.display()))?,
+        cc,
+        jobs: args
+            .evl
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        cache_dir: cache_dir.to_owned(),
+        rebuild: args.rebuild,
+    };
+    let parts = rros_vboard::evl::build_parts(&req, &Shown(progress))?;
+    progress.line(&format!("EVL parts: {}", parts.describe()));
+    Ok(Some(parts))
+}
+
+/// The on-target workspace of the checkout: rros-validate is built there.
+const ON_TARGET: &str = "crates/on-target";
+
+/// `cargo build --release --manifest-path crates/on-target/Cargo.toml -p rros-validate` in the
+/// checkout; returns the binary's path.
+fn build_validate(root: &Path, progress: &Progress) -> Result<PathBuf> {
+    if !root
+        .join("crates/on-target/rros-validate/Cargo.toml")
+        .is_file()
+    {
+        bail!(
+            "{} has no crates/on-target/rros-validate: pass --validate-bin FILE",
+            root.display()
+        );
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let metadata = Command::new(&cargo)
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(root.join(ON_TARGET))
+        .output()
+        .context("cannot run cargo (install Rust with rustup, or pass --validate-bin FILE)")?;
+    if !metadata.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&metadata.stderr).trim()
+        );
+    }
+    let doc: serde_json::Value =
+        serde_json::from_slice(&metadata.stdout).context("cargo metadata printed no JSON")?;
+    let target_dir = doc["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .context("cargo metadata names no target directory")?;
+    progress.line("building rros-validate for the guest: cargo build --release --manifest-path crates/on-target/Cargo.toml -p rros-validate");
+    let status = Command::new(&cargo)
+        .args(["build", "--release", "-p", "rros-validate"])
+        .current_dir(root.join(ON_TARGET))
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!(
+            "cargo build --release --manifest-path crates/on-target/Cargo.toml -p rros-validate failed ({status})"
+        );
+    }
+    Ok(target_dir.join("release").join("rros-validate"))
+}
+
+fn build(args: &BuildArgs, root: Option<&Path>) -> Result<ExitCode> {
+    let root = project::root(root)?;
+    let mut progress = Progress::new(["vboard"]);
+    progress.verbose = args.verbose;
+    let req = build_request(args, &root, &progress)?;
+    let image = rros_vboard::build(&req, &Shown(&progress));
+    progress.finish();
+    let image = image?;
+    println!("image: {}", image.dir.display());
+    println!(
+        "board: {}  kernel: {}  isolation: {}",
+        image.board.name, image.kernel_release, image.isolation_cmdline
+    );
+    if image.cached {
+        println!("cached (inputs unchanged; --rebuild to build anew)");
+    } else {
+        println!(
+            "built in {:.1} s (base root filesystem {:.1} s{}, image {:.1} s)",
+            (image.base_time + image.image_time).as_secs_f64(),
+            image.base_time.as_secs_f64(),
+            if image.base_time.is_zero() {
+                ", cached"
+            } else {
+                ""
+            },
+            image.image_time.as_secs_f64()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_board(args: &RunArgs, root: Option<&Path>) -> Result<ExitCode> {
+    let root = project::root(root)?;
+    let mut progress = Progress::new(["vboard"]);
+    progress.verbose = args.build.verbose;
+    let build = build_request(&args.build, &root, &progress)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| root.join("build").join("vboard"));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let out = out.canonicalize().context("cannot resolve --out")?;
+    let req = RunRequest {
+        build,
+        accel: match args.accel {
+            AccelArg::Auto => Accel::Auto,
+            AccelArg::Kvm => Accel::Kvm,
+            AccelArg::Tcg => Accel::Tcg,
+        },
+        memory_mib: args.memory,
+        isolation: !args.no_isolation,
+        boot_timeout: args.boot_timeout,
+        keep_running: args.keep_running,
+        mask_boot_validation: args.no_boot_validation,
+        accept: rros_accept::Options {
+            duration: Some(args.duration),
+            scenarios: args.scenarios.clone(),
+            timeout: args.timeout,
+            connect_timeout: args.connect_timeout,
+            // A guest that reboots mid-run shuts down, then boots within its boot bound.
+            reconnect_window: args.boot_timeout.saturating_mul(2),
+            ..rros_accept::Options::default()
+        },
+        out: out.clone(),
+    };
+    let outcome = rros_vboard::run(&req, &Shown(&progress));
+    progress.finish();
+    let outcome = outcome?;
+    print_results(
+        std::slice::from_ref(&outcome.result),
+        outcome.verdict(),
+        &out,
+        &outcome.reports,
+    );
+    let t = &outcome.timings;
+    if let Some(total) = t.boot_to_verdict {
+        println!(
+            "boot-to-verdict: {:.1} s ({}; SSH after {:.1} s, measuring from {:.1} s; {} per scenario; image {})",
+            total.as_secs_f64(),
+            outcome.accel.map_or("?", |a| a.as_str()).to_uppercase(),
+            t.boot_to_ssh.unwrap_or_default().as_secs_f64(),
+            t.boot_to_measuring.unwrap_or_default().as_secs_f64(),
+            humantime::format_duration(args.duration),
+            if outcome.image.as_ref().is_some_and(|i| i.cached) {
+                "cached".to_owned()
+            } else {
+                format!("built in {:.1} s", t.build.as_secs_f64())
+            }
+        );
+    }
+    match &outcome.boot_service_verdict {
+        Some(line) => println!("boot-time service: {line}"),
+        None if t.boot_to_ssh.is_some() => {
+            println!(
+                "boot-time service: no verdict in the journal (see {}/rros-validate.journal)",
+                outcome.evidence_dir.display()
+            )
+        }
+        None => {}
+    }
+    println!("boot evidence: {}", outcome.evidence_dir.display());
+    if let Some(kept) = &outcome.kept {
+        println!("still running (pid {}): {}", kept.pid, kept.ssh);
+        println!(
+            "stop it with: kill {}   (details: {})",
+            kept.pid,
+            kept.env_file.display()
+        );
+    }
+    Ok(ExitCode::from(outcome.verdict().exit_code()))
+}
