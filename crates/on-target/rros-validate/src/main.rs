@@ -13,6 +13,7 @@ mod plan;
 mod render;
 use rros_contract::report;
 mod run;
+mod show;
 mod stats;
 mod store;
 mod util;
@@ -80,8 +81,8 @@ enum Command {
         output_dir: PathBuf,
         /// What to print: the terminal view, report.json as it is, JUnit XML, Markdown, or
         /// LAVA result lines (`lava-test-case ...`, run by rros-lava-report).
-        #[arg(long, value_enum, default_value_t = run::ReportFormat::Text)]
-        format: run::ReportFormat,
+        #[arg(long, value_enum, default_value_t = show::ReportFormat::Text)]
+        format: show::ReportFormat,
         /// Same as --format json.
         #[arg(long, conflicts_with = "format")]
         json: bool,
@@ -195,13 +196,13 @@ fn main() -> ExitCode {
             from_output,
         } => {
             let format = if json {
-                run::ReportFormat::Json
+                show::ReportFormat::Json
             } else {
                 format
             };
             match from_output {
-                Some(file) => run::cmd_report_from_output(&file, format),
-                None => run::cmd_report(&output_dir, run.as_deref(), format),
+                Some(file) => show::cmd_report_from_output(&file, format),
+                None => show::cmd_report(&output_dir, run.as_deref(), format),
             }
         }
         Command::Plan { plan: p, json } => plan::cmd_plan(
