@@ -205,3 +205,44 @@ impl Execution<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    fn crate_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn board(name: &str) -> Board {
+        let path = crate_dir().join(format!("../../../board/{name}.toml"));
+        rros_board::load_board(&path).expect("shipped profile").0
+    }
+
+    fn audited(board: &Board, fixture: &str) -> rros_isolation::Audit {
+        let root = crate_dir()
+            .join("../rros-isolation/tests/fixtures")
+            .join(fixture);
+        rros_isolation::audit(board, Path::new(&root)).expect("fixture audit")
+    }
+
+    /// `auto` follows the audited kernel: evl on an EVL core, posix without one, whatever
+    /// the profile says; the profile's flavour only when the kernel could not be read.
+    #[test]
+    fn auto_backend_follows_the_audited_kernel() {
+        let nuc = board("nuc");
+        let qemu = board("qemux86-64");
+        let evl = audited(&nuc, "nuc-evl");
+        let plain = audited(&qemu, "dev-machine-not-isolated");
+        let auto = |b: &Board, a: Option<&rros_isolation::Audit>| {
+            resolve_backend(BackendChoice::Auto, b, a)
+        };
+        assert_eq!(auto(&nuc, Some(&evl)), BackendKind::Evl);
+        assert_eq!(auto(&nuc, Some(&plain)), BackendKind::Posix);
+        assert_eq!(auto(&nuc, None), BackendKind::Evl, "nuc is a dual kernel");
+        assert_eq!(auto(&qemu, None), BackendKind::Posix);
+        let posix = resolve_backend(BackendChoice::Posix, &nuc, Some(&evl));
+        assert_eq!(posix, BackendKind::Posix, "an explicit choice wins");
+    }
+}

@@ -218,3 +218,85 @@ fn load_hints(step: &Step) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn args(profile: PathBuf, scenarios: &[&str], duration: Option<Duration>) -> RunArgs {
+        RunArgs {
+            profile,
+            duration,
+            scenarios: scenarios.iter().map(|s| s.to_string()).collect(),
+            output_dir: "/nonexistent/out".into(),
+            keep: 3,
+            backend: BackendChoice::Auto,
+            audit_only: false,
+            sysroot: "/".into(),
+            evt_probability: None,
+            prometheus: None,
+            warmup: Duration::from_secs(1),
+            load_grace: Duration::from_secs(2),
+            quiet: true,
+            cmdline: "rros-validate run".into(),
+        }
+    }
+
+    fn shipped(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../../board/{name}.toml"))
+    }
+
+    #[test]
+    fn a_plan_has_every_scenario_with_its_cpus_load_and_budget() {
+        let plan = RunPlan::build(&args(shipped("qemux86-64"), &[], None));
+        let board = plan.board.as_ref().expect("the shipped profile loads");
+        assert!(plan.unknown_scenarios.is_empty() && plan.refusal().is_none());
+        let names: Vec<&str> = plan
+            .steps
+            .iter()
+            .map(|s| s.scenario.name.as_str())
+            .collect();
+        assert_eq!(names, ["idle", "hackbench"]);
+        for step in &plan.steps {
+            assert_eq!(step.duration, step.scenario.duration);
+            assert_eq!(&step.cpus, board.measured_cpus());
+            assert_eq!(step.budget.max_us, step.scenario.threshold.max_us);
+            assert!(step.refused.is_none(), "{:?}", step.refused);
+        }
+        assert!(plan.steps[0].load.is_none());
+        let load = plan.steps[1].load.as_ref().unwrap();
+        assert_eq!(load.log_name, "load-hackbench.log");
+        assert_eq!(load.cpus, board.housekeeping.iter().collect::<Vec<_>>());
+        assert_eq!(plan.output.keep, 3);
+        assert!(plan.run_id(SystemTime::UNIX_EPOCH).ends_with("-qemux86-64"));
+    }
+
+    /// Refusals are known before anything runs: an unknown name stops every step, a
+    /// duration too short for min_samples refuses the step.
+    #[test]
+    fn refusals_are_planned() {
+        let plan = RunPlan::build(&args(shipped("qemux86-64"), &["idle", "nope"], None));
+        assert_eq!(plan.unknown_scenarios.len(), 1);
+        assert!(plan.unknown_scenarios[0].contains("no scenario `nope`"));
+        assert_eq!(plan.refusal(), Some(NotRun::UnknownScenario));
+        assert_eq!(plan.steps.len(), 1, "the known one stays planned");
+
+        let short = Duration::from_millis(500);
+        let plan = RunPlan::build(&args(shipped("qemux86-64"), &["idle"], Some(short)));
+        assert_eq!(plan.steps[0].duration, short);
+        assert!(matches!(
+            plan.steps[0].refused,
+            Some(NotRun::TooShort { periods: 500, .. })
+        ));
+    }
+
+    #[test]
+    fn a_missing_profile_is_an_error_with_its_fix() {
+        let plan = RunPlan::build(&args("/nonexistent/my-board.toml".into(), &[], None));
+        let e = plan.board.as_ref().err().expect("no board");
+        assert!(e.contains("pass --profile FILE"), "{e}");
+        assert!(plan.steps.is_empty());
+        assert!(plan.run_id(SystemTime::UNIX_EPOCH).ends_with("-my-board"));
+    }
+}
