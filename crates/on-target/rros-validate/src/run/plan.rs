@@ -294,7 +294,7 @@ mod tests {
     #[test]
     fn a_missing_profile_is_an_error_with_its_fix() {
         let plan = RunPlan::build(&args("/nonexistent/my-board.toml".into(), &[], None));
-        let e = plan.board.as_ref().err().expect("no board");
+        let e = plan.board.as_ref().expect_err("no board");
         assert!(e.contains("pass --profile FILE"), "{e}");
         assert!(plan.steps.is_empty());
         assert!(plan.run_id(SystemTime::UNIX_EPOCH).ends_with("-my-board"));
