@@ -390,3 +390,47 @@ fn units_are_hardened_and_wired() {
         );
     }
 }
+
+/// `plan --json` states the steps `run` would execute (the same planning code), read with the
+/// contract's type, and its timeout is the contract's one formula.
+#[test]
+fn plan_json_states_the_run_steps() {
+    let p = shipped_profile("qemux86-64");
+    let out = run(
+        &[
+            "plan",
+            "--json",
+            "--profile",
+            p.to_str().unwrap(),
+            "--duration",
+            "5s",
+            "--scenario",
+            "hackbench",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: rros_contract::plan::Plan = serde_json::from_slice(&out.stdout).unwrap();
+    let steps: Vec<_> = plan
+        .scenarios
+        .iter()
+        .map(|s| (s.name.as_str(), s.duration_s, s.load))
+        .collect();
+    assert_eq!(steps, [("hackbench", 5.0, true)]);
+    assert_eq!(
+        plan.timeout_s,
+        rros_contract::plan::timeout_s(&[5.0], plan.warmup_s, plan.load_grace_s)
+    );
+    let unknown = run(
+        &[
+            "plan",
+            "--profile",
+            p.to_str().unwrap(),
+            "--scenario",
+            "nope",
+        ],
+        &[],
+    );
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("no scenario `nope`"));
+}

@@ -22,6 +22,8 @@ mod output;
 mod plan;
 mod scenario;
 
+pub use plan::steps_of;
+
 use crate::report::{
     AuditReport, BoardCpus, BoardInfo, ErrorEntry, Host, ProfileRef, Report, RunOptions, SCHEMA,
     Tool, Verdict,

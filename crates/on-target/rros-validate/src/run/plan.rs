@@ -14,7 +14,8 @@ use super::cause::NotRun;
 use super::{BackendChoice, RunArgs};
 use crate::{load, util};
 use rros_board::{Board, BoardScenario};
-use std::path::PathBuf;
+use rros_contract::plan::PlannedScenario;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// A checked run, ready to execute.
@@ -167,13 +168,36 @@ fn profile_fix(e: &rros_board::LoadError) -> &'static str {
 
 /// The selected scenarios as steps, the unknown names, and the load hints.
 fn plan_steps(board: &Board, args: &RunArgs) -> (Vec<Step>, Vec<String>, Vec<String>) {
-    let (selected, unknown) = crate::plan::select(board, &args.scenarios, &args.profile);
-    let steps: Vec<Step> = selected
-        .into_iter()
-        .map(|s| plan_step(board, s, args.duration.unwrap_or(s.duration)))
-        .collect();
+    let (steps, unknown) = steps_of(board, &args.scenarios, args.duration, &args.profile);
     let hints = steps.iter().flat_map(load_hints).collect();
     (steps, unknown, hints)
+}
+
+/// The steps `names` select (all when empty) with `duration` overriding the profile's, and
+/// one message per name the profile lacks. `rros-validate plan` shows the same steps.
+pub fn steps_of(
+    board: &Board,
+    names: &[String],
+    duration: Option<Duration>,
+    profile: &Path,
+) -> (Vec<Step>, Vec<String>) {
+    let (selected, unknown) = crate::plan::select(board, names, profile);
+    let steps = selected
+        .into_iter()
+        .map(|s| plan_step(board, s, duration.unwrap_or(s.duration)))
+        .collect();
+    (steps, unknown)
+}
+
+impl Step {
+    /// The step as the contract's plan states it (`plan --json`).
+    pub fn planned(&self) -> PlannedScenario {
+        PlannedScenario {
+            name: self.scenario.name.clone(),
+            duration_s: self.duration.as_secs_f64(),
+            load: self.load.is_some(),
+        }
+    }
 }
 
 fn plan_step(board: &Board, s: &BoardScenario, duration: Duration) -> Step {
@@ -222,7 +246,6 @@ fn load_hints(step: &Step) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     fn args(profile: PathBuf, scenarios: &[&str], duration: Option<Duration>) -> RunArgs {
         RunArgs {
