@@ -260,9 +260,56 @@ impl std::fmt::Display for Finding {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorEntry {
-    /// `profile`, `audit`, `output`, `run`, or `scenario:<name>`.
+    /// `profile`, `options`, `audit`, `output`, `run`, or `scenario:<name>`: an
+    /// [`ErrorScope`] as text.
     pub scope: String,
     pub message: String,
+}
+
+impl ErrorEntry {
+    /// An entry about `scope`.
+    pub fn new(scope: ErrorScope<'_>, message: impl Into<String>) -> ErrorEntry {
+        ErrorEntry {
+            scope: scope.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// Whether the entry is about `scope`.
+    pub fn is(&self, scope: ErrorScope<'_>) -> bool {
+        self.scope == scope.to_string()
+    }
+}
+
+/// What an [`ErrorEntry`] is about. The report carries it as text (`scope`), so readers of
+/// other languages need no enum; code that writes or decides with it uses this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorScope<'a> {
+    /// The board profile could not be loaded.
+    Profile,
+    /// The command line asks for something the profile lacks (an unknown scenario).
+    Options,
+    /// The isolation audit could not read the system.
+    Audit,
+    /// The reports could not be written.
+    Output,
+    /// The run as a whole (interrupted, measured nothing).
+    Run,
+    /// One scenario could not be measured.
+    Scenario(&'a str),
+}
+
+impl std::fmt::Display for ErrorScope<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ErrorScope::Profile => f.write_str("profile"),
+            ErrorScope::Options => f.write_str("options"),
+            ErrorScope::Audit => f.write_str("audit"),
+            ErrorScope::Output => f.write_str("output"),
+            ErrorScope::Run => f.write_str("run"),
+            ErrorScope::Scenario(name) => write!(f, "scenario:{name}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -422,6 +469,16 @@ pub struct ScenarioReport {
 }
 
 impl ScenarioReport {
+    /// The scenario was not measured, because of `why` (`measured` stays false): ERROR with
+    /// the reason `not run: <why>`. [`Report::decide`] counts it as a consequence of the
+    /// run's other errors when there are any, so that the cause is listed once.
+    pub fn not_run(mut self, why: impl std::fmt::Display) -> ScenarioReport {
+        self.verdict = Verdict::Error;
+        self.measured = false;
+        self.reasons.push(format!("not run: {why}"));
+        self
+    }
+
     /// Applies the budget to the measured numbers: the verdict and its reasons.
     /// ERROR without samples (never PASS on nothing); FAIL above `max_us` or `p99_us`.
     pub fn judge(&mut self) {
@@ -495,14 +552,12 @@ impl Report {
     /// (unless only the audit was asked for).
     pub fn decide(&mut self) {
         // Every cause of an ERROR is listed in `errors`, once.
-        if self.interrupted && !self.errors.iter().any(|e| e.scope == "run") {
-            self.errors.push(ErrorEntry {
-                scope: "run".into(),
-                message:
-                    "interrupted by a signal before the run finished: the numbers are partial, \
-                          and `latest` still points at the last complete run"
-                        .into(),
-            });
+        if self.interrupted && !self.errors.iter().any(|e| e.is(ErrorScope::Run)) {
+            self.errors.push(ErrorEntry::new(
+                ErrorScope::Run,
+                "interrupted by a signal before the run finished: the numbers are partial, \
+                 and `latest` still points at the last complete run",
+            ));
         }
         let had_errors = !self.errors.is_empty();
         for s in self
@@ -510,13 +565,13 @@ impl Report {
             .iter()
             .filter(|s| s.verdict == Verdict::Error)
         {
-            let scope = format!("scenario:{}", s.name);
-            let consequence = s.reasons.iter().all(|r| r.starts_with("not run:")) && had_errors;
-            if !consequence && !self.errors.iter().any(|e| e.scope == scope) {
-                self.errors.push(ErrorEntry {
-                    scope,
-                    message: s.reasons.join("; "),
-                });
+            let scope = ErrorScope::Scenario(&s.name);
+            // A scenario that was not measured (`not_run`) is the consequence of an error
+            // already listed, when there is one; its own entry would say it twice.
+            let consequence = !s.measured && had_errors;
+            if !consequence && !self.errors.iter().any(|e| e.is(scope)) {
+                self.errors
+                    .push(ErrorEntry::new(scope, s.reasons.join("; ")));
             }
         }
         let mut v = self.audit.verdict;
@@ -529,12 +584,11 @@ impl Report {
         let measured: u64 = self.scenarios.iter().map(|s| s.samples).sum();
         if v == Verdict::Pass && measured == 0 && !self.options.audit_only {
             v = Verdict::Error;
-            self.errors.push(ErrorEntry {
-                scope: "run".into(),
-                message: "no scenario was measured (zero samples): a run that measured \
-                          nothing never passes; add a [[scenario]] to the profile"
-                    .into(),
-            });
+            self.errors.push(ErrorEntry::new(
+                ErrorScope::Run,
+                "no scenario was measured (zero samples): a run that measured \
+                 nothing never passes; add a [[scenario]] to the profile",
+            ));
         }
         self.verdict = v;
         self.summary = self.explain();
@@ -742,6 +796,44 @@ mod tests {
         let mut s = scenario(None, None, 0);
         s.judge();
         assert_eq!(s.verdict, Verdict::Error, "zero samples never pass");
+    }
+
+    #[test]
+    fn error_scopes_are_the_report_text() {
+        assert_eq!(ErrorScope::Options.to_string(), "options");
+        assert_eq!(ErrorScope::Scenario("idle").to_string(), "scenario:idle");
+        let e = ErrorEntry::new(ErrorScope::Scenario("idle"), "m");
+        assert_eq!(
+            (e.scope.as_str(), e.message.as_str()),
+            ("scenario:idle", "m")
+        );
+        assert!(e.is(ErrorScope::Scenario("idle")) && !e.is(ErrorScope::Scenario("load")));
+    }
+
+    /// A scenario that was not run because of another listed error is not listed again;
+    /// alone, it names the run's cause itself.
+    #[test]
+    fn a_scenario_not_run_is_listed_once() {
+        let report = |errors: Vec<ErrorEntry>| {
+            let mut r: Report = serde_json::from_str(include_str!("../golden/pass.json")).unwrap();
+            r.scenarios = vec![scenario(None, None, 0).not_run("the load could not start")];
+            r.errors = errors;
+            r.decide();
+            r
+        };
+        let alone = report(vec![]);
+        assert_eq!(alone.verdict, Verdict::Error);
+        assert!(!alone.scenarios[0].measured);
+        assert_eq!(alone.errors.len(), 1);
+        assert!(alone.errors[0].is(ErrorScope::Scenario("idle")));
+        assert_eq!(alone.errors[0].message, "not run: the load could not start");
+        let caused = report(vec![ErrorEntry::new(
+            ErrorScope::Options,
+            "no scenario `x`",
+        )]);
+        assert_eq!(caused.verdict, Verdict::Error);
+        assert_eq!(caused.errors.len(), 1, "{:?}", caused.errors);
+        assert!(caused.errors[0].is(ErrorScope::Options));
     }
 
     #[test]

@@ -52,13 +52,15 @@ pub fn to_report(audit: &Audit) -> AuditReport {
 pub fn run_audit(board: &Board, sysroot: &Path) -> (AuditReport, Option<Audit>) {
     match rros_isolation::audit(board, sysroot) {
         Ok(a) => (to_report(&a), Some(a)),
-        Err(e) => (
-            AuditReport::failed(format!(
-                "the isolation audit could not read the system: {e}. Run as root (the audit reads /proc/irq and debugfs)."
-            )),
-            None,
-        ),
+        Err(e) => (unreadable(&e), None),
     }
+}
+
+/// The audit of a system that could not be read: verdict ERROR, with the reason and the fix.
+fn unreadable(e: &impl std::fmt::Display) -> AuditReport {
+    AuditReport::failed(format!(
+        "the isolation audit could not read the system: {e}. Run as root (the audit reads /proc/irq and debugfs)."
+    ))
 }
 
 /// Human text of an audit: every check with its outcome, evidence and fix.
@@ -120,29 +122,29 @@ pub fn render_text(report: &AuditReport, board: &str) -> String {
 }
 
 /// `rros-validate audit`: exit 0 clean, 1 a finding breaks the profile, 2 cannot read.
+///
+/// `--json` prints the [`AuditReport`] that `report.json` carries as its `audit`: one type of
+/// the contract serializes both, so a consumer reads an audit the same way wherever it comes
+/// from (an audit that cannot read the system is its `error`, with verdict ERROR).
 pub fn cmd_audit(board: &Board, sysroot: &Path, json: bool) -> Result<u8> {
+    let (report, unread) = match rros_isolation::audit(board, sysroot) {
+        Ok(a) => (to_report(&a), None),
+        Err(e) => (unreadable(&e), Some(e)),
+    };
     let mut out = std::io::stdout().lock();
-    match rros_isolation::audit(board, sysroot) {
-        Ok(a) => {
-            if json {
-                serde_json::to_writer_pretty(&mut out, &a)?;
-                writeln!(out)?;
-            } else {
-                write!(out, "{}", render_text(&to_report(&a), &board.name))?;
-            }
-            Ok(if a.breaks_profile() { 1 } else { 0 })
-        }
-        Err(e) => {
-            if json {
-                let v = serde_json::json!({ "board": board.name, "error": e.to_string() });
-                serde_json::to_writer_pretty(&mut out, &v)?;
-                writeln!(out)?;
-            }
+    if json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    }
+    match unread {
+        None if !json => write!(out, "{}", render_text(&report, &board.name))?,
+        None => {}
+        Some(e) => {
             eprintln!("rros-validate: error: the isolation audit could not read the system: {e}");
             eprintln!("  run as root, or point --sysroot at a captured /proc and /sys");
-            Ok(2)
         }
     }
+    Ok(report.verdict.exit_code())
 }
 
 /// `rros-validate tune`: applies the runtime tuning; exit 0, or 2 if anything failed.

@@ -99,9 +99,50 @@ pub fn commands_of(load: &str) -> Vec<String> {
         }
     };
     let mut at_command = true;
+    let mut skip_next = false; // the target of a redirection given as a separate word
+    for (w, op) in &shell_words(load) {
+        // A word with an expansion (`$HB`, `${HB:-x}`, `$(…)`, backquotes) is only known when
+        // the shell runs it: no guess.
+        if !*op && w.contains(['$', '`']) {
+            at_command = false;
+            continue;
+        }
+        if *op {
+            // `2>&1`'s `&` comes through as an operator: harmless, it just reopens. After a
+            // closing `)` come arguments or operators, not a command.
+            at_command = w != ")";
+            continue;
+        }
+        if skip_next {
+            skip_next = false;
+            continue;
+        }
+        if is_redirection(w) {
+            skip_next = w.ends_with(['<', '>']);
+            continue;
+        }
+        if KNOWN_TOOLS.contains(&w.as_str()) {
+            push(w);
+        }
+        if !at_command || is_assignment(w) {
+            continue;
+        }
+        if SHELL_WORDS.contains(&w.as_str()) {
+            at_command = REOPENING.contains(&w.as_str());
+            continue;
+        }
+        push(w);
+        at_command = false;
+    }
+    out
+}
+
+/// A load's words with quotes removed, each with whether it is an operator
+/// (`;`, `&`, `|`, `(`, `)`, newline).
+fn shell_words(load: &str) -> Vec<(String, bool)> {
     let mut word = String::new();
     let mut quote: Option<char> = None;
-    let mut words: Vec<(String, bool)> = Vec::new(); // (word, is an operator)
+    let mut words: Vec<(String, bool)> = Vec::new();
     for ch in load.chars() {
         match quote {
             Some(q) if ch == q => quote = None,
@@ -126,53 +167,21 @@ pub fn commands_of(load: &str) -> Vec<String> {
     if !word.is_empty() {
         words.push((word, false));
     }
-    let mut skip_next = false; // the target of a redirection given as a separate word
-    for (w, op) in &words {
-        // A word with an expansion (`$HB`, `${HB:-x}`, `$(…)`, backquotes) is only known when
-        // the shell runs it: no guess.
-        if !*op && w.contains(['$', '`']) {
-            at_command = false;
-            continue;
-        }
-        if *op {
-            // `2>&1`'s `&` comes through as an operator: harmless, it just reopens. After a
-            // closing `)` come arguments or operators, not a command.
-            at_command = w != ")";
-            continue;
-        }
-        if skip_next {
-            skip_next = false;
-            continue;
-        }
-        let is_redirect = w.starts_with(['<', '>'])
-            || w.trim_start_matches(|c: char| c.is_ascii_digit())
-                .starts_with(['<', '>']);
-        if is_redirect {
-            if w.ends_with(['<', '>']) {
-                skip_next = true;
-            }
-            continue;
-        }
-        if KNOWN_TOOLS.contains(&w.as_str()) {
-            push(w);
-        }
-        if !at_command {
-            continue;
-        }
-        let is_assignment = w.split_once('=').is_some_and(|(name, _)| {
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        });
-        if is_assignment {
-            continue;
-        }
-        if SHELL_WORDS.contains(&w.as_str()) {
-            at_command = REOPENING.contains(&w.as_str());
-            continue;
-        }
-        push(w);
-        at_command = false;
-    }
-    out
+    words
+}
+
+/// `<f`, `>f`, `2>f`, `>>`, ... (a redirection whose target may be the next word).
+fn is_redirection(w: &str) -> bool {
+    w.starts_with(['<', '>'])
+        || w.trim_start_matches(|c: char| c.is_ascii_digit())
+            .starts_with(['<', '>'])
+}
+
+/// `NAME=value` before a command.
+fn is_assignment(w: &str) -> bool {
+    w.split_once('=').is_some_and(|(name, _)| {
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
 }
 
 /// Looks `program` up like the shell does (PATH, or as a path when it holds a `/`).
@@ -574,29 +583,68 @@ pub fn supervise_main(args: &[String]) -> u8 {
 }
 
 fn supervise(args: &[String]) -> Result<u8> {
-    let mut cpus: Vec<usize> = Vec::new();
-    let mut grace = Duration::from_secs(2);
-    let mut command = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--cpus" => {
-                let list = it.next().context("--cpus needs a value")?;
-                cpus = list
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?;
+    let args = SuperviseArgs::parse(args)?;
+    let me = become_load_parent(&args.cpus)?;
+    let term = stop_flag()?;
+    let shell = spawn_shell(&args.command)?;
+    let mut sup = Supervisor {
+        me,
+        shell: shell.id() as i32,
+        shell_status: None,
+    };
+    // `Child` is not used to wait: the supervisor reaps by pid, the shell last.
+    std::mem::forget(shell);
+    let mut stdout = io::stdout();
+    writeln!(stdout, "pgid {}", sup.shell)?;
+    stdout.flush()?;
+    watch(&mut sup, &term, args.grace, &mut stdout)
+}
+
+/// The supervisor's command line: `--cpus LIST --grace-ms N -- COMMAND`.
+struct SuperviseArgs {
+    cpus: Vec<usize>,
+    grace: Duration,
+    command: String,
+}
+
+impl SuperviseArgs {
+    fn parse(args: &[String]) -> Result<SuperviseArgs> {
+        let mut cpus: Vec<usize> = Vec::new();
+        let mut grace = Duration::from_secs(2);
+        let mut command = None;
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--cpus" => {
+                    let list = it.next().context("--cpus needs a value")?;
+                    cpus = list
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::parse)
+                        .collect::<Result<_, _>>()?;
+                }
+                "--grace-ms" => {
+                    grace = Duration::from_millis(
+                        it.next().context("--grace-ms needs a value")?.parse()?,
+                    )
+                }
+                "--" => command = it.next().cloned(),
+                other => bail!("unknown argument {other}"),
             }
-            "--grace-ms" => {
-                grace =
-                    Duration::from_millis(it.next().context("--grace-ms needs a value")?.parse()?)
-            }
-            "--" => command = it.next().cloned(),
-            other => bail!("unknown argument {other}"),
         }
+        let command = command.context("no load command after --")?;
+        Ok(SuperviseArgs {
+            cpus,
+            grace,
+            command,
+        })
     }
-    let command = command.context("no load command after --")?;
+}
+
+/// Makes this process the load's parent: subreaper (orphans of the load come here), plain
+/// SCHED_OTHER at the load's nice value (inherited by the shell and everything it starts),
+/// pinned to `cpus` (none: not pinned). Returns its pid.
+fn become_load_parent(cpus: &[usize]) -> Result<libc::pid_t> {
     // SAFETY: plain syscalls on this process.
     let me = unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong);
@@ -610,7 +658,7 @@ fn supervise(args: &[String]) -> Result<u8> {
         // SAFETY: set is zeroed then filled with CPU_SET; size matches.
         unsafe {
             let mut set: libc::cpu_set_t = std::mem::zeroed();
-            for c in &cpus {
+            for c in cpus {
                 libc::CPU_SET(*c, &mut set);
             }
             if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
@@ -621,6 +669,11 @@ fn supervise(args: &[String]) -> Result<u8> {
             }
         }
     }
+    Ok(me)
+}
+
+/// Set when SIGTERM, SIGINT or SIGHUP arrives.
+fn stop_flag() -> Result<Arc<AtomicBool>> {
     let term = Arc::new(AtomicBool::new(false));
     for sig in [
         signal_hook::consts::SIGTERM,
@@ -629,13 +682,18 @@ fn supervise(args: &[String]) -> Result<u8> {
     ] {
         signal_hook::flag::register(sig, Arc::clone(&term)).context("cannot handle signals")?;
     }
+    Ok(term)
+}
+
+/// `/bin/sh -c COMMAND` in its own process group, its output into the log (our stderr).
+fn spawn_shell(command: &str) -> Result<std::process::Child> {
     let out = io::stderr()
         .as_fd()
         .try_clone_to_owned()
         .context("cannot duplicate the log")?;
     let mut sh = Command::new("/bin/sh");
     sh.arg("-c")
-        .arg(&command)
+        .arg(command)
         // Scratch files of a load (stress-ng) go to the temporary directory (private under
         // systemd), not to the output directory or a read-only working directory.
         .current_dir(std::env::temp_dir())
@@ -652,18 +710,17 @@ fn supervise(args: &[String]) -> Result<u8> {
             Ok(())
         });
     }
-    let shell = sh.spawn().context("cannot start /bin/sh for the load")?;
-    let mut sup = Supervisor {
-        me,
-        shell: shell.id() as i32,
-        shell_status: None,
-    };
-    // `Child` is not used to wait: the supervisor reaps by pid, the shell last.
-    std::mem::forget(shell);
-    let mut stdout = io::stdout();
-    writeln!(stdout, "pgid {}", sup.shell)?;
-    stdout.flush()?;
+    sh.spawn().context("cannot start /bin/sh for the load")
+}
 
+/// Waits for a stop (a signal, a byte or EOF on the lifeline, stdin) and tears the load
+/// down; or reports how the shell ended if the load finished on its own.
+fn watch(
+    sup: &mut Supervisor,
+    term: &AtomicBool,
+    grace: Duration,
+    stdout: &mut io::Stdout,
+) -> Result<u8> {
     let mut stdin = io::stdin();
     loop {
         let mut pfd = libc::pollfd {

@@ -13,6 +13,7 @@ mod plan;
 mod render;
 use rros_contract::report;
 mod run;
+mod show;
 mod stats;
 mod store;
 mod util;
@@ -80,8 +81,8 @@ enum Command {
         output_dir: PathBuf,
         /// What to print: the terminal view, report.json as it is, JUnit XML, Markdown, or
         /// LAVA result lines (`lava-test-case ...`, run by rros-lava-report).
-        #[arg(long, value_enum, default_value_t = run::ReportFormat::Text)]
-        format: run::ReportFormat,
+        #[arg(long, value_enum, default_value_t = show::ReportFormat::Text)]
+        format: show::ReportFormat,
         /// Same as --format json.
         #[arg(long, conflicts_with = "format")]
         json: bool,
@@ -195,68 +196,74 @@ fn main() -> ExitCode {
             from_output,
         } => {
             let format = if json {
-                run::ReportFormat::Json
+                show::ReportFormat::Json
             } else {
                 format
             };
             match from_output {
-                Some(file) => run::cmd_report_from_output(&file, format),
-                None => run::cmd_report(&output_dir, run.as_deref(), format),
+                Some(file) => show::cmd_report_from_output(&file, format),
+                None => show::cmd_report(&output_dir, run.as_deref(), format),
             }
         }
-        Command::Plan { plan: p, json } => plan::cmd_plan(
-            &plan::PlanArgs {
-                profile: &p.profile.profile,
-                duration: p.duration,
-                scenarios: &p.scenarios,
-                audit_only: p.audit_only,
-                warmup: p.warmup,
-                load_grace: p.load_grace,
-            },
-            json,
-        ),
-        Command::Run(r) => {
-            // SIGTERM/SIGINT/SIGHUP set the engine's stop token: the measurement ends, the
-            // load is reaped and an interrupted report is written. A second signal while the
-            // first is handled ends the process at once (the loads still die: their
-            // supervisor sees its lifeline close).
-            let stop = cyclictest::StopToken::new();
-            for sig in [
-                signal_hook::consts::SIGTERM,
-                signal_hook::consts::SIGINT,
-                signal_hook::consts::SIGHUP,
-            ] {
-                let _ = signal_hook::flag::register_conditional_shutdown(
-                    sig,
-                    2,
-                    Arc::clone(stop.flag()),
-                );
-                let _ = signal_hook::flag::register(sig, Arc::clone(stop.flag()));
-            }
-            let args = run::RunArgs {
-                profile: r.plan.profile.profile,
-                duration: r.plan.duration,
-                scenarios: r.plan.scenarios,
-                output_dir: r.output_dir,
-                keep: r.keep as usize,
-                backend: r.backend,
-                audit_only: r.plan.audit_only,
-                sysroot: r.sysroot,
-                evt_probability: (r.evt_probability > 0.0).then_some(r.evt_probability),
-                prometheus: r.prometheus,
-                warmup: r.plan.warmup,
-                load_grace: r.plan.load_grace,
-                quiet: r.quiet,
-                cmdline: argv.join(" "),
-            };
-            Ok(run::run(&args, &stop))
-        }
+        Command::Plan { plan: p, json } => plan::cmd_plan(&p.plan_args(), json),
+        Command::Run(r) => Ok(run::run(&r.run_args(&argv), &stop_on_signals())),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("rros-validate: error: {err:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// SIGTERM/SIGINT/SIGHUP set the engine's stop token: the measurement ends, the load is
+/// reaped and an interrupted report is written. A second signal while the first is handled
+/// ends the process at once (the loads still die: their supervisor sees its lifeline close).
+fn stop_on_signals() -> cyclictest::StopToken {
+    let stop = cyclictest::StopToken::new();
+    for sig in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 2, Arc::clone(stop.flag()));
+        let _ = signal_hook::flag::register(sig, Arc::clone(stop.flag()));
+    }
+    stop
+}
+
+impl PlanCli {
+    fn plan_args(&self) -> plan::PlanArgs<'_> {
+        plan::PlanArgs {
+            profile: &self.profile.profile,
+            duration: self.duration,
+            scenarios: &self.scenarios,
+            audit_only: self.audit_only,
+            warmup: self.warmup,
+            load_grace: self.load_grace,
+        }
+    }
+}
+
+impl RunCli {
+    /// What `run` is asked to do; `argv` is recorded in `cyclictest.json`.
+    fn run_args(self, argv: &[String]) -> run::RunArgs {
+        run::RunArgs {
+            profile: self.plan.profile.profile,
+            duration: self.plan.duration,
+            scenarios: self.plan.scenarios,
+            output_dir: self.output_dir,
+            keep: self.keep as usize,
+            backend: self.backend,
+            audit_only: self.plan.audit_only,
+            sysroot: self.sysroot,
+            evt_probability: (self.evt_probability > 0.0).then_some(self.evt_probability),
+            prometheus: self.prometheus,
+            warmup: self.plan.warmup,
+            load_grace: self.plan.load_grace,
+            quiet: self.quiet,
+            cmdline: argv.join(" "),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 use rros_board::{Board, BoardScenario};
-use rros_contract::plan::{Plan, PlannedScenario};
+use rros_contract::plan::Plan;
 use std::path::Path;
 use std::time::Duration;
 
@@ -50,18 +50,12 @@ pub fn select<'b>(
 /// The plan of a run of `board` with `args`; an unknown scenario name is an error, as it
 /// is for `run`.
 pub fn make(board: &Board, args: &PlanArgs) -> Result<Plan> {
-    let (selected, unknown) = select(board, args.scenarios, args.profile);
+    // The very steps `run` executes.
+    let (steps, unknown) = crate::run::steps_of(board, args.scenarios, args.duration, args.profile);
     if let Some(first) = unknown.into_iter().next() {
         bail!(first);
     }
-    let scenarios = selected
-        .iter()
-        .map(|s| PlannedScenario {
-            name: s.name.clone(),
-            duration_s: args.duration.unwrap_or(s.duration).as_secs_f64(),
-            load: s.load.is_some(),
-        })
-        .collect();
+    let scenarios = steps.iter().map(|s| s.planned()).collect();
     Ok(Plan::new(
         board.name.clone(),
         args.profile.display().to_string(),

@@ -5,10 +5,20 @@ mod common;
 use common::*;
 use std::path::Path;
 
+/// The audit of a captured unisolated machine (not of this host: the test must hold on an
+/// isolated one too).
 #[test]
-fn audit_of_this_machine_breaks_the_profile() {
+fn audit_of_an_unisolated_machine_breaks_the_profile() {
     let p = shipped_profile("qemux86-64");
-    let out = run(&["audit", "--profile", p.to_str().unwrap()], &[]);
+    let sysroot = not_isolated_sysroot();
+    let args = [
+        "audit",
+        "--profile",
+        p.to_str().unwrap(),
+        "--sysroot",
+        sysroot.to_str().unwrap(),
+    ];
+    let out = run(&args, &[]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
     // Every check is listed; findings carry evidence and fix.
@@ -28,11 +38,84 @@ fn audit_of_this_machine_breaks_the_profile() {
             .ends_with("audit: FAIL (the live system breaks the profile: apply the fixes above)")
     );
 
-    let json = run(&["audit", "--json", "--profile", p.to_str().unwrap()], &[]);
+    let json = run(&[&args[..], &["--json"]].concat(), &[]);
     assert_eq!(json.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(v["breaks_profile"], true);
+    assert_eq!(v["verdict"], "FAIL");
     assert!(v["checks"].as_array().unwrap().len() >= 10);
+}
+
+/// `audit --json` prints exactly what `report.json` carries as its `audit`: the contract's
+/// one type, read back with the contract's reader, and the same JSON value field for field.
+#[test]
+fn audit_json_is_the_audit_of_report_json() {
+    let t = tempfile::tempdir().unwrap();
+    let p = shipped_profile("qemux86-64");
+    for (sysroot, code) in [(not_isolated_sysroot(), 1), (isolated_sysroot(), 0)] {
+        let json = run(
+            &[
+                "audit",
+                "--json",
+                "--profile",
+                p.to_str().unwrap(),
+                "--sysroot",
+                sysroot.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(json.status.code(), Some(code), "{}", text(&json.stderr));
+        let printed: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        let typed: rros_contract::report::AuditReport =
+            serde_json::from_value(printed.clone()).expect("audit --json is an AuditReport");
+        assert_eq!(serde_json::to_value(&typed).unwrap(), printed);
+
+        let out_dir = t.path().join(format!("out-{code}"));
+        let run_out = run(
+            &[
+                "run",
+                "--audit-only",
+                "--profile",
+                p.to_str().unwrap(),
+                "--sysroot",
+                sysroot.to_str().unwrap(),
+                "--output-dir",
+                out_dir.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(
+            run_out.status.code(),
+            Some(code),
+            "{}",
+            text(&run_out.stdout)
+        );
+        let (_, _, dir) = verdict_line(&run_out);
+        let text = std::fs::read_to_string(Path::new(&dir).join("report.json")).unwrap();
+        let report = rros_contract::Report::from_json(&text, "report.json").unwrap();
+        assert_eq!(serde_json::to_value(&report.audit).unwrap(), printed);
+        assert_eq!(report_json(Path::new(&dir))["audit"], printed);
+    }
+    // An audit that cannot read the system: the same type, with its error and verdict ERROR.
+    let json = run(
+        &[
+            "audit",
+            "--json",
+            "--profile",
+            p.to_str().unwrap(),
+            "--sysroot",
+            t.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(json.status.code(), Some(2));
+    let typed: rros_contract::report::AuditReport =
+        serde_json::from_slice(&json.stdout).expect("an unreadable audit is an AuditReport");
+    assert_eq!(typed.verdict, rros_contract::Verdict::Error);
+    assert!(
+        typed
+            .error
+            .is_some_and(|e| e.contains("could not read the system"))
+    );
 }
 
 #[test]
@@ -306,4 +389,48 @@ fn units_are_hardened_and_wired() {
             text(&out.stderr)
         );
     }
+}
+
+/// `plan --json` states the steps `run` would execute (the same planning code), read with the
+/// contract's type, and its timeout is the contract's one formula.
+#[test]
+fn plan_json_states_the_run_steps() {
+    let p = shipped_profile("qemux86-64");
+    let out = run(
+        &[
+            "plan",
+            "--json",
+            "--profile",
+            p.to_str().unwrap(),
+            "--duration",
+            "5s",
+            "--scenario",
+            "hackbench",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: rros_contract::plan::Plan = serde_json::from_slice(&out.stdout).unwrap();
+    let steps: Vec<_> = plan
+        .scenarios
+        .iter()
+        .map(|s| (s.name.as_str(), s.duration_s, s.load))
+        .collect();
+    assert_eq!(steps, [("hackbench", 5.0, true)]);
+    assert_eq!(
+        plan.timeout_s,
+        rros_contract::plan::timeout_s(&[5.0], plan.warmup_s, plan.load_grace_s)
+    );
+    let unknown = run(
+        &[
+            "plan",
+            "--profile",
+            p.to_str().unwrap(),
+            "--scenario",
+            "nope",
+        ],
+        &[],
+    );
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("no scenario `nope`"));
 }

@@ -3,6 +3,8 @@
 //! marked. Text is emitted as SVG `<text>`, so no font file is needed to draw it.
 
 use anyhow::{Result, anyhow};
+use plotters::coord::combinators::LogCoord;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use rros_contract::report::{Report, ScenarioReport, Verdict};
@@ -79,12 +81,20 @@ fn x_range(s: &ScenarioReport) -> (f64, bool) {
     }
 }
 
+/// The panel's chart: latency in µs over log-scale sample counts.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, LogCoord<f64>>>;
+
+/// Drawing failed (plotters' error, with what was being drawn).
+fn draw_error<E: std::error::Error + Send + Sync>(err: DrawingAreaErrorKind<E>) -> anyhow::Error {
+    anyhow!("cannot draw the histogram: {err}")
+}
+
+/// One scenario's panel: the axes, a step line per CPU, the budgets, the legend.
 fn draw_panel(
     area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
     board: &str,
     s: &ScenarioReport,
 ) -> Result<()> {
-    let e = |err: DrawingAreaErrorKind<_>| anyhow!("cannot draw the histogram: {err}");
     let (x_max, budget_on_scale) = x_range(s);
     let max_count = s
         .per_cpu
@@ -94,6 +104,37 @@ fn draw_panel(
         .unwrap_or(1)
         .max(1) as f64;
     let y_max = 10f64.powf((max_count * 3.0).log10().ceil());
+    let mut chart = axes(area, board, s, x_max, y_max)?;
+    draw_cpus(&mut chart, s)?;
+    if budget_on_scale {
+        draw_budget(&mut chart, s.threshold.max_us, x_max, y_max)?;
+    } else {
+        note_budget_off_scale(&mut chart, s, x_max, y_max)?;
+    }
+    if let Some(p) = s.threshold.p99_us
+        && p <= x_max
+    {
+        draw_p99_budget(&mut chart, p, y_max)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(draw_error)?;
+    Ok(())
+}
+
+/// The panel's title (coloured by verdict) and axes.
+fn axes<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    board: &str,
+    s: &ScenarioReport,
+    x_max: f64,
+    y_max: f64,
+) -> Result<Chart<'a, 'b>> {
     let max_text = s.max_us.map_or("-".into(), |m| format!("{m:.1} µs"));
     let title = format!(
         "{board} · {} · {}: {} samples, max {max_text}, budget {} µs",
@@ -110,29 +151,35 @@ fn draw_panel(
         .x_label_area_size(42)
         .y_label_area_size(64)
         .build_cartesian_2d(0f64..x_max, (FLOOR..y_max).log_scale())
-        .map_err(e)?;
+        .map_err(draw_error)?;
     chart
         .configure_mesh()
         .x_desc("latency (µs)")
         .y_desc("samples (log scale)")
         .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| {
-            if *v < 1.0 {
-                String::new()
-            } else {
-                let exp = v.log10().round() as i32;
-                if exp <= 3 {
-                    format!("{v:.0}")
-                } else {
-                    format!("1e{exp}")
-                }
-            }
-        })
+        .y_label_formatter(&count_label)
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.08))
         .draw()
-        .map_err(e)?;
+        .map_err(draw_error)?;
+    Ok(chart)
+}
 
+/// A count axis label: plain up to 1000, then `1eN`; none below 1 (the floor).
+fn count_label(v: &f64) -> String {
+    if *v < 1.0 {
+        return String::new();
+    }
+    let exp = v.log10().round() as i32;
+    if exp <= 3 {
+        format!("{v:.0}")
+    } else {
+        format!("1e{exp}")
+    }
+}
+
+/// One step line per measured CPU, labelled with its maximum and what lies beyond the range.
+fn draw_cpus(chart: &mut Chart<'_, '_>, s: &ScenarioReport) -> Result<()> {
     for (i, c) in s.per_cpu.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
         let pts = steps(&c.histogram.bins, c.histogram.bucket_width_us);
@@ -149,80 +196,81 @@ fn draw_panel(
         }
         chart
             .draw_series(LineSeries::new(pts, colour.stroke_width(2)))
-            .map_err(e)?
+            .map_err(draw_error)?
             .label(label)
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
             });
     }
+    Ok(())
+}
 
-    let t = s.threshold.max_us;
+/// The max budget as a dashed line, labelled beside it on the side with room.
+fn draw_budget(chart: &mut Chart<'_, '_>, t: f64, x_max: f64, y_max: f64) -> Result<()> {
     let left_room = t > x_max / 2.0;
-    if budget_on_scale {
-        chart
-            .draw_series(DashedLineSeries::new(
-                vec![(t, FLOOR), (t, y_max)],
-                8,
-                5,
-                BUDGET.stroke_width(2),
-            ))
-            .map_err(e)?
-            .label(format!("budget (max) {t} µs"))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BUDGET.stroke_width(2)));
-        chart
-            .draw_series(std::iter::once(Text::new(
-                // Beside the line, on the side with room.
-                if left_room {
-                    format!("budget {t} µs ")
-                } else {
-                    format!(" budget {t} µs")
-                },
-                (t, (y_max * FLOOR).sqrt()),
-                ("sans-serif", 14).into_font().color(&BUDGET).pos(Pos::new(
-                    if left_room { HPos::Right } else { HPos::Left },
-                    VPos::Center,
-                )),
-            )))
-            .map_err(e)?;
-    } else {
-        let margin = s
-            .margin_us
-            .map_or(String::new(), |m| format!(" (margin {m:.0} µs)"));
-        chart
-            .draw_series(std::iter::once(Text::new(
-                format!("budget {t} µs is off the right edge{margin} →"),
-                (x_max * 0.98, (y_max * FLOOR).sqrt()),
-                ("sans-serif", 14)
-                    .into_font()
-                    .color(&BUDGET)
-                    .pos(Pos::new(HPos::Right, VPos::Center)),
-            )))
-            .map_err(e)?;
-    }
-    if let Some(p) = s.threshold.p99_us
-        && p <= x_max
-    {
-        chart
-            .draw_series(DashedLineSeries::new(
-                vec![(p, FLOOR), (p, y_max)],
-                4,
-                4,
-                P99_BUDGET.stroke_width(1),
-            ))
-            .map_err(e)?
-            .label(format!("budget (p99) {p} µs"))
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], P99_BUDGET.stroke_width(1))
-            });
-    }
     chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.4))
-        .label_font(("sans-serif", 13))
-        .draw()
-        .map_err(e)?;
+        .draw_series(DashedLineSeries::new(
+            vec![(t, FLOOR), (t, y_max)],
+            8,
+            5,
+            BUDGET.stroke_width(2),
+        ))
+        .map_err(draw_error)?
+        .label(format!("budget (max) {t} µs"))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BUDGET.stroke_width(2)));
+    chart
+        .draw_series(std::iter::once(Text::new(
+            if left_room {
+                format!("budget {t} µs ")
+            } else {
+                format!(" budget {t} µs")
+            },
+            (t, (y_max * FLOOR).sqrt()),
+            ("sans-serif", 14).into_font().color(&BUDGET).pos(Pos::new(
+                if left_room { HPos::Right } else { HPos::Left },
+                VPos::Center,
+            )),
+        )))
+        .map_err(draw_error)?;
+    Ok(())
+}
+
+/// A budget too far right to draw without squashing the data: noted at the right edge.
+fn note_budget_off_scale(
+    chart: &mut Chart<'_, '_>,
+    s: &ScenarioReport,
+    x_max: f64,
+    y_max: f64,
+) -> Result<()> {
+    let t = s.threshold.max_us;
+    let margin = s
+        .margin_us
+        .map_or(String::new(), |m| format!(" (margin {m:.0} µs)"));
+    chart
+        .draw_series(std::iter::once(Text::new(
+            format!("budget {t} µs is off the right edge{margin} →"),
+            (x_max * 0.98, (y_max * FLOOR).sqrt()),
+            ("sans-serif", 14)
+                .into_font()
+                .color(&BUDGET)
+                .pos(Pos::new(HPos::Right, VPos::Center)),
+        )))
+        .map_err(draw_error)?;
+    Ok(())
+}
+
+/// The p99 budget as a thinner dashed line.
+fn draw_p99_budget(chart: &mut Chart<'_, '_>, p: f64, y_max: f64) -> Result<()> {
+    chart
+        .draw_series(DashedLineSeries::new(
+            vec![(p, FLOOR), (p, y_max)],
+            4,
+            4,
+            P99_BUDGET.stroke_width(1),
+        ))
+        .map_err(draw_error)?
+        .label(format!("budget (p99) {p} µs"))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], P99_BUDGET.stroke_width(1)));
     Ok(())
 }
 

@@ -23,6 +23,13 @@ pub fn isolated_sysroot() -> PathBuf {
         .join("../rros-isolation/tests/fixtures/qemux86-64-isolated")
 }
 
+/// A /proc + /sys captured from a real, unisolated x86-64 VM (rros-isolation's test fixture):
+/// the audit of the qemux86-64 profile FAILs against it on any host, isolated or not.
+pub fn not_isolated_sysroot() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../rros-isolation/tests/fixtures/dev-machine-not-isolated")
+}
+
 /// Runs the binary with `args` (and extra environment).
 pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
