@@ -299,27 +299,19 @@ fn write_and_verify(
     out.file
         .sync_all()
         .map_err(Error::io("flush the written data to", device))?;
-    let (reader, readback) = open_readback(target, out.written_path(target), &out.file)?;
-    let limit = device_limit.unwrap_or(u64::MAX);
-    let direct = readback == Readback::DirectIo;
-    let mut buf = AlignedBuf::new(CHUNK + 2 * ALIGN as usize);
+    let (reader, mode) = open_readback(target, out.written_path(target), &out.file)?;
+    let mut readback = ReadBack {
+        reader: &reader,
+        device,
+        direct: mode == Readback::DirectIo,
+        device_size: device_limit.unwrap_or(u64::MAX),
+        buf: AlignedBuf::new(CHUNK + 2 * ALIGN as usize),
+    };
     match &image.bmap {
         Some(map) => {
             progress.phase(Phase::Verify, map.mapped_bytes);
             for range in &map.ranges {
-                let mut hasher = Sha256::new();
-                read_hashed(
-                    &reader,
-                    device,
-                    direct,
-                    limit,
-                    range.offset,
-                    range.length,
-                    &mut buf,
-                    &mut hasher,
-                    progress,
-                )?;
-                let actual: [u8; 32] = hasher.finalize().into();
+                let actual = readback.sha256(range.offset, range.length, progress)?;
                 if actual != range.sha256 {
                     return Err(Error::RangeChecksum(Box::new(RangeMismatch {
                         stage: Stage::ReadBack,
@@ -336,19 +328,7 @@ fn write_and_verify(
         }
         None => {
             progress.phase(Phase::Verify, written);
-            let mut hasher = Sha256::new();
-            read_hashed(
-                &reader,
-                device,
-                direct,
-                limit,
-                0,
-                written,
-                &mut buf,
-                &mut hasher,
-                progress,
-            )?;
-            let actual: [u8; 32] = hasher.finalize().into();
+            let actual = readback.sha256(0, written, progress)?;
             let expected = sha256.expect("set without a bmap");
             if actual != expected {
                 return Err(Error::ReadBackMismatch {
@@ -368,7 +348,7 @@ fn write_and_verify(
         written,
         ranges,
         bmap: image.bmap.as_ref().map(|m| m.path.clone()),
-        readback,
+        readback: mode,
         sha256: sha256.map(|s| hex(&s)),
     })
 }
@@ -510,66 +490,88 @@ impl AlignedBuf {
     }
 }
 
-/// Reads `[offset, offset + length)` of the target into `hasher`.
-#[allow(clippy::too_many_arguments)]
-fn read_hashed(
-    reader: &File,
-    device: &Path,
+/// Reading the written target back: the open reader, how it reads (O_DIRECT needs aligned
+/// offsets and buffers), where the device ends, and the one buffer every range reuses.
+struct ReadBack<'a> {
+    reader: &'a File,
+    device: &'a Path,
     direct: bool,
     device_size: u64,
-    offset: u64,
-    length: u64,
-    buf: &mut AlignedBuf,
-    hasher: &mut Sha256,
-    progress: &mut dyn Progress,
-) -> Result<(), Error> {
-    let end = offset + length;
-    let mut pos = offset;
-    while pos < end {
-        let (start, want_end) = if direct {
-            let start = pos / ALIGN * ALIGN;
-            (start, end.min(start + CHUNK as u64))
-        } else {
-            (pos, end.min(pos + CHUNK as u64))
-        };
-        let read_end = if direct {
-            want_end
-                .div_ceil(ALIGN)
-                .saturating_mul(ALIGN)
-                .min(device_size)
-                .max(want_end)
-        } else {
-            want_end
-        };
-        let data = buf.slice((read_end - start) as usize);
-        let mut filled = 0usize;
-        while filled < data.len() {
-            match reader.read_at(&mut data[filled..], start + filled as u64) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    return Err(Error::Io {
-                        action: "read back",
-                        path: device.to_owned(),
-                        source: e,
-                    });
+    buf: AlignedBuf,
+}
+
+impl ReadBack<'_> {
+    /// The SHA-256 of `[offset, offset + length)` of the target, as read back from it.
+    fn sha256(
+        &mut self,
+        offset: u64,
+        length: u64,
+        progress: &mut dyn Progress,
+    ) -> Result<[u8; 32], Error> {
+        let mut hasher = Sha256::new();
+        self.read_into(offset, length, &mut hasher, progress)?;
+        Ok(hasher.finalize().into())
+    }
+
+    /// Reads `[offset, offset + length)` of the target into `hasher`.
+    fn read_into(
+        &mut self,
+        offset: u64,
+        length: u64,
+        hasher: &mut Sha256,
+        progress: &mut dyn Progress,
+    ) -> Result<(), Error> {
+        let (reader, device, direct, device_size) =
+            (self.reader, self.device, self.direct, self.device_size);
+        let buf = &mut self.buf;
+        let end = offset + length;
+        let mut pos = offset;
+        while pos < end {
+            let (start, want_end) = if direct {
+                let start = pos / ALIGN * ALIGN;
+                (start, end.min(start + CHUNK as u64))
+            } else {
+                (pos, end.min(pos + CHUNK as u64))
+            };
+            let read_end = if direct {
+                want_end
+                    .div_ceil(ALIGN)
+                    .saturating_mul(ALIGN)
+                    .min(device_size)
+                    .max(want_end)
+            } else {
+                want_end
+            };
+            let data = buf.slice((read_end - start) as usize);
+            let mut filled = 0usize;
+            while filled < data.len() {
+                match reader.read_at(&mut data[filled..], start + filled as u64) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        return Err(Error::Io {
+                            action: "read back",
+                            path: device.to_owned(),
+                            source: e,
+                        });
+                    }
                 }
             }
+            if (filled as u64) < want_end - start {
+                return Err(Error::Io {
+                    action: "read back",
+                    path: device.to_owned(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("the device ends at byte {}", start + filled as u64),
+                    ),
+                });
+            }
+            hasher.update(&data[(pos - start) as usize..(want_end - start) as usize]);
+            progress.advance(want_end - pos);
+            pos = want_end;
         }
-        if (filled as u64) < want_end - start {
-            return Err(Error::Io {
-                action: "read back",
-                path: device.to_owned(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!("the device ends at byte {}", start + filled as u64),
-                ),
-            });
-        }
-        hasher.update(&data[(pos - start) as usize..(want_end - start) as usize]);
-        progress.advance(want_end - pos);
-        pos = want_end;
+        Ok(())
     }
-    Ok(())
 }
