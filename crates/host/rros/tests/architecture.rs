@@ -21,10 +21,14 @@ const MANIFESTS: &[&str] = &["Cargo.toml", "crates/on-target/Cargo.toml"];
 struct Crate {
     /// Its directory relative to the checkout, e.g. `crates/on-target/rros-board`.
     dir: String,
-    /// `lib`, `bin` or `lib + bin`, as the ARCHITECTURE table writes it.
+    /// `lib`, `bin`, `lib + bin`, or `tests` (a crate of tests only), as the ARCHITECTURE
+    /// table writes it.
     kind: String,
-    /// Project crates it depends on (normal and build dependencies, optional ones included).
+    /// Project crates it depends on (normal and build dependencies, optional ones included;
+    /// for a crate of tests only, its dev-dependencies).
     deps: BTreeSet<String>,
+    /// Its `description` in Cargo.toml, the job a new row starts from.
+    description: String,
 }
 
 fn root() -> PathBuf {
@@ -85,13 +89,14 @@ fn crates() -> BTreeMap<String, Crate> {
         let kind = match (kinds.contains("lib"), kinds.contains("bin")) {
             (true, true) => "lib + bin",
             (false, true) => "bin",
-            _ => "lib",
+            (true, false) => "lib",
+            (false, false) => "tests",
         };
         let deps = p["dependencies"]
             .as_array()
             .expect("dependencies")
             .iter()
-            .filter(|d| d["kind"].as_str() != Some("dev"))
+            .filter(|d| kind == "tests" || d["kind"].as_str() != Some("dev"))
             .filter_map(|d| d["name"].as_str())
             .filter(|name| names.contains(*name))
             .map(str::to_owned)
@@ -102,6 +107,10 @@ fn crates() -> BTreeMap<String, Crate> {
                 dir,
                 kind: kind.to_owned(),
                 deps,
+                description: p["description"]
+                    .as_str()
+                    .map(|d| d.trim().trim_end_matches('.').to_owned())
+                    .unwrap_or_else(|| "<its job>".into()),
             },
         );
     }
@@ -202,9 +211,10 @@ fn architecture_crate_table_matches_cargo_metadata() {
     for (name, krate) in &crates {
         if !listed.contains(name) {
             problems.push(format!(
-                "{DOC}: crate `{name}` ({}) has no row in the table under \"## Crates\"; add:\n    | `{name}` | {} | <its job> | {} |",
+                "{DOC}: crate `{name}` ({}) has no row in the table under \"## Crates\"; add:\n    | `{name}` | {} | {} | {} |",
                 krate.dir,
                 krate.kind,
+                krate.description,
                 arrows(&krate.deps)
             ));
         }
@@ -216,9 +226,9 @@ fn architecture_crate_table_matches_cargo_metadata() {
 fn contributing_layout_lists_every_crate() {
     const DOC: &str = "docs/CONTRIBUTING.md";
     let crates = crates();
-    let dirs: BTreeMap<&str, &str> = crates
+    let dirs: BTreeMap<&str, (&str, &Crate)> = crates
         .iter()
-        .map(|(name, c)| (c.dir.as_str(), name.as_str()))
+        .map(|(name, c)| (c.dir.as_str(), (name.as_str(), c)))
         .collect();
     let mut problems = Vec::new();
     let mut listed = BTreeSet::new();
@@ -244,10 +254,11 @@ fn contributing_layout_lists_every_crate() {
             ));
         }
     }
-    for (dir, name) in &dirs {
+    for (dir, (name, krate)) in &dirs {
         if !listed.contains(*dir) {
             problems.push(format!(
-                "{DOC}: crate `{name}` has no row in the table under \"## Layout and ownership\"; add:\n    | `{dir}` | <what it is for> |"
+                "{DOC}: crate `{name}` has no row in the table under \"## Layout and ownership\"; add:\n    | `{dir}` | {} |",
+                krate.description
             ));
         }
     }
