@@ -206,13 +206,12 @@ def check_board(board, include, env):
         image = env("rros-image")
         same("rros-image RROS_BOARD", image.get("RROS_BOARD"), board)
         params("QB_KERNEL_CMDLINE_APPEND (runqemu -append)", image.get("QB_KERNEL_CMDLINE_APPEND"))
-        cpus = set()
-        for var in ("RROS_CPUS_HOUSEKEEPING", "RROS_CPUS_ISOLATED"):
-            for part in include.get(var, "").split(","):
-                if part:
-                    lo, _, hi = part.split(":")[0].partition("-")
-                    cpus.update(range(int(lo), int(hi or lo) + 1))
-        same("QB_SMP (vCPUs = the profile's CPUs)", image.get("QB_SMP"), f"-smp {max(cpus) + 1}")
+        count = include.get("RROS_CPU_COUNT")
+        if not count:
+            report("QB_SMP (vCPUs = the profile's CPUs)",
+                   ["the include has no RROS_CPU_COUNT: run `rros board render`"])
+        else:
+            same("QB_SMP (vCPUs = the profile's CPUs, RROS_CPU_COUNT)", image.get("QB_SMP"), f"-smp {count}")
     else:
         return [f"FAIL: {board}: unknown RROS_CMDLINE_DELIVERY {delivery!r}"], False
     return lines, ok

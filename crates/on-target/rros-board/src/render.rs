@@ -97,6 +97,8 @@ pub fn bitbake_include(board: &Board) -> String {
     var("RROS_CPUS_HOUSEKEEPING", &board.housekeeping.to_string());
     var("RROS_CPUS_ISOLATED", &board.isolated.to_string());
     var("RROS_CPUS_OOB", &board.oob.to_string());
+    // The layer's CPU count (runqemu's -smp): the profile's, not re-derived from the lists.
+    var("RROS_CPU_COUNT", &board.cpu_count.to_string());
     var("RROS_ISOLATION_CMDLINE", &cmdline(board));
     var("RROS_CPUFREQ_GOVERNOR", &board.tuning.governor);
     var("RROS_SYSCTL_FILE", SYSCTL_FILE);

@@ -5,14 +5,13 @@
 //! finding at once; only a profile without errors becomes a [`Board`], the checked form that
 //! renderers and the on-target audit work from.
 
-use crate::cpulist::CpuSet;
 use crate::cpulist::MAX_CPU;
+use crate::cpulist::{CpuListError, CpuSet};
 use crate::profile::{
     Arch, CmdlineDelivery, DEFAULT_MIN_SAMPLES, Flavour, Profile, SCHEMA_VERSION, Scenario,
-    Threshold, Tuning,
+    SmtPolicy, Threshold, Tuning,
 };
 use cyclictest::config::{MAX_DURATION, MAX_INTERVAL_NS, MIN_INTERVAL_NS};
-use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
@@ -149,482 +148,939 @@ pub const GOVERNORS: &[&str] = &[
     "userspace",
 ];
 
-struct Checker {
-    findings: Vec<Finding>,
+/// One profile rule: a stable id, what it checks, how a finding is fixed, and the check.
+///
+/// [`RULES`] are run once per profile, [`SCENARIO_RULES`] once per `[[scenario]]`, each in
+/// table order; every finding a rule reports carries its id (`plain-text` is the one check
+/// several fields share, so the table lists it for each of them).
+pub struct Rule<F> {
+    /// Stable id, shown as `error[id]` and matched by tests and tools.
+    pub id: &'static str,
+    /// What the rule checks.
+    pub checks: &'static str,
+    /// What to do about a finding (each message says it for the values at hand).
+    pub fix: &'static str,
+    run: F,
 }
 
-impl Checker {
-    fn error(&mut self, rule: &'static str, field: impl Into<String>, message: impl Into<String>) {
-        self.push(Severity::Error, rule, field, message);
+/// The check of a rule over a context `C`.
+pub type Check<C> = fn(&C, &mut Out<'_>);
+/// A rule of the whole profile.
+pub type ProfileRule = Rule<fn(&ProfileCtx<'_>, &mut Out<'_>)>;
+/// A rule of one `[[scenario]]`.
+pub type ScenarioRule = Rule<fn(&ScenarioCtx<'_>, &mut Out<'_>)>;
+
+impl<F> fmt::Debug for Rule<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rule")
+            .field("id", &self.id)
+            .field("checks", &self.checks)
+            .finish()
+    }
+}
+
+/// Where a rule reports: its findings carry the rule's id.
+pub struct Out<'a> {
+    rule: &'static str,
+    findings: &'a mut Vec<Finding>,
+}
+
+impl Out<'_> {
+    fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.push(Severity::Error, field.into(), message.into());
     }
 
-    fn warning(
-        &mut self,
-        rule: &'static str,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) {
-        self.push(Severity::Warning, rule, field, message);
+    fn warning(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.push(Severity::Warning, field.into(), message.into());
     }
 
-    fn push(
-        &mut self,
-        severity: Severity,
-        rule: &'static str,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) {
+    fn push(&mut self, severity: Severity, field: String, message: String) {
         self.findings.push(Finding {
             severity,
-            rule,
-            field: field.into(),
-            message: message.into(),
+            rule: self.rule,
+            field,
+            message,
         });
     }
+}
 
-    /// Parses a cpulist field and range-checks it; `None` when it does not parse.
-    fn cpulist(&mut self, field: &str, text: &str, count: u32) -> Option<CpuSet> {
-        match CpuSet::parse(text) {
-            Ok(set) => {
-                let beyond = set.beyond(count);
-                if !beyond.is_empty() && count > 0 {
-                    self.error(
-                        "cpus-in-range",
-                        field,
-                        format!(
-                            "CPU {beyond} does not exist on a {count}-CPU board (valid: {}); fix the list or cpus.count",
-                            CpuSet::first_n(count)
-                        ),
-                    );
-                }
-                Some(set)
-            }
-            Err(err) => {
-                self.error("cpulist-syntax", field, format!("\"{text}\": {err}"));
-                None
-            }
+/// What the profile rules read: the profile, and what is parsed once for all of them.
+pub struct ProfileCtx<'a> {
+    profile: &'a Profile,
+    /// The profile's file name without `.toml`, when it came from a file.
+    file_stem: Option<&'a str>,
+    /// `cpus.count` when Linux can have that many CPUs, else 0: no range or partition check
+    /// runs against a count that is wrong anyway, and nothing is sized by it.
+    count: u32,
+    housekeeping: Result<CpuSet, CpuListError>,
+    isolated: Result<CpuSet, CpuListError>,
+    oob: Result<CpuSet, CpuListError>,
+}
+
+impl<'a> ProfileCtx<'a> {
+    fn new(profile: &'a Profile, file_stem: Option<&'a str>) -> Self {
+        let cpus = &profile.cpus;
+        let count = if cpus.count > MAX_CPU_COUNT {
+            0
+        } else {
+            cpus.count
+        };
+        Self {
+            profile,
+            file_stem,
+            count,
+            housekeeping: CpuSet::parse(&cpus.housekeeping),
+            isolated: CpuSet::parse(&cpus.isolated),
+            oob: CpuSet::parse(&cpus.oob),
         }
     }
 
-    /// Rendered strings end up inside double-quoted BitBake values and on the kernel command line.
-    fn plain_text(&mut self, field: &str, value: &str) {
-        if value.contains(['"', '\\', '\n', '\r', '$']) {
-            self.error(
-                "plain-text",
-                field,
-                format!("\"{}\" contains a quote, backslash, `$` or line break, which cannot be carried into BitBake and the kernel command line unchanged; remove it", value.escape_debug()),
-            );
-        }
+    /// The three CPU lists with their field names and text, in profile order.
+    fn cpulists(&self) -> [(&'static str, &str, &Result<CpuSet, CpuListError>); 3] {
+        let cpus = &self.profile.cpus;
+        [
+            ("cpus.housekeeping", &cpus.housekeeping, &self.housekeeping),
+            ("cpus.isolated", &cpus.isolated, &self.isolated),
+            ("cpus.oob", &cpus.oob, &self.oob),
+        ]
+    }
+
+    fn hk(&self) -> Option<&CpuSet> {
+        self.housekeeping.as_ref().ok()
+    }
+
+    fn iso(&self) -> Option<&CpuSet> {
+        self.isolated.as_ref().ok()
+    }
+
+    fn flavour(&self) -> Flavour {
+        self.profile.kernel.flavour
+    }
+
+    fn tuning(&self) -> &Tuning {
+        &self.profile.tuning
+    }
+}
+
+/// What the scenario rules read: one `[[scenario]]`, its place, and its parsed duration.
+pub struct ScenarioCtx<'a> {
+    index: usize,
+    scenario: &'a Scenario,
+    /// The scenarios before this one (names are unique among them).
+    earlier: &'a [Scenario],
+    duration: Result<Duration, humantime::DurationError>,
+}
+
+impl ScenarioCtx<'_> {
+    /// The dotted path of one of the scenario's fields, e.g. `scenario[1].duration`.
+    fn at(&self, field: &str) -> String {
+        format!("scenario[{}].{field}", self.index)
+    }
+
+    /// The duration when it is one a run may have (above zero, at most 365 days).
+    fn valid_duration(&self) -> Option<Duration> {
+        self.duration
+            .as_ref()
+            .ok()
+            .filter(|d| !d.is_zero() && **d <= MAX_DURATION)
+            .copied()
+    }
+
+    fn interval_ok(&self) -> bool {
+        INTERVAL_US_RANGE.contains(&self.scenario.interval_us)
+    }
+
+    fn min_samples(&self) -> u64 {
+        self.scenario.min_samples.unwrap_or(DEFAULT_MIN_SAMPLES)
+    }
+
+    /// How many periods the scenario's duration holds, when duration and interval are valid.
+    fn periods(&self) -> Option<u128> {
+        let d = self.valid_duration()?;
+        self.interval_ok()
+            .then(|| periods_in(d, self.scenario.interval_us))
+    }
+}
+
+/// The profile rules, in the order they run and report.
+pub const RULES: &[ProfileRule] = &[
+    Rule {
+        id: "schema-version",
+        checks: "the profile's schema version is the one this tool reads",
+        fix: "write the profile for the supported schema",
+        run: schema_version,
+    },
+    Rule {
+        id: "name-format",
+        checks: "the board name is non-empty and uses only letters, digits, `-` and `_`",
+        fix: "rename the board",
+        run: name_format,
+    },
+    Rule {
+        id: "name-matches-file",
+        checks: "the board name is the profile's file name",
+        fix: "rename the board or the file",
+        run: name_matches_file,
+    },
+    Rule {
+        id: "plain-text",
+        checks: "`machine` can be carried into BitBake unchanged",
+        fix: "remove quotes, backslashes, `$` and line breaks",
+        run: plain_machine,
+    },
+    Rule {
+        id: "machine-set",
+        checks: "the Yocto MACHINE is set",
+        fix: "set the MACHINE of the BSP",
+        run: machine_set,
+    },
+    Rule {
+        id: "flavour-arch",
+        checks: "RROS is chosen only for arm64",
+        fix: "use flavour \"evl\" or \"preempt-rt\" on other architectures",
+        run: flavour_arch,
+    },
+    Rule {
+        id: "kernel-nr-cpus",
+        checks: "an RROS board has no more CPUs than rros_defconfig's CONFIG_NR_CPUS",
+        fix: "use a kernel configured for the board or list fewer CPUs",
+        run: kernel_nr_cpus,
+    },
+    Rule {
+        id: "cpu-count",
+        checks: "cpus.count is between 1 and Linux's largest NR_CPUS",
+        fix: "give the number of CPUs the board has",
+        run: cpu_count,
+    },
+    Rule {
+        id: "cpulist-syntax",
+        checks: "the CPU lists are kernel cpulists",
+        fix: "write e.g. \"0-1,3\"",
+        run: cpulist_syntax,
+    },
+    Rule {
+        id: "cpus-in-range",
+        checks: "every listed CPU exists on a board of cpus.count CPUs",
+        fix: "fix the list or cpus.count",
+        run: cpus_in_range,
+    },
+    Rule {
+        id: "housekeeping-nonempty",
+        checks: "there is a housekeeping CPU",
+        fix: "list CPU 0 at least",
+        run: housekeeping_nonempty,
+    },
+    Rule {
+        id: "boot-cpu-housekeeping",
+        checks: "the boot CPU 0 is housekeeping, never isolated",
+        fix: "add 0 to cpus.housekeeping, isolate other CPUs",
+        run: boot_cpu_housekeeping,
+    },
+    Rule {
+        id: "isolated-nonempty",
+        checks: "there is an isolated CPU for the real-time work",
+        fix: "isolate at least one CPU",
+        run: isolated_nonempty,
+    },
+    Rule {
+        id: "housekeeping-isolated-disjoint",
+        checks: "no CPU is both housekeeping and isolated",
+        fix: "put each CPU in one list",
+        run: housekeeping_isolated_disjoint,
+    },
+    Rule {
+        id: "cpus-partition",
+        checks: "every CPU is housekeeping or isolated",
+        fix: "add the CPU to one of them",
+        run: cpus_partition,
+    },
+    Rule {
+        id: "oob-required",
+        checks: "a dual kernel names its out-of-band CPUs",
+        fix: "set cpus.oob to the isolated CPUs",
+        run: oob_required,
+    },
+    Rule {
+        id: "oob-needs-dual-kernel",
+        checks: "out-of-band CPUs are named only for a dual kernel",
+        fix: "remove cpus.oob or use flavour \"rros\"/\"evl\"",
+        run: oob_needs_dual_kernel,
+    },
+    Rule {
+        id: "oob-subset-isolated",
+        checks: "every out-of-band CPU is isolated",
+        fix: "add it to cpus.isolated or drop it from cpus.oob",
+        run: oob_subset_isolated,
+    },
+    Rule {
+        id: "governor-known",
+        checks: "the cpufreq governor is one of mainline Linux",
+        fix: "use one of GOVERNORS",
+        run: governor_known,
+    },
+    Rule {
+        id: "governor-performance",
+        checks: "(warning) the governor keeps the clock still",
+        fix: "use \"performance\"",
+        run: governor_performance,
+    },
+    Rule {
+        id: "timer-migration",
+        checks: "(warning) timers do not migrate onto isolated CPUs",
+        fix: "set tuning.timer_migration = false",
+        run: timer_migration,
+    },
+    Rule {
+        id: "vm-stat-interval",
+        checks: "the vmstat interval is at least 1 second",
+        fix: "give a positive number of seconds",
+        run: vm_stat_interval,
+    },
+    Rule {
+        id: "smt-arch",
+        checks: "(warning) `nosmt` is not asked for on arm64, which has no SMT",
+        fix: "use tuning.smt = \"none\"",
+        run: smt_arch,
+    },
+    Rule {
+        id: "plain-text",
+        checks: "each extra kernel parameter can be carried into BitBake unchanged",
+        fix: "remove quotes, backslashes, `$` and line breaks",
+        run: plain_extra_cmdline,
+    },
+    Rule {
+        id: "cmdline-arg",
+        checks: "each extra kernel parameter is one word",
+        fix: "give each parameter its own entry",
+        run: cmdline_arg,
+    },
+    Rule {
+        id: "cmdline-rendered",
+        checks: "no extra kernel parameter is one the renderer owns",
+        fix: "set the profile field the parameter is rendered from",
+        run: cmdline_rendered,
+    },
+    Rule {
+        id: "rpi-config-delivery",
+        checks: "config.txt lines are given only for Raspberry Pi boards",
+        fix: "remove tuning.rpi_config",
+        run: rpi_config_delivery,
+    },
+    Rule {
+        id: "plain-text",
+        checks: "each config.txt line can be carried into BitBake unchanged",
+        fix: "remove quotes, backslashes, `$` and line breaks",
+        run: plain_rpi_config,
+    },
+    Rule {
+        id: "scenario-present",
+        checks: "the profile has at least one scenario",
+        fix: "add a [[scenario]]",
+        run: scenario_present,
+    },
+];
+
+/// The rules of each `[[scenario]]`, in the order they run and report.
+pub const SCENARIO_RULES: &[ScenarioRule] = &[
+    Rule {
+        id: "scenario-name",
+        checks: "the scenario name is non-empty and uses only letters, digits, `-` and `_`",
+        fix: "rename the scenario",
+        run: scenario_name,
+    },
+    Rule {
+        id: "scenario-unique",
+        checks: "no two scenarios share a name",
+        fix: "give each scenario its own name",
+        run: scenario_unique,
+    },
+    Rule {
+        id: "scenario-duration",
+        checks: "the duration parses, is above zero and at most 365 days",
+        fix: "write e.g. \"60s\", \"5m\" or \"24h\"",
+        run: scenario_duration,
+    },
+    Rule {
+        id: "scenario-interval",
+        checks: "interval_us is in the engine's range",
+        fix: "use e.g. 200 or 1000",
+        run: scenario_interval,
+    },
+    Rule {
+        id: "scenario-min-samples",
+        checks: "min_samples is at least 1",
+        fix: "leave it out or give at least 1",
+        run: scenario_min_samples,
+    },
+    Rule {
+        id: "scenario-samples",
+        checks: "the duration holds min_samples periods of interval_us",
+        fix: "measure longer or lower min_samples",
+        run: scenario_samples,
+    },
+    Rule {
+        id: "scenario-samples-margin",
+        checks: "(warning) the duration holds 10 % more periods than min_samples",
+        fix: "measure a little longer",
+        run: scenario_samples_margin,
+    },
+    Rule {
+        id: "scenario-priority",
+        checks: "the priority is SCHED_FIFO's 1..=99",
+        fix: "give a priority in 1..=99",
+        run: scenario_priority,
+    },
+    Rule {
+        id: "threshold-positive",
+        checks: "the thresholds are positive",
+        fix: "give a positive number of µs",
+        run: threshold_positive,
+    },
+    Rule {
+        id: "threshold-order",
+        checks: "p99_us is not above max_us",
+        fix: "lower p99_us or raise max_us",
+        run: threshold_order,
+    },
+    Rule {
+        id: "scenario-load",
+        checks: "a load command is not empty",
+        fix: "leave `load` out for an idle scenario",
+        run: scenario_load,
+    },
+];
+
+/// Runs `rules` over `ctx`, appending their findings.
+fn run_rules<C>(rules: &[Rule<Check<C>>], ctx: &C, findings: &mut Vec<Finding>) {
+    for rule in rules {
+        (rule.run)(
+            ctx,
+            &mut Out {
+                rule: rule.id,
+                findings,
+            },
+        );
     }
 }
 
 /// Runs every rule over `profile`. `file_stem` is the profile's file name without `.toml`, when
 /// it came from a file, so the name can be checked against it.
 pub fn validate(profile: &Profile, file_stem: Option<&str>) -> Validation {
-    let mut c = Checker {
-        findings: Vec::new(),
+    let ctx = ProfileCtx::new(profile, file_stem);
+    let mut findings = Vec::new();
+    run_rules(RULES, &ctx, &mut findings);
+    let scenarios: Vec<ScenarioCtx<'_>> = profile
+        .scenarios
+        .iter()
+        .enumerate()
+        .map(|(index, scenario)| ScenarioCtx {
+            index,
+            scenario,
+            earlier: &profile.scenarios[..index],
+            duration: humantime::parse_duration(&scenario.duration),
+        })
+        .collect();
+    for scenario in &scenarios {
+        run_rules(SCENARIO_RULES, scenario, &mut findings);
+    }
+    let has_errors = findings.iter().any(|f| f.severity == Severity::Error);
+    let board = if has_errors {
+        None
+    } else {
+        board(&ctx, &scenarios)
     };
+    Validation { board, findings }
+}
 
-    if profile.schema != SCHEMA_VERSION {
-        c.error(
-            "schema-version",
-            "schema",
-            format!(
-                "version {} is not supported; this tool reads schema = {SCHEMA_VERSION}",
-                profile.schema
-            ),
+/// The checked board of a profile no rule reported an error for.
+fn board(ctx: &ProfileCtx<'_>, scenarios: &[ScenarioCtx<'_>]) -> Option<Board> {
+    let profile = ctx.profile;
+    let scenarios = scenarios
+        .iter()
+        .map(|s| {
+            Some(BoardScenario {
+                name: s.scenario.name.clone(),
+                description: s.scenario.description.clone(),
+                load: s.scenario.load.clone(),
+                duration: s.valid_duration()?,
+                interval_us: s.scenario.interval_us,
+                min_samples: s.min_samples(),
+                priority: s.scenario.priority,
+                threshold: s.scenario.threshold,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Board {
+        name: profile.name.clone(),
+        description: profile.description.clone(),
+        machine: profile.machine.clone(),
+        arch: profile.arch,
+        flavour: profile.kernel.flavour,
+        cmdline_delivery: profile.kernel.cmdline_delivery,
+        cpu_count: ctx.count,
+        housekeeping: ctx.housekeeping.clone().ok()?,
+        isolated: ctx.isolated.clone().ok()?,
+        oob: ctx.oob.clone().ok()?,
+        tuning: profile.tuning.clone(),
+        scenarios,
+    })
+}
+
+// --- the profile rules -----------------------------------------------------------------------
+
+/// Letters, digits, `-` and `_`, at least one: names files, BitBake values and test cases.
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+}
+
+/// Rendered strings end up inside double-quoted BitBake values and on the kernel command line.
+fn plain_text(out: &mut Out<'_>, field: &str, value: &str) {
+    if value.contains(['"', '\\', '\n', '\r', '$']) {
+        out.error(
+            field,
+            format!("\"{}\" contains a quote, backslash, `$` or line break, which cannot be carried into BitBake and the kernel command line unchanged; remove it", value.escape_debug()),
         );
     }
-    if !profile
-        .name
-        .chars()
-        .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-        || profile.name.is_empty()
-    {
-        c.error("name-format", "name", format!("\"{}\" must be non-empty and use only letters, digits, `-` and `_` (it names files and BitBake values)", profile.name.escape_debug()));
+}
+
+fn schema_version(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    let schema = ctx.profile.schema;
+    if schema != SCHEMA_VERSION {
+        out.error(
+            "schema",
+            format!("version {schema} is not supported; this tool reads schema = {SCHEMA_VERSION}"),
+        );
     }
-    if let Some(stem) = file_stem
-        && stem != profile.name
+}
+
+fn name_format(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    let name = &ctx.profile.name;
+    if !is_name(name) {
+        out.error("name", format!("\"{}\" must be non-empty and use only letters, digits, `-` and `_` (it names files and BitBake values)", name.escape_debug()));
+    }
+}
+
+fn name_matches_file(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    if let Some(stem) = ctx.file_stem
+        && stem != ctx.profile.name
     {
-        c.error(
-            "name-matches-file",
+        out.error(
             "name",
             format!(
                 "\"{}\" differs from the file name \"{stem}.toml\"; rename one so they match",
-                profile.name
+                ctx.profile.name
             ),
         );
     }
-    c.plain_text("machine", &profile.machine);
-    if profile.machine.trim().is_empty() {
-        c.error(
-            "machine-set",
+}
+
+fn plain_machine(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    plain_text(out, "machine", &ctx.profile.machine);
+}
+
+fn machine_set(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    if ctx.profile.machine.trim().is_empty() {
+        out.error(
             "machine",
             "empty; set the Yocto MACHINE of the BSP, e.g. \"raspberrypi4-64\"",
         );
     }
+}
 
-    // Kernel flavour against the architecture.
-    let flavour = profile.kernel.flavour;
-    if flavour == Flavour::Rros && profile.arch != Arch::Aarch64 {
-        c.error(
-            "flavour-arch",
+fn flavour_arch(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    if ctx.flavour() == Flavour::Rros && ctx.profile.arch != Arch::Aarch64 {
+        out.error(
             "kernel.flavour",
-            format!("RROS exists only for arm64 upstream, and this board is {}; use flavour = \"evl\" (Dovetail + EVL, same libevl API) or \"preempt-rt\"", profile.arch),
+            format!("RROS exists only for arm64 upstream, and this board is {}; use flavour = \"evl\" (Dovetail + EVL, same libevl API) or \"preempt-rt\"", ctx.profile.arch),
         );
     }
+}
 
-    // CPU sets. The count is bounded before anything sized by it is built.
-    let mut count = profile.cpus.count;
-    if flavour == Flavour::Rros && count > RROS_NR_CPUS && count <= MAX_CPU_COUNT {
-        c.error(
-            "kernel-nr-cpus",
+fn kernel_nr_cpus(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    let count = ctx.profile.cpus.count;
+    if ctx.flavour() == Flavour::Rros && count > RROS_NR_CPUS && count <= MAX_CPU_COUNT {
+        out.error(
             "cpus.count",
             format!("{count} CPUs, but the RROS kernel is built for at most {RROS_NR_CPUS} (CONFIG_NR_CPUS of rros_defconfig): Linux starts none beyond it and the RROS core would ignore cpus.oob; use a kernel configured for this board or list at most {RROS_NR_CPUS} CPUs"),
         );
     }
+}
+
+fn cpu_count(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    let count = ctx.profile.cpus.count;
     if count == 0 {
-        c.error(
-            "cpu-count",
+        out.error(
             "cpus.count",
             "must be at least 1 (the number of CPUs the board has)",
         );
     } else if count > MAX_CPU_COUNT {
-        c.error(
-            "cpu-count",
+        out.error(
             "cpus.count",
             format!("{count} is more CPUs than Linux supports (NR_CPUS is at most {MAX_CPU_COUNT}); give the number of CPUs the board has"),
         );
-        // No range or partition check against a count that is wrong anyway (and nothing
-        // sized by it): 0 skips them, as for a zero count.
-        count = 0;
     }
-    let hk = c.cpulist("cpus.housekeeping", &profile.cpus.housekeeping, count);
-    let iso = c.cpulist("cpus.isolated", &profile.cpus.isolated, count);
-    let oob = c.cpulist("cpus.oob", &profile.cpus.oob, count);
+}
 
-    if let Some(hk) = &hk {
-        if hk.is_empty() {
-            c.error("housekeeping-nonempty", "cpus.housekeeping", "empty; the kernel needs at least one housekeeping CPU (and nohz_full refuses to run without one): list CPU 0 at least");
-        } else if !hk.contains(0) {
-            c.error("boot-cpu-housekeeping", "cpus.housekeeping", format!("\"{hk}\" lacks the boot CPU 0, which nohz_full and the timekeeping duty never leave; add 0"));
+fn cpulist_syntax(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    for (field, text, parsed) in ctx.cpulists() {
+        if let Err(err) = parsed {
+            out.error(field, format!("\"{text}\": {err}"));
         }
     }
-    if let Some(iso) = &iso {
-        if iso.is_empty() {
-            c.error(
-                "isolated-nonempty",
-                "cpus.isolated",
-                "empty; isolate at least one CPU to run the real-time work on",
-            );
-        }
-        if iso.contains(0) {
-            c.error(
-                "boot-cpu-housekeeping",
-                "cpus.isolated",
-                "contains the boot CPU 0, which cannot be nohz_full; isolate other CPUs",
-            );
-        }
-    }
-    if let (Some(hk), Some(iso)) = (&hk, &iso) {
-        let both = hk.intersection(iso);
-        if !both.is_empty() {
-            c.error(
-                "housekeeping-isolated-disjoint",
-                "cpus.isolated",
-                format!("CPU {both} is both housekeeping and isolated; a CPU is one or the other"),
-            );
-        }
-        if count > 0 {
-            let unassigned = CpuSet::first_n(count).difference(&hk.union(iso));
-            if !unassigned.is_empty() {
-                c.error("cpus-partition", "cpus.housekeeping", format!("CPU {unassigned} is in neither housekeeping nor isolated; add it to one of them (housekeeping, unless it runs real-time work)"));
-            }
-        }
-    }
-    if let Some(oob) = &oob {
-        if flavour.is_dual_kernel() {
-            if oob.is_empty() {
-                c.error("oob-required", "cpus.oob", format!("empty, but a {flavour} kernel needs its out-of-band CPUs named (the kernel default names CPUs this board may not have); set it to the isolated CPUs"));
-            }
-        } else if !oob.is_empty() {
-            c.error("oob-needs-dual-kernel", "cpus.oob", format!("\"{oob}\" is set, but {flavour} has no out-of-band stage; remove it or use flavour \"rros\"/\"evl\""));
-        }
-        if let Some(iso) = &iso {
-            let outside = oob.difference(iso);
-            if !outside.is_empty() {
-                c.error("oob-subset-isolated", "cpus.oob", format!("CPU {outside} is out-of-band but not isolated; in-band tasks would run there too: add it to cpus.isolated or drop it from cpus.oob"));
-            }
-        }
-    }
+}
 
-    // Tuning.
-    let tuning = &profile.tuning;
-    if !GOVERNORS.contains(&tuning.governor.as_str()) {
-        c.error(
-            "governor-known",
+fn cpus_in_range(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    let count = ctx.count;
+    for (field, _, parsed) in ctx.cpulists() {
+        let Ok(set) = parsed else { continue };
+        let beyond = set.beyond(count);
+        if !beyond.is_empty() && count > 0 {
+            out.error(
+                field,
+                format!(
+                    "CPU {beyond} does not exist on a {count}-CPU board (valid: {}); fix the list or cpus.count",
+                    CpuSet::first_n(count)
+                ),
+            );
+        }
+    }
+}
+
+fn housekeeping_nonempty(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    if ctx.hk().is_some_and(CpuSet::is_empty) {
+        out.error("cpus.housekeeping", "empty; the kernel needs at least one housekeeping CPU (and nohz_full refuses to run without one): list CPU 0 at least");
+    }
+}
+
+fn boot_cpu_housekeeping(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    if let Some(hk) = ctx.hk()
+        && !hk.is_empty()
+        && !hk.contains(0)
+    {
+        out.error("cpus.housekeeping", format!("\"{hk}\" lacks the boot CPU 0, which nohz_full and the timekeeping duty never leave; add 0"));
+    }
+    if ctx.iso().is_some_and(|iso| iso.contains(0)) {
+        out.error(
+            "cpus.isolated",
+            "contains the boot CPU 0, which cannot be nohz_full; isolate other CPUs",
+        );
+    }
+}
+
+fn isolated_nonempty(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    if ctx.iso().is_some_and(CpuSet::is_empty) {
+        out.error(
+            "cpus.isolated",
+            "empty; isolate at least one CPU to run the real-time work on",
+        );
+    }
+}
+
+fn housekeeping_isolated_disjoint(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    let (Some(hk), Some(iso)) = (ctx.hk(), ctx.iso()) else {
+        return;
+    };
+    let both = hk.intersection(iso);
+    if !both.is_empty() {
+        out.error(
+            "cpus.isolated",
+            format!("CPU {both} is both housekeeping and isolated; a CPU is one or the other"),
+        );
+    }
+}
+
+fn cpus_partition(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    let (Some(hk), Some(iso)) = (ctx.hk(), ctx.iso()) else {
+        return;
+    };
+    if ctx.count == 0 {
+        return;
+    }
+    let unassigned = CpuSet::first_n(ctx.count).difference(&hk.union(iso));
+    if !unassigned.is_empty() {
+        out.error("cpus.housekeeping", format!("CPU {unassigned} is in neither housekeeping nor isolated; add it to one of them (housekeeping, unless it runs real-time work)"));
+    }
+}
+
+fn oob_required(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    let flavour = ctx.flavour();
+    if flavour.is_dual_kernel() && ctx.oob.as_ref().is_ok_and(CpuSet::is_empty) {
+        out.error("cpus.oob", format!("empty, but a {flavour} kernel needs its out-of-band CPUs named (the kernel default names CPUs this board may not have); set it to the isolated CPUs"));
+    }
+}
+
+fn oob_needs_dual_kernel(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    let flavour = ctx.flavour();
+    if let Ok(oob) = &ctx.oob
+        && !flavour.is_dual_kernel()
+        && !oob.is_empty()
+    {
+        out.error("cpus.oob", format!("\"{oob}\" is set, but {flavour} has no out-of-band stage; remove it or use flavour \"rros\"/\"evl\""));
+    }
+}
+
+fn oob_subset_isolated(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    let (Ok(oob), Some(iso)) = (&ctx.oob, ctx.iso()) else {
+        return;
+    };
+    let outside = oob.difference(iso);
+    if !outside.is_empty() {
+        out.error("cpus.oob", format!("CPU {outside} is out-of-band but not isolated; in-band tasks would run there too: add it to cpus.isolated or drop it from cpus.oob"));
+    }
+}
+
+fn governor_known(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    let governor = &ctx.tuning().governor;
+    if !GOVERNORS.contains(&governor.as_str()) {
+        out.error(
             "tuning.governor",
             format!(
                 "\"{}\" is not a cpufreq governor; use one of {}",
-                tuning.governor.escape_debug(),
+                governor.escape_debug(),
                 GOVERNORS.join(", ")
             ),
         );
-    } else if tuning.governor != "performance" {
-        c.warning("governor-performance", "tuning.governor", format!("\"{}\" changes the clock under the real-time work (costs ten to a hundred µs on wake-up); \"performance\" is the usual choice", tuning.governor));
     }
-    if tuning.timer_migration {
-        c.warning(
-            "timer-migration",
+}
+
+fn governor_performance(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    let governor = &ctx.tuning().governor;
+    if GOVERNORS.contains(&governor.as_str()) && governor != "performance" {
+        out.warning("tuning.governor", format!("\"{governor}\" changes the clock under the real-time work (costs ten to a hundred µs on wake-up); \"performance\" is the usual choice"));
+    }
+}
+
+fn timer_migration(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    if ctx.tuning().timer_migration {
+        out.warning(
             "tuning.timer_migration",
             "true lets timers migrate onto isolated CPUs; set it to false",
         );
     }
-    if tuning.vm_stat_interval == 0 {
-        c.error(
-            "vm-stat-interval",
-            "tuning.vm_stat_interval",
-            "must be at least 1 second",
-        );
+}
+
+fn vm_stat_interval(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    if ctx.tuning().vm_stat_interval == 0 {
+        out.error("tuning.vm_stat_interval", "must be at least 1 second");
     }
-    if tuning.smt == crate::profile::SmtPolicy::Off && profile.arch == Arch::Aarch64 {
-        c.warning(
-            "smt-arch",
+}
+
+fn smt_arch(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    if ctx.tuning().smt == SmtPolicy::Off && ctx.profile.arch == Arch::Aarch64 {
+        out.warning(
             "tuning.smt",
             "\"off\" on an arm64 board without SMT has no effect; use \"none\"",
         );
     }
-    for (i, arg) in tuning.extra_cmdline.iter().enumerate() {
-        let field = format!("tuning.extra_cmdline[{i}]");
-        c.plain_text(&field, arg);
+}
+
+/// `tuning.extra_cmdline[i]` with its entry.
+fn extra_cmdline<'a>(ctx: &'a ProfileCtx<'_>) -> impl Iterator<Item = (String, &'a str)> {
+    ctx.tuning()
+        .extra_cmdline
+        .iter()
+        .enumerate()
+        .map(|(i, arg)| (format!("tuning.extra_cmdline[{i}]"), arg.as_str()))
+}
+
+fn plain_extra_cmdline(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    for (field, arg) in extra_cmdline(ctx) {
+        plain_text(out, &field, arg);
+    }
+}
+
+fn cmdline_arg(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    for (field, arg) in extra_cmdline(ctx) {
         if arg.trim().is_empty() || arg.contains(char::is_whitespace) {
-            c.error(
-                "cmdline-arg",
-                field.clone(),
+            out.error(
+                field,
                 format!(
                     "\"{}\" must be one kernel parameter without spaces; give each its own entry",
                     arg.escape_debug()
                 ),
             );
         }
+    }
+}
+
+fn cmdline_rendered(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    for (field, arg) in extra_cmdline(ctx) {
         let key = arg.split('=').next().unwrap_or_default();
         if let Some((_, owner)) = RENDERED_PARAMS.iter().find(|(param, _)| *param == key) {
-            c.error(
-                "cmdline-rendered",
+            out.error(
                 field,
                 format!("`{key}` is rendered from {owner}; set that instead of passing it by hand"),
             );
         }
     }
-    if !tuning.rpi_config.is_empty()
-        && profile.kernel.cmdline_delivery != CmdlineDelivery::RpiCmdline
+}
+
+fn rpi_config_delivery(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    if !ctx.tuning().rpi_config.is_empty()
+        && ctx.profile.kernel.cmdline_delivery != CmdlineDelivery::RpiCmdline
     {
-        c.error("rpi-config-delivery", "tuning.rpi_config", "config.txt lines only exist on Raspberry Pi boards (cmdline_delivery = \"rpi-cmdline\"); remove them");
-    }
-    for (i, line) in tuning.rpi_config.iter().enumerate() {
-        c.plain_text(&format!("tuning.rpi_config[{i}]"), line);
-    }
-
-    // Scenarios.
-    if profile.scenarios.is_empty() {
-        c.error("scenario-present", "scenario", "no [[scenario]]; add at least one (e.g. an idle run) so the board has a budget to meet");
-    }
-    let mut names = BTreeSet::new();
-    let mut scenarios = Vec::new();
-    for (i, s) in profile.scenarios.iter().enumerate() {
-        if let Some(scenario) = check_scenario(&mut c, i, s, &mut names) {
-            scenarios.push(scenario);
-        }
-    }
-
-    let has_errors = c.findings.iter().any(|f| f.severity == Severity::Error);
-    let board = match (hk, iso, oob) {
-        (Some(housekeeping), Some(isolated), Some(oob)) if !has_errors => Some(Board {
-            name: profile.name.clone(),
-            description: profile.description.clone(),
-            machine: profile.machine.clone(),
-            arch: profile.arch,
-            flavour,
-            cmdline_delivery: profile.kernel.cmdline_delivery,
-            cpu_count: count,
-            housekeeping,
-            isolated,
-            oob,
-            tuning: profile.tuning.clone(),
-            scenarios,
-        }),
-        _ => None,
-    };
-    Validation {
-        board,
-        findings: c.findings,
+        out.error("tuning.rpi_config", "config.txt lines only exist on Raspberry Pi boards (cmdline_delivery = \"rpi-cmdline\"); remove them");
     }
 }
 
-fn check_scenario(
-    c: &mut Checker,
-    i: usize,
-    s: &Scenario,
-    names: &mut BTreeSet<String>,
-) -> Option<BoardScenario> {
-    let at = |field: &str| format!("scenario[{i}].{field}");
-    let mut ok = true;
-    if s.name.trim().is_empty()
-        || !s
-            .name
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-    {
-        c.error("scenario-name", at("name"), format!("\"{}\" must be non-empty and use only letters, digits, `-` and `_` (it names report files and test cases)", s.name.escape_debug()));
-        ok = false;
-    } else if !names.insert(s.name.clone()) {
-        c.error(
-            "scenario-unique",
-            at("name"),
-            format!(
-                "\"{}\" is used by an earlier scenario; give each scenario its own name",
-                s.name
-            ),
-        );
-        ok = false;
+fn plain_rpi_config(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    for (i, line) in ctx.tuning().rpi_config.iter().enumerate() {
+        plain_text(out, &format!("tuning.rpi_config[{i}]"), line);
     }
-    let duration = match humantime::parse_duration(&s.duration) {
-        Ok(d) if d > MAX_DURATION => {
-            c.error(
-                "scenario-duration",
-                at("duration"),
-                format!(
-                    "\"{}\" is longer than the 365 days a run may last; write e.g. \"60s\", \"5m\" or \"24h\"",
-                    s.duration.escape_debug()
-                ),
-            );
-            None
-        }
-        Ok(d) if !d.is_zero() => Some(d),
-        Ok(_) => {
-            c.error(
-                "scenario-duration",
-                at("duration"),
-                "is zero; measure for some time, e.g. \"60s\"",
-            );
-            None
-        }
-        Err(err) => {
-            c.error(
-                "scenario-duration",
-                at("duration"),
-                format!(
-                    "\"{}\": {err}; write e.g. \"60s\", \"5m\" or \"24h\" (at most 365 days)",
-                    s.duration.escape_debug()
-                ),
-            );
-            None
-        }
-    };
-    let interval_ok = INTERVAL_US_RANGE.contains(&s.interval_us);
-    if !interval_ok {
-        c.error(
-            "scenario-interval",
-            at("interval_us"),
+}
+
+fn scenario_present(ctx: &ProfileCtx<'_>, out: &mut Out<'_>) {
+    if ctx.profile.scenarios.is_empty() {
+        out.error("scenario", "no [[scenario]]; add at least one (e.g. an idle run) so the board has a budget to meet");
+    }
+}
+
+// --- the scenario rules ----------------------------------------------------------------------
+
+fn scenario_name(s: &ScenarioCtx<'_>, out: &mut Out<'_>) {
+    let name = &s.scenario.name;
+    if name.trim().is_empty() || !is_name(name) {
+        out.error(s.at("name"), format!("\"{}\" must be non-empty and use only letters, digits, `-` and `_` (it names report files and test cases)", name.escape_debug()));
+    }
+}
+
+fn scenario_unique(s: &ScenarioCtx<'_>, out: &mut Out<'_>) {
+    let name = &s.scenario.name;
+    // An invalid name is scenario-name's finding; an earlier one with the same text is too.
+    if is_name(name) && s.earlier.iter().any(|e| e.name == *name) {
+        out.error(
+            s.at("name"),
+            format!("\"{name}\" is used by an earlier scenario; give each scenario its own name"),
+        );
+    }
+}
+
+fn scenario_duration(s: &ScenarioCtx<'_>, out: &mut Out<'_>) {
+    let text = s.scenario.duration.escape_debug();
+    match &s.duration {
+        Ok(d) if *d > MAX_DURATION => out.error(
+            s.at("duration"),
+            format!(
+                "\"{text}\" is longer than the 365 days a run may last; write e.g. \"60s\", \"5m\" or \"24h\""
+            ),
+        ),
+        Ok(d) if d.is_zero() => out.error(
+            s.at("duration"),
+            "is zero; measure for some time, e.g. \"60s\"",
+        ),
+        Ok(_) => {}
+        Err(err) => out.error(
+            s.at("duration"),
+            format!(
+                "\"{text}\": {err}; write e.g. \"60s\", \"5m\" or \"24h\" (at most 365 days)"
+            ),
+        ),
+    }
+}
+
+fn scenario_interval(s: &ScenarioCtx<'_>, out: &mut Out<'_>) {
+    if !s.interval_ok() {
+        out.error(
+            s.at("interval_us"),
             format!(
                 "{} is outside {}..={} (the sampling period in µs the engine accepts, 1 µs to 1 s); use e.g. 200 or 1000",
-                s.interval_us,
+                s.scenario.interval_us,
                 INTERVAL_US_RANGE.start(),
                 INTERVAL_US_RANGE.end()
             ),
         );
-        ok = false;
     }
-    let min_samples = s.min_samples.unwrap_or(DEFAULT_MIN_SAMPLES);
-    if min_samples == 0 {
-        c.error(
-            "scenario-min-samples",
-            at("min_samples"),
+}
+
+fn scenario_min_samples(s: &ScenarioCtx<'_>, out: &mut Out<'_>) {
+    if s.min_samples() == 0 {
+        out.error(
+            s.at("min_samples"),
             format!("0 would let a run that measured nothing pass; leave it out (default {DEFAULT_MIN_SAMPLES}) or give at least 1"),
         );
-        ok = false;
-    } else if let Some(d) = duration
-        && interval_ok
-        && periods_in(d, s.interval_us) < u128::from(min_samples)
-    {
-        c.error(
-            "scenario-samples",
-            at("duration"),
+    }
+}
+
+fn scenario_samples(s: &ScenarioCtx<'_>, out: &mut Out<'_>) {
+    let min_samples = s.min_samples();
+    let Some(periods) = s.periods().filter(|_| min_samples > 0) else {
+        return;
+    };
+    if periods < u128::from(min_samples) {
+        let interval_us = s.scenario.interval_us;
+        out.error(
+            s.at("duration"),
             format!(
-                "\"{}\" holds {} period(s) of {} µs, fewer than the {min_samples} samples a scenario needs (min_samples{}); measure at least {} or lower min_samples",
-                s.duration.escape_debug(),
-                periods_in(d, s.interval_us),
-                s.interval_us,
-                if s.min_samples.is_some() { "" } else { ", default" },
-                humantime::format_duration(shortest_duration(min_samples, s.interval_us))
-            ),
-        );
-        ok = false;
-    } else if let Some(d) = duration
-        && interval_ok
-        && periods_in(d, s.interval_us) < u128::from(min_samples) + u128::from(min_samples / 10)
-    {
-        c.warning(
-            "scenario-samples-margin",
-            at("duration"),
-            format!(
-                "\"{}\" holds {} period(s) of {} µs, within 10 % of min_samples = {min_samples}: periods lost to overruns or a late start make the run ERROR (measured too little); measure a little longer",
-                s.duration.escape_debug(),
-                periods_in(d, s.interval_us),
-                s.interval_us
+                "\"{}\" holds {periods} period(s) of {interval_us} µs, fewer than the {min_samples} samples a scenario needs (min_samples{}); measure at least {} or lower min_samples",
+                s.scenario.duration.escape_debug(),
+                if s.scenario.min_samples.is_some() { "" } else { ", default" },
+                humantime::format_duration(shortest_duration(min_samples, interval_us))
             ),
         );
     }
-    if !(1..=99).contains(&s.priority) {
-        c.error(
-            "scenario-priority",
-            at("priority"),
-            format!("{} is outside SCHED_FIFO's 1..=99", s.priority),
+}
+
+fn scenario_samples_margin(s: &ScenarioCtx<'_>, out: &mut Out<'_>) {
+    let min_samples = s.min_samples();
+    let Some(periods) = s.periods().filter(|_| min_samples > 0) else {
+        return;
+    };
+    let wanted = u128::from(min_samples);
+    if periods >= wanted && periods < wanted + u128::from(min_samples / 10) {
+        out.warning(
+            s.at("duration"),
+            format!(
+                "\"{}\" holds {periods} period(s) of {} µs, within 10 % of min_samples = {min_samples}: periods lost to overruns or a late start make the run ERROR (measured too little); measure a little longer",
+                s.scenario.duration.escape_debug(),
+                s.scenario.interval_us
+            ),
         );
-        ok = false;
     }
-    if s.threshold.max_us == 0 {
-        c.error(
-            "threshold-positive",
-            at("threshold.max_us"),
-            "must be a positive number of µs",
+}
+
+fn scenario_priority(s: &ScenarioCtx<'_>, out: &mut Out<'_>) {
+    let priority = s.scenario.priority;
+    if !(1..=99).contains(&priority) {
+        out.error(
+            s.at("priority"),
+            format!("{priority} is outside SCHED_FIFO's 1..=99"),
         );
-        ok = false;
     }
-    match s.threshold.p99_us {
-        Some(0) => {
-            c.error(
-                "threshold-positive",
-                at("threshold.p99_us"),
-                "must be a positive number of µs (or left out)",
-            );
-            ok = false;
-        }
-        Some(p99) if p99 > s.threshold.max_us && s.threshold.max_us > 0 => {
-            c.error("threshold-order", at("threshold.p99_us"), format!("{p99} µs is above max_us = {} µs; the 99th percentile cannot exceed the maximum", s.threshold.max_us));
-            ok = false;
-        }
-        _ => {}
+}
+
+fn threshold_positive(s: &ScenarioCtx<'_>, out: &mut Out<'_>) {
+    let threshold = s.scenario.threshold;
+    if threshold.max_us == 0 {
+        out.error(s.at("threshold.max_us"), "must be a positive number of µs");
     }
-    if let Some(load) = &s.load
+    if threshold.p99_us == Some(0) {
+        out.error(
+            s.at("threshold.p99_us"),
+            "must be a positive number of µs (or left out)",
+        );
+    }
+}
+
+fn threshold_order(s: &ScenarioCtx<'_>, out: &mut Out<'_>) {
+    let Threshold { max_us, p99_us } = s.scenario.threshold;
+    if let Some(p99) = p99_us
+        && p99 > max_us
+        && max_us > 0
+    {
+        out.error(s.at("threshold.p99_us"), format!("{p99} µs is above max_us = {max_us} µs; the 99th percentile cannot exceed the maximum"));
+    }
+}
+
+fn scenario_load(s: &ScenarioCtx<'_>, out: &mut Out<'_>) {
+    if let Some(load) = &s.scenario.load
         && load.trim().is_empty()
     {
-        c.error(
-            "scenario-load",
-            at("load"),
+        out.error(
+            s.at("load"),
             "is empty; leave `load` out for an idle scenario",
         );
-        ok = false;
     }
-    Some(BoardScenario {
-        name: s.name.clone(),
-        description: s.description.clone(),
-        load: s.load.clone(),
-        duration: duration?,
-        interval_us: s.interval_us,
-        min_samples,
-        priority: s.priority,
-        threshold: s.threshold,
-    })
-    .filter(|_| ok)
 }

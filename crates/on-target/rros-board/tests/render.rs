@@ -126,6 +126,7 @@ fn bitbake_include_carries_the_profile() {
         "{inc}"
     );
     assert!(inc.contains("RROS_KERNEL_FLAVOUR = \"rros\"\n"), "{inc}");
+    assert!(inc.contains("RROS_CPU_COUNT = \"4\"\n"), "{inc}");
     assert!(
         inc.contains(&format!("RROS_ISOLATION_CMDLINE = \"{}\"\n", cmdline(&b))),
         "{inc}"

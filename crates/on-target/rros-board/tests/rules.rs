@@ -587,3 +587,75 @@ fn cpu_count_is_bounded_by_nr_cpus() {
         );
     }
 }
+
+/// The rules table is the one place the rules are: every finding of a profile that breaks
+/// many rules at once names a rule of the tables, each table entry has an id, what it
+/// checks and its fix, and only `plain-text` (one check over several fields) is listed twice.
+#[test]
+fn findings_come_from_the_rules_tables() {
+    use rros_board::rules::{RULES, SCENARIO_RULES};
+    let ids: Vec<&str> = RULES
+        .iter()
+        .map(|r| r.id)
+        .chain(SCENARIO_RULES.iter().map(|r| r.id))
+        .collect();
+    for rule in RULES
+        .iter()
+        .map(|r| (r.id, r.checks, r.fix))
+        .chain(SCENARIO_RULES.iter().map(|r| (r.id, r.checks, r.fix)))
+    {
+        assert!(
+            !rule.1.is_empty() && !rule.2.is_empty(),
+            "{} lacks its description or fix",
+            rule.0
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for id in &ids {
+        assert!(
+            seen.insert(*id) || *id == "plain-text",
+            "rule {id} is listed twice"
+        );
+    }
+    let text = with(r#"oob = "2-3""#, r#"oob = "1-3,9""#)
+        .replace(r#"name = "testboard""#, r#"name = "test board""#)
+        .replace(r#"machine = "qemuarm64""#, r#"machine = "qemu$arm""#)
+        .replace(
+            r#"governor = "performance""#,
+            "governor = \"ondemand\"\nextra_cmdline = [\"nosmt\", \"a b\"]\nrpi_config = [\"x\"]",
+        )
+        .replace("max_us = 50, p99_us = 20", "max_us = 10, p99_us = 20")
+        .replace(r#"duration = "1m""#, r#"duration = "1ms""#)
+        .replace(r#"name = "load""#, r#"name = "idle""#);
+    let profile = parse_profile(&text, Path::new("t.toml")).expect("parses");
+    let validation = validate(&profile, Some("other"));
+    let found: std::collections::BTreeSet<&str> =
+        validation.findings.iter().map(|f| f.rule).collect();
+    for id in &found {
+        assert!(
+            ids.contains(id),
+            "finding of rule {id}, which no table lists"
+        );
+    }
+    for id in [
+        "name-format",
+        "name-matches-file",
+        "plain-text",
+        "cpus-in-range",
+        "oob-subset-isolated",
+        "governor-performance",
+        "cmdline-arg",
+        "cmdline-rendered",
+        "rpi-config-delivery",
+        "threshold-order",
+        "scenario-unique",
+        "scenario-samples",
+    ] {
+        assert!(
+            found.contains(id),
+            "{id} not reported: {:?}",
+            validation.findings
+        );
+    }
+    assert!(validation.board.is_none());
+}

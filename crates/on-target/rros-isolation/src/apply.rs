@@ -45,7 +45,56 @@ impl Action {
     }
 }
 
-/// Applies the runtime tuning of `board` to the system under `sysroot` (`/` on the target):
+/// One step of the tuning, in the style of the audit's rules: an id, the setting it makes
+/// (what the matching audit rule asks for), and the step itself.
+pub struct Step {
+    /// Stable id: the audit rule whose finding this step removes.
+    pub id: &'static str,
+    /// What the step sets.
+    pub sets: &'static str,
+    run: fn(&Board, &mut Tuner<'_>) -> Result<(), ApplyError>,
+}
+
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Step")
+            .field("id", &self.id)
+            .field("sets", &self.sets)
+            .finish()
+    }
+}
+
+/// The tuning's steps, in the order [`apply`] runs them.
+pub const STEPS: &[Step] = &[
+    Step {
+        id: "cpufreq-governor",
+        sets: "cpufreq governor `tuning.governor` on every CPU that has cpufreq",
+        run: governor,
+    },
+    Step {
+        id: "irq-affinity",
+        sets: "every IRQ whose affinity reaches outside the housekeeping CPUs → housekeeping",
+        run: irq_affinity,
+    },
+    Step {
+        id: "default-irq-affinity",
+        sets: "/proc/irq/default_smp_affinity → housekeeping, if it reaches outside it",
+        run: default_irq_affinity,
+    },
+    Step {
+        id: "workqueue-cpumask",
+        sets: "the unbound-workqueue cpumask → housekeeping, if it includes an isolated CPU",
+        run: workqueue_cpumask,
+    },
+    Step {
+        id: "fair-server",
+        sets: "the fair server's runtime → 0 on the isolated CPUs, when RT throttling is off",
+        run: fair_server,
+    },
+];
+
+/// Applies the runtime tuning of `board` to the system under `sysroot` (`/` on the target),
+/// step by step ([`STEPS`]):
 ///
 /// 1. cpufreq governor `tuning.governor` on every CPU that has cpufreq;
 /// 2. every IRQ whose `smp_affinity_list` reaches outside the housekeeping CPUs → housekeeping
@@ -60,28 +109,35 @@ impl Action {
 /// only a sysroot without `/proc/irq` (or with an unparseable `/proc/interrupts`) is an error.
 pub fn apply(board: &Board, sysroot: &Path, dry_run: bool) -> Result<Vec<Action>, ApplyError> {
     let root = Sysroot::new(sysroot);
+    let housekeeping = &board.housekeeping;
     let mut tuner = Tuner {
         root: &root,
         dry_run,
+        hk_list: housekeeping.to_string(),
+        hk_mask: parse::format_hex_mask(housekeeping),
         actions: Vec::new(),
     };
-    let housekeeping = &board.housekeeping;
-    let hk_list = housekeeping.to_string();
-    let hk_mask = parse::format_hex_mask(housekeeping);
+    for step in STEPS {
+        (step.run)(board, &mut tuner)?;
+    }
+    Ok(tuner.actions)
+}
 
-    // 1. Governor.
-    for cpu in root.numbered("sys/devices/system/cpu", "cpu")? {
+fn governor(board: &Board, tuner: &mut Tuner<'_>) -> Result<(), ApplyError> {
+    let wanted = &board.tuning.governor;
+    for cpu in tuner.root.numbered("sys/devices/system/cpu", "cpu")? {
         let rel = format!("{}/cpufreq/scaling_governor", cpu_dir(cpu));
         let what = format!("cpu{cpu} cpufreq governor");
         // None: no cpufreq on this CPU (a VM, or no driver).
-        let Some(current) = tuner.read(&what, &rel, &board.tuning.governor) else {
+        let Some(current) = tuner.read(&what, &rel, wanted) else {
             continue;
         };
-        if current == board.tuning.governor {
-            tuner.unchanged(what, &rel, &board.tuning.governor, current);
+        if current == *wanted {
+            tuner.unchanged(what, &rel, wanted, current);
             continue;
         }
-        let available = root
+        let available = tuner
+            .root
             .read_opt(&format!(
                 "{}/cpufreq/scaling_available_governors",
                 cpu_dir(cpu)
@@ -89,34 +145,35 @@ pub fn apply(board: &Board, sysroot: &Path, dry_run: bool) -> Result<Vec<Action>
             .ok()
             .flatten();
         if let Some(available) = available
-            && !available
-                .split_whitespace()
-                .any(|g| g == board.tuning.governor)
+            && !available.split_whitespace().any(|g| g == wanted)
         {
             tuner.push(
                 what,
                 &rel,
-                &board.tuning.governor,
+                wanted,
                 ActionOutcome::Failed {
                     error: format!(
-                        "the kernel offers only `{}`: build it with the `{}` governor",
+                        "the kernel offers only `{}`: build it with the `{wanted}` governor",
                         available.trim(),
-                        board.tuning.governor
                     ),
                 },
             );
             continue;
         }
-        tuner.write(what, &rel, &board.tuning.governor, current);
+        tuner.write(what, &rel, wanted, current);
     }
+    Ok(())
+}
 
-    // 2. IRQ affinity.
+fn irq_affinity(board: &Board, tuner: &mut Tuner<'_>) -> Result<(), ApplyError> {
+    let root = tuner.root;
     let interrupts: BTreeMap<u32, IrqLine> = match root.read_opt("proc/interrupts")? {
         Some(text) => parse::parse_interrupts(&text)
             .map_err(|message| root.parse_error("proc/interrupts", &text, message))?,
         None => BTreeMap::new(),
     };
     root.require_dir("proc/irq")?;
+    let hk_list = tuner.hk_list.clone();
     for irq in root.numbered("proc/irq", "")? {
         let rel = format!("proc/irq/{irq}/smp_affinity_list");
         let line = interrupts.get(&irq);
@@ -131,10 +188,10 @@ pub fn apply(board: &Board, sysroot: &Path, dry_run: bool) -> Result<Vec<Action>
         let Some(current) = tuner.read(&what, &rel, &hk_list) else {
             continue;
         };
-        let within = CpuSet::parse(&current).is_ok_and(|set| set.is_subset(housekeeping));
+        let within = CpuSet::parse(&current).is_ok_and(|set| set.is_subset(&board.housekeeping));
         if within {
             tuner.unchanged(what, &rel, &hk_list, current);
-        } else if is_managed(&root, irq) {
+        } else if is_managed(root, irq) {
             tuner.push(
                 what,
                 &rel,
@@ -147,20 +204,26 @@ pub fn apply(board: &Board, sysroot: &Path, dry_run: bool) -> Result<Vec<Action>
             tuner.write(what, &rel, &hk_list, current);
         }
     }
+    Ok(())
+}
 
-    // 3. Default IRQ affinity.
+fn default_irq_affinity(board: &Board, tuner: &mut Tuner<'_>) -> Result<(), ApplyError> {
     let rel = "proc/irq/default_smp_affinity";
     let what = "default IRQ affinity".to_owned();
+    let hk_mask = tuner.hk_mask.clone();
     if let Some(current) = tuner.read(&what, rel, &hk_mask) {
-        if parse::parse_hex_mask(&current).is_ok_and(|set| set.is_subset(housekeeping)) {
+        if parse::parse_hex_mask(&current).is_ok_and(|set| set.is_subset(&board.housekeeping)) {
             tuner.unchanged(what, rel, &hk_mask, current);
         } else {
             tuner.write(what, rel, &hk_mask, current);
         }
     }
+    Ok(())
+}
 
-    // 4. Unbound workqueues.
+fn workqueue_cpumask(board: &Board, tuner: &mut Tuner<'_>) -> Result<(), ApplyError> {
     let what = "unbound workqueue cpumask".to_owned();
+    let hk_mask = tuner.hk_mask.clone();
     if let Some(current) = tuner.read(&what, WORKQUEUE_CPUMASK, &hk_mask) {
         let clean = parse::parse_hex_mask(&current)
             .is_ok_and(|set| set.intersection(&board.isolated).is_empty());
@@ -170,27 +233,36 @@ pub fn apply(board: &Board, sysroot: &Path, dry_run: bool) -> Result<Vec<Action>
             tuner.write(what, WORKQUEUE_CPUMASK, &hk_mask, current);
         }
     }
+    Ok(())
+}
 
-    // 5. Fair server.
-    if !board.tuning.rt_throttling {
-        for cpu in board.isolated.iter() {
-            let rel = format!("{FAIR_SERVER_DIR}/cpu{cpu}/runtime");
-            let what = format!("cpu{cpu} fair server runtime");
-            if let Some(current) = tuner.read(&what, &rel, "0") {
-                if current == "0" {
-                    tuner.unchanged(what, &rel, "0", current);
-                } else {
-                    tuner.write(what, &rel, "0", current);
-                }
+fn fair_server(board: &Board, tuner: &mut Tuner<'_>) -> Result<(), ApplyError> {
+    if board.tuning.rt_throttling {
+        return Ok(());
+    }
+    for cpu in board.isolated.iter() {
+        let rel = format!("{FAIR_SERVER_DIR}/cpu{cpu}/runtime");
+        let what = format!("cpu{cpu} fair server runtime");
+        if let Some(current) = tuner.read(&what, &rel, "0") {
+            if current == "0" {
+                tuner.unchanged(what, &rel, "0", current);
+            } else {
+                tuner.write(what, &rel, "0", current);
             }
         }
     }
-    Ok(tuner.actions)
+    Ok(())
 }
 
-struct Tuner<'a> {
+/// What the steps share: the reader, the mode, the housekeeping CPUs as each file writes
+/// them, and the actions so far.
+pub(crate) struct Tuner<'a> {
     root: &'a Sysroot,
     dry_run: bool,
+    /// The housekeeping CPUs as a cpulist (`smp_affinity_list`).
+    hk_list: String,
+    /// The housekeeping CPUs as a hex mask (`default_smp_affinity`, the workqueue cpumask).
+    hk_mask: String,
     actions: Vec<Action>,
 }
 

@@ -2,11 +2,13 @@
 
 use crate::kernel::{self, KernelInfo};
 use crate::rules::{self, Ctx};
-use crate::sysroot::{AuditError, Sysroot};
+use crate::sysroot::{Access, AuditError, Sysroot};
 use rros_board::Board;
 use serde::{Serialize, Serializer};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// Severity and finding are the contract's: the audit's findings go into `report.json` as
 /// they are.
@@ -121,7 +123,24 @@ impl Serialize for Audit {
 /// (`/proc/cmdline`, `/sys/devices/system/cpu/isolated`, …); an optional file that is absent
 /// makes its rule [`Outcome::Skipped`].
 pub fn audit(board: &Board, sysroot: &Path) -> Result<Audit, AuditError> {
-    let root = Sysroot::new(sysroot);
+    audit_in(board, Sysroot::new(sysroot))
+}
+
+/// [`audit`], with the reader recording every path the audit asks for: what the tests hold
+/// against [`crate::AUDIT_FILES`], the list `scripts/capture-sysroot` copies.
+pub fn audit_recorded(board: &Board, sysroot: &Path) -> (Result<Audit, AuditError>, Vec<Access>) {
+    let record = Arc::new(Mutex::new(BTreeSet::new()));
+    let audit = audit_in(board, Sysroot::recording(sysroot, Arc::clone(&record)));
+    let accesses = record
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .cloned()
+        .collect();
+    (audit, accesses)
+}
+
+fn audit_in(board: &Board, root: Sysroot) -> Result<Audit, AuditError> {
     let kernel = kernel::read_kernel(&root)?;
     let ctx = Ctx::new(board, root, &kernel)?;
     let mut checks = Vec::with_capacity(RULES.len());

@@ -27,7 +27,9 @@ pub mod parse;
 mod rules;
 mod sysroot;
 
-pub use apply::{Action, ActionOutcome, apply};
-pub use audit::{Audit, Check, Finding, Outcome, RULES, Rule, Severity, audit};
+pub use apply::{Action, ActionOutcome, STEPS, Step, apply};
+pub use audit::{Audit, Check, Finding, Outcome, RULES, Rule, Severity, audit, audit_recorded};
 pub use kernel::{KernelInfo, RealtimeCore};
-pub use sysroot::{ApplyError, AuditError, SysrootError};
+pub use sysroot::{
+    AUDIT_FILES, Access, ApplyError, AuditError, Capture, SysrootError, audit_file_list,
+};

@@ -5,8 +5,10 @@
 //! show them as they are on the target (`/proc/cmdline`), errors show where the file really is.
 
 use rros_board::CpuSet;
+use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Could not read (or make sense of) a file the audit or the tuning needs.
 #[derive(Debug, thiserror::Error)]
@@ -36,15 +38,175 @@ pub type AuditError = SysrootError;
 /// The error type of [`crate::apply`].
 pub type ApplyError = SysrootError;
 
+/// What the audit takes from a system, in one place: `scripts/capture-sysroot` copies exactly
+/// this (through `rros-validate audit --list-files`, which prints [`audit_file_list`]), and
+/// the tests run every rule with the reader recording ([`crate::audit_recorded`]) to prove
+/// nothing a rule reads is missing here. A new rule that reads a new file fails that test
+/// until its file is listed, so a capture never falls behind the rules.
+///
+/// Patterns are relative to the root; a component may end in `[0-9]*` (a number: an IRQ, a
+/// CPU, a C-state), which is also how bash globs it.
+pub const AUDIT_FILES: &[Capture] = &[
+    // Kernel identity and command line.
+    Capture::File("proc/cmdline"),
+    Capture::File("proc/version"),
+    Capture::File("proc/sys/kernel/osrelease"),
+    Capture::File("sys/kernel/realtime"),
+    // Scheduler sysctls.
+    Capture::File("proc/sys/kernel/timer_migration"),
+    Capture::File("proc/sys/kernel/sched_rt_runtime_us"),
+    Capture::File("proc/sys/kernel/sched_rt_period_us"),
+    // IRQs.
+    Capture::File("proc/interrupts"),
+    Capture::File("proc/irq/default_smp_affinity"),
+    Capture::File("proc/irq/[0-9]*/smp_affinity_list"),
+    Capture::File("proc/irq/[0-9]*/effective_affinity_list"),
+    Capture::File("sys/kernel/debug/irq/irqs/[0-9]*"),
+    // CPUs.
+    Capture::File("sys/devices/system/cpu/online"),
+    Capture::File("sys/devices/system/cpu/possible"),
+    Capture::File("sys/devices/system/cpu/present"),
+    Capture::File("sys/devices/system/cpu/isolated"),
+    Capture::File("sys/devices/system/cpu/nohz_full"),
+    Capture::File("sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_governor"),
+    Capture::File("sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_available_governors"),
+    Capture::File("sys/devices/system/cpu/cpu[0-9]*/topology/thread_siblings_list"),
+    Capture::File("sys/devices/system/cpu/cpu[0-9]*/cpuidle/state[0-9]*/name"),
+    Capture::File("sys/devices/system/cpu/cpu[0-9]*/cpuidle/state[0-9]*/latency"),
+    Capture::File("sys/devices/system/cpu/cpu[0-9]*/cpuidle/state[0-9]*/disable"),
+    Capture::File("sys/kernel/debug/sched/fair_server/cpu[0-9]*/runtime"),
+    // Unbound workqueues.
+    Capture::File("sys/devices/virtual/workqueue/cpumask"),
+    // Real-time core: EVL's and RROS's control devices.
+    Capture::File("sys/devices/virtual/evl/control/cpus"),
+    Capture::File("sys/devices/virtual/rros/control/dev"),
+    Capture::Marker("dev/rros/control"),
+    // irqbalance: whether it runs, its banned-CPU settings.
+    Capture::Process {
+        name: "irqbalance",
+        env_prefix: "IRQBALANCE_",
+    },
+    Capture::File("etc/default/irqbalance"),
+    Capture::File("etc/sysconfig/irqbalance"),
+];
+
+/// One entry of [`AUDIT_FILES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capture {
+    /// Every file matching the pattern, copied.
+    File(&'static str),
+    /// An empty file that only says the path exists (a device node).
+    Marker(&'static str),
+    /// Of each process whose `comm` is `name`: `proc/<pid>/comm`, and of `proc/<pid>/environ`
+    /// only the variables starting with `env_prefix` (nothing else of any process is taken).
+    Process {
+        name: &'static str,
+        env_prefix: &'static str,
+    },
+}
+
+impl Capture {
+    /// The path patterns this entry takes.
+    pub fn patterns(&self) -> Vec<&'static str> {
+        match self {
+            Self::File(pattern) | Self::Marker(pattern) => vec![pattern],
+            Self::Process { .. } => vec!["proc/[0-9]*/comm", "proc/[0-9]*/environ"],
+        }
+    }
+
+    /// Whether a capture by this entry holds what `access` needs: the file read, or, for a
+    /// directory listed or a path looked for, something inside it (or the path itself).
+    pub fn covers(&self, access: &Access) -> bool {
+        self.patterns().iter().any(|pattern| {
+            let pattern: Vec<&str> = pattern.split('/').collect();
+            let path: Vec<&str> = access.path().split('/').collect();
+            let prefix = path.len() <= pattern.len()
+                && path
+                    .iter()
+                    .zip(&pattern)
+                    .all(|(p, g)| component_matches(g, p));
+            match access {
+                Access::Read(_) => prefix && path.len() == pattern.len(),
+                Access::Exists(_) => prefix,
+                Access::List(_) => prefix && path.len() < pattern.len(),
+            }
+        })
+    }
+}
+
+/// One path component against one pattern component (`cpu[0-9]*`: `cpu` and a number).
+fn component_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix("[0-9]*") {
+        Some(prefix) => name
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit())),
+        None => pattern == name,
+    }
+}
+
+/// [`AUDIT_FILES`] as `scripts/capture-sysroot` reads it (`rros-validate audit --list-files`):
+/// one entry a line, `file PATTERN`, `marker PATH` or `process NAME ENV_PREFIX`.
+pub fn audit_file_list() -> String {
+    AUDIT_FILES
+        .iter()
+        .map(|capture| match capture {
+            Capture::File(pattern) => format!("file {pattern}\n"),
+            Capture::Marker(path) => format!("marker {path}\n"),
+            Capture::Process { name, env_prefix } => format!("process {name} {env_prefix}\n"),
+        })
+        .collect()
+}
+
+/// A path the reader was asked for, relative to the root, as [`crate::audit_recorded`]
+/// reports it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// A file read (present or not).
+    Read(String),
+    /// A path looked for.
+    Exists(String),
+    /// A directory listed.
+    List(String),
+}
+
+impl Access {
+    pub fn path(&self) -> &str {
+        match self {
+            Self::Read(path) | Self::Exists(path) | Self::List(path) => path,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Sysroot {
     root: PathBuf,
+    /// Every path asked for, when recording ([`Sysroot::recording`]).
+    record: Option<Arc<Mutex<BTreeSet<Access>>>>,
 }
 
 impl Sysroot {
     pub(crate) fn new(root: &Path) -> Self {
         Self {
             root: root.to_owned(),
+            record: None,
+        }
+    }
+
+    /// A reader that records every path it is asked for into `record`.
+    pub(crate) fn recording(root: &Path, record: Arc<Mutex<BTreeSet<Access>>>) -> Self {
+        Self {
+            root: root.to_owned(),
+            record: Some(record),
+        }
+    }
+
+    fn note(&self, access: impl FnOnce() -> Access) {
+        if let Some(record) = &self.record {
+            // A poisoned record only means another reader panicked: keep recording.
+            record
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(access());
         }
     }
 
@@ -59,6 +221,7 @@ impl Sysroot {
 
     /// A file the audit cannot do without.
     pub(crate) fn read(&self, rel: &str) -> Result<String, SysrootError> {
+        self.note(|| Access::Read(rel.to_owned()));
         let path = self.path(rel);
         std::fs::read_to_string(&path).map_err(|source| SysrootError::Read { path, source })
     }
@@ -66,6 +229,7 @@ impl Sysroot {
     /// A file that may be absent (no cpufreq in a VM, debugfs not mounted): `None` then; any
     /// other failure is an error.
     pub(crate) fn read_opt(&self, rel: &str) -> Result<Option<String>, SysrootError> {
+        self.note(|| Access::Read(rel.to_owned()));
         let path = self.path(rel);
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(Some(text)),
@@ -75,11 +239,13 @@ impl Sysroot {
     }
 
     pub(crate) fn exists(&self, rel: &str) -> bool {
+        self.note(|| Access::Exists(rel.to_owned()));
         self.path(rel).exists()
     }
 
     /// Names in a directory, `None` when it does not exist.
     pub(crate) fn list(&self, rel: &str) -> Result<Option<Vec<String>>, SysrootError> {
+        self.note(|| Access::List(rel.to_owned()));
         let path = self.path(rel);
         let entries = match std::fs::read_dir(&path) {
             Ok(entries) => entries,

@@ -243,3 +243,25 @@ fn actions_serialize_with_status() {
         })
     );
 }
+
+/// The tuning's steps are a table like the audit's rules, each named after the audit rule
+/// whose finding it removes.
+#[test]
+fn every_tuning_step_is_named_after_its_audit_rule() {
+    let rules: Vec<&str> = rros_isolation::RULES.iter().map(|r| r.id).collect();
+    let steps: Vec<&str> = rros_isolation::STEPS.iter().map(|s| s.id).collect();
+    assert_eq!(
+        steps,
+        [
+            "cpufreq-governor",
+            "irq-affinity",
+            "default-irq-affinity",
+            "workqueue-cpumask",
+            "fair-server"
+        ]
+    );
+    for step in rros_isolation::STEPS {
+        assert!(rules.contains(&step.id), "{} is no audit rule", step.id);
+        assert!(!step.sets.is_empty());
+    }
+}

@@ -58,6 +58,9 @@ enum Command {
         /// Print the audit as JSON.
         #[arg(long)]
         json: bool,
+        /// Print the files the audit reads (what scripts/capture-sysroot copies) and exit.
+        #[arg(long, conflicts_with = "json")]
+        list_files: bool,
     },
     /// Apply the runtime tuning (governor, IRQ affinity, workqueue cpumask, fair server): the
     /// boot service rros-tune.service (exit 0, or 2 if anything failed).
@@ -179,9 +182,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Audit {
+            list_files: true, ..
+        } => {
+            print!("{}", rros_isolation::audit_file_list());
+            Ok(0)
+        }
+        Command::Audit {
             profile,
             sysroot,
             json,
+            list_files: false,
         } => with_board(&profile, |b| audit::cmd_audit(b, &sysroot, json)),
         Command::Tune {
             profile,
