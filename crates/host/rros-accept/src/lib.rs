@@ -13,11 +13,13 @@
 
 pub mod report;
 pub mod run;
-pub mod ssh;
 pub mod target;
 pub mod verdict;
 
 pub use report::{BoardResult, ErrorKind, REPORT_FILES, ReportSummary, write_reports};
-pub use run::{Event, Observer, Options, Phase, accept_board, accept_fleet};
+pub use rros_remote::ssh::Programs;
+pub use run::{
+    Budget, Event, Observer, Options, Phase, Plan, PlanError, accept_board, accept_fleet,
+};
 pub use target::{Endpoint, Target, parse_targets_file};
 pub use verdict::{Verdict, fleet_verdict};

@@ -14,9 +14,9 @@
 //! two builds never write the same entry; a finished entry appears by an atomic rename.
 
 use crate::{Error, Observer, Result, io_err};
-use rros_accept::ssh::{Stream, run_streaming};
 use rros_board::Board;
 use rros_board::render::{SYSCTL_FILE, TUNING_FILES_DIR};
+use rros_remote::process::{Stream, run_streaming};
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

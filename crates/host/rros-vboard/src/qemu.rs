@@ -3,8 +3,9 @@
 
 use crate::build::{Image, find_program};
 use crate::{Error, Observer, Result, io_err};
-use rros_accept::ssh::{Captured, Ssh};
-use rros_accept::{Endpoint, Target};
+use rros_remote::process::Captured;
+use rros_remote::ssh::Ssh;
+use rros_remote::target::{Endpoint, Target};
 use std::fs;
 use std::io::Read as _;
 use std::net::TcpListener;
