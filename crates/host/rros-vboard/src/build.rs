@@ -185,76 +185,14 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    /// Reads and checks the inputs: the board must be an x86-64 PREEMPT_RT board, the sysctl
-    /// file as `rros board render` writes it, the units present, the binary an x86-64 ELF.
+    /// Reads and checks the inputs: the board must be an x86-64 PREEMPT_RT board (or EVL with
+    /// its sources), the sysctl file as `rros board render` writes it, the units present, the
+    /// binary an x86-64 ELF. Each error names the file, the field or value, and the fix.
     pub fn read(req: &BuildRequest) -> Result<Self> {
-        let profile_path = req.root.join("board").join(format!("{}.toml", req.board));
-        if !profile_path.is_file() {
-            return Err(Error::Input(format!(
-                "no board profile {} (the virtual board is qemux86-64)",
-                profile_path.display()
-            )));
-        }
-        let (board, _warnings) =
-            rros_board::load_board(&profile_path).map_err(|e| Error::Input(e.to_string()))?;
-        let flavour_ok = match board.flavour {
-            rros_board::Flavour::PreemptRt => req.evl.is_none(),
-            rros_board::Flavour::Evl => req.evl.is_some(),
-            _ => false,
-        };
-        if board.flavour == rros_board::Flavour::Evl && req.evl.is_none() {
-            return Err(Error::Input(format!(
-                "board {} runs an EVL kernel, built from source: give --kernel-src DIR and --libevl-src DIR (or {} and {})",
-                board.name,
-                crate::evl::ENV_KERNEL_SRC,
-                crate::evl::ENV_LIBEVL_SRC
-            )));
-        }
-        if board.arch != rros_board::Arch::X86_64 || !flavour_ok {
-            return Err(Error::Input(format!(
-                "board {} is {} with a {} kernel; the virtual board is a Debian x86_64 image with the PREEMPT_RT kernel or an EVL kernel built from source, so only x86_64 preempt-rt and evl boards (qemux86-64, qemux86-64-evl) can run on it",
-                board.name, board.arch, board.flavour
-            )));
-        }
-        let profile_text = fs::read(&profile_path).map_err(io_err(&profile_path))?;
-        let sysctl_path = req
-            .root
-            .join(TUNING_FILES_DIR)
-            .join(&board.name)
-            .join(SYSCTL_FILE);
-        let sysctl = fs::read(&sysctl_path).map_err(|e| {
-            Error::Input(format!(
-                "cannot read {}: {e}; run `rros board render` to write it",
-                sysctl_path.display()
-            ))
-        })?;
-        if sysctl != rros_board::render::sysctl(&board).as_bytes() {
-            return Err(Error::Input(format!(
-                "{} is stale (it differs from what board/{}.toml renders to): run `rros board render`",
-                sysctl_path.display(),
-                board.name
-            )));
-        }
-        let units_dir = req.root.join(UNITS_DIR);
-        let mut units = Vec::new();
-        if let Ok(entries) = fs::read_dir(&units_dir) {
-            for entry in entries.flatten() {
-                let path = entry.path();
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".service") || name.ends_with(".timer") {
-                    units.push((name, fs::read(&path).map_err(io_err(&path))?));
-                }
-            }
-        }
-        units.sort();
-        for unit in ENABLED_UNITS {
-            if !units.iter().any(|(n, _)| n == unit) {
-                return Err(Error::Input(format!(
-                    "{unit} is missing from {}: the virtual board installs rros-validate's systemd units from there",
-                    units_dir.display()
-                )));
-            }
-        }
+        let (profile_path, board, profile_text) = read_profile(req)?;
+        check_board(&board, &profile_path, req.evl.is_some())?;
+        let sysctl = read_sysctl(&req.root, &board)?;
+        let units = read_units(&req.root.join(UNITS_DIR))?;
         let validate_bin = fs::read(&req.validate_bin).map_err(|e| {
             Error::Input(format!(
                 "cannot read the rros-validate binary {}: {e}; build it with `cargo build --release --manifest-path crates/on-target/Cargo.toml -p rros-validate`",
@@ -351,6 +289,100 @@ impl Keyed {
     }
 }
 
+/// `board/<board>.toml`: its path, the board it describes and its bytes.
+fn read_profile(req: &BuildRequest) -> Result<(PathBuf, Board, Vec<u8>)> {
+    let path = req.root.join("board").join(format!("{}.toml", req.board));
+    if !path.is_file() {
+        return Err(Error::Input(format!(
+            "no board profile {} (the virtual board is qemux86-64, or qemux86-64-evl: pass --board qemux86-64)",
+            path.display()
+        )));
+    }
+    let (board, _warnings) =
+        rros_board::load_board(&path).map_err(|e| Error::Input(e.to_string()))?;
+    let text = fs::read(&path).map_err(io_err(&path))?;
+    Ok((path, board, text))
+}
+
+/// The virtual board is a Debian x86-64 image: PREEMPT_RT from Debian, or EVL built from the
+/// sources given (`has_evl_parts`).
+fn check_board(board: &Board, path: &Path, has_evl_parts: bool) -> Result<()> {
+    use rros_board::{Arch, Flavour};
+    if board.flavour == Flavour::Evl && !has_evl_parts {
+        return Err(Error::Input(format!(
+            "{}: kernel.flavour = \"evl\": board {} runs an EVL kernel, built from source: give --kernel-src DIR and --libevl-src DIR (or {} and {})",
+            path.display(),
+            board.name,
+            crate::evl::ENV_KERNEL_SRC,
+            crate::evl::ENV_LIBEVL_SRC
+        )));
+    }
+    let flavour_ok = match board.flavour {
+        Flavour::PreemptRt => !has_evl_parts,
+        Flavour::Evl => has_evl_parts,
+        Flavour::Rros => false,
+    };
+    if board.arch != Arch::X86_64 || !flavour_ok {
+        return Err(Error::Input(format!(
+            "{}: arch = \"{}\", kernel.flavour = \"{}\": board {} is {} with a {} kernel; the virtual board is a Debian x86_64 image with the PREEMPT_RT kernel or an EVL kernel built from source, so only x86_64 preempt-rt and evl boards (qemux86-64, qemux86-64-evl) can run on it",
+            path.display(),
+            board.arch,
+            board.flavour,
+            board.name,
+            board.arch,
+            board.flavour
+        )));
+    }
+    Ok(())
+}
+
+/// The board's sysctl file, as `rros board render` wrote it into the layer.
+fn read_sysctl(root: &Path, board: &Board) -> Result<Vec<u8>> {
+    let path = root
+        .join(TUNING_FILES_DIR)
+        .join(&board.name)
+        .join(SYSCTL_FILE);
+    let sysctl = fs::read(&path).map_err(|e| {
+        Error::Input(format!(
+            "cannot read {}: {e}; run `rros board render` to write it",
+            path.display()
+        ))
+    })?;
+    if sysctl != rros_board::render::sysctl(board).as_bytes() {
+        return Err(Error::Input(format!(
+            "{} is stale (it differs from what board/{}.toml renders to): run `rros board render`",
+            path.display(),
+            board.name
+        )));
+    }
+    Ok(sysctl)
+}
+
+/// The `.service` and `.timer` units of `dir`, sorted by name; the [`ENABLED_UNITS`] must be
+/// among them.
+fn read_units(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut units = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".service") || name.ends_with(".timer") {
+                units.push((name, fs::read(&path).map_err(io_err(&path))?));
+            }
+        }
+    }
+    units.sort();
+    for unit in ENABLED_UNITS {
+        if !units.iter().any(|(n, _)| n == unit) {
+            return Err(Error::Input(format!(
+                "{unit} is missing from {}: the virtual board installs rros-validate's systemd units from there",
+                dir.display()
+            )));
+        }
+    }
+    Ok(units)
+}
+
 fn check_elf_x86_64(bytes: &[u8], path: &Path) -> Result<()> {
     let is_elf = bytes.len() > 20 && bytes[..4] == *b"\x7fELF";
     let machine = bytes.get(18..20).map(|m| u16::from_le_bytes([m[0], m[1]]));
@@ -403,15 +435,57 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
         })
 }
 
+/// What a build will do, decided from the inputs before anything runs: the cache entries it
+/// reads or writes, and whether the base stage is reused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildPlan {
+    /// The image's key ([`Inputs::image_hash`]).
+    pub hash: String,
+    /// `<board>-<hash>`: the image's cache entry name.
+    pub name: String,
+    /// `<cache>/<board>-<hash>/`.
+    pub image_dir: PathBuf,
+    /// `<cache>/base-<base hash>.tar`.
+    pub base_tar: PathBuf,
+    /// Look in the cache first (not `--rebuild`).
+    pub use_cache: bool,
+}
+
+impl BuildPlan {
+    pub fn new(req: &BuildRequest, inputs: &Inputs) -> BuildPlan {
+        let hash = inputs.image_hash();
+        let name = format!("{}-{hash}", inputs.board.name);
+        BuildPlan {
+            image_dir: req.cache_dir.join(&name),
+            base_tar: req
+                .cache_dir
+                .join(format!("base-{}.tar", inputs.base_hash())),
+            hash,
+            name,
+            use_cache: !req.rebuild,
+        }
+    }
+
+    /// Whether the base stage is reused: it is in the cache and not to be rebuilt.
+    pub fn base_cached(&self) -> bool {
+        self.use_cache && self.base_tar.is_file()
+    }
+
+    /// The cached image, when the cache may be used and holds a complete one.
+    fn cached_image(&self, inputs: &Inputs) -> Result<Option<Image>> {
+        if !self.use_cache {
+            return Ok(None);
+        }
+        load_cached(&self.image_dir, inputs, &self.hash)
+    }
+}
+
 /// Builds the image for `req`, or finds it in the cache.
 pub fn build(req: &BuildRequest, observe: &dyn Observer) -> Result<Image> {
     let inputs = Inputs::read(req)?;
-    let hash = inputs.image_hash();
-    let name = format!("{}-{hash}", inputs.board.name);
-    let dir = req.cache_dir.join(&name);
-    if !req.rebuild
-        && let Some(image) = load_cached(&dir, &inputs, &hash)?
-    {
+    let plan = BuildPlan::new(req, &inputs);
+    let dir = &plan.image_dir;
+    if let Some(image) = plan.cached_image(&inputs)? {
         observe.step(&format!("image cached: {}", dir.display()));
         return Ok(image);
     }
@@ -420,15 +494,13 @@ pub fn build(req: &BuildRequest, observe: &dyn Observer) -> Result<Image> {
     fs::create_dir_all(&req.cache_dir).map_err(io_err(&req.cache_dir))?;
     let _lock = CacheLock::take(&req.cache_dir, observe)?;
     // Someone else may have built it while we waited for the lock.
-    if !req.rebuild
-        && let Some(image) = load_cached(&dir, &inputs, &hash)?
-    {
+    if let Some(image) = plan.cached_image(&inputs)? {
         observe.step(&format!("image cached: {}", dir.display()));
         return Ok(image);
     }
     let base_start = Instant::now();
-    let base = build_base(req, &inputs, observe)?;
-    let base_time = if base.1 {
+    let base_cached = build_base(&plan, &inputs, observe)?;
+    let base_time = if base_cached {
         Duration::ZERO
     } else {
         base_start.elapsed()
@@ -437,23 +509,28 @@ pub fn build(req: &BuildRequest, observe: &dyn Observer) -> Result<Image> {
     observe.step("assembling the image (rros-validate, profile, tuning, units, keys)");
     let tmp = req
         .cache_dir
-        .join(format!(".{name}.tmp-{}", std::process::id()));
+        .join(format!(".{}.tmp-{}", plan.name, std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-    let result = assemble(&base.0, &tmp, &inputs, observe);
-    if let Err(e) = result {
+    if let Err(e) = assemble(&plan.base_tar, &tmp, &inputs, observe) {
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);
     }
     let image_time = image_start.elapsed();
-    let manifest = manifest(&inputs, &hash, &base.0, base_time, image_time, &tmp)?;
+    let manifest = manifest(&inputs, &plan, base_time, image_time, &tmp)?;
     fs::write(tmp.join("manifest.json"), manifest).map_err(io_err(&tmp))?;
     if dir.exists() {
-        fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+        fs::remove_dir_all(dir).map_err(io_err(dir))?;
     }
-    fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
-    prune(&req.cache_dir, &inputs.board.name, &name, &base.0);
-    let mut image = load_cached(&dir, &inputs, &hash)?
+    // The whole entry appears at once: a directory rename (rros-files writes single files).
+    fs::rename(&tmp, dir).map_err(io_err(dir))?;
+    prune(
+        &req.cache_dir,
+        &inputs.board.name,
+        &plan.name,
+        &plan.base_tar,
+    );
+    let mut image = load_cached(dir, &inputs, &plan.hash)?
         .ok_or_else(|| Error::Build(format!("{} is incomplete after the build", dir.display())))?;
     image.cached = false;
     image.base_time = base_time;
@@ -520,25 +597,9 @@ fn load_cached(dir: &Path, inputs: &Inputs, hash: &str) -> Result<Option<Image>>
     }))
 }
 
-/// The base tarball: cached, or built now with mmdebstrap. Returns its path and whether it
-/// was cached.
-fn build_base(
-    req: &BuildRequest,
-    inputs: &Inputs,
-    observe: &dyn Observer,
-) -> Result<(PathBuf, bool)> {
-    let tar = req
-        .cache_dir
-        .join(format!("base-{}.tar", inputs.base_hash()));
-    if tar.is_file() && !req.rebuild {
-        observe.step(&format!("base root filesystem cached: {}", tar.display()));
-        return Ok((tar, true));
-    }
-    observe.step(&format!(
-        "building the Debian 12 base root filesystem with mmdebstrap ({})",
-        inputs.sources.join(", ")
-    ));
-    let tmp = tar.with_extension(format!("tar.tmp-{}", std::process::id()));
+/// `mmdebstrap` making the base tarball `tar` from the inputs' sources: Debian 12 with
+/// [`PACKAGES`], filtered by [`DPKG_OPTIONS`], the initramfs set up by [`ESSENTIAL_HOOK`].
+pub fn mmdebstrap_command(inputs: &Inputs, tar: &Path) -> Command {
     let mut cmd = Command::new(find_program("mmdebstrap").unwrap_or_else(|| "mmdebstrap".into()));
     cmd.arg("--variant=apt")
         .arg("--mode=root")
@@ -548,15 +609,32 @@ fn build_base(
         .args(DPKG_OPTIONS.iter().map(|o| format!("--dpkgopt={o}")))
         .arg(format!("--essential-hook={ESSENTIAL_HOOK}"))
         .arg(crate::sources::SUITE)
-        .arg(&tmp)
+        .arg(tar)
         .args(&inputs.sources);
+    cmd
+}
+
+/// The base tarball: cached, or built now with mmdebstrap. Returns whether it was cached.
+fn build_base(plan: &BuildPlan, inputs: &Inputs, observe: &dyn Observer) -> Result<bool> {
+    let tar = &plan.base_tar;
+    if plan.base_cached() {
+        observe.step(&format!("base root filesystem cached: {}", tar.display()));
+        return Ok(true);
+    }
+    observe.step(&format!(
+        "building the Debian 12 base root filesystem with mmdebstrap ({})",
+        inputs.sources.join(", ")
+    ));
+    // mmdebstrap writes the tarball itself; it is published by a rename once complete.
+    let tmp = tar.with_extension(format!("tar.tmp-{}", std::process::id()));
+    let cmd = mmdebstrap_command(inputs, &tmp);
     let result = run_tool(cmd, "mmdebstrap", Duration::from_secs(45 * 60), observe);
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
-    fs::rename(&tmp, &tar).map_err(io_err(&tar))?;
-    Ok((tar, false))
+    fs::rename(&tmp, tar).map_err(io_err(tar))?;
+    Ok(false)
 }
 
 /// Runs a build tool, its output lines going to the observer; fails with the tail of its
@@ -820,8 +898,7 @@ fn tree_size(dir: &Path) -> u64 {
 
 fn manifest(
     inputs: &Inputs,
-    hash: &str,
-    base: &Path,
+    plan: &BuildPlan,
     base_time: Duration,
     image_time: Duration,
     tmp: &Path,
@@ -836,8 +913,8 @@ fn manifest(
     let doc = serde_json::json!({
         "schema": "rros-vboard/1",
         "board": inputs.board.name,
-        "hash": hash,
-        "base": base.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "hash": plan.hash,
+        "base": plan.base_tar.file_name().map(|n| n.to_string_lossy().into_owned()),
         "suite": crate::sources::SUITE,
         "sources": inputs.sources,
         "packages": PACKAGES,
