@@ -997,6 +997,358 @@ impl CacheLock {
 mod tests {
     use super::*;
 
+    fn repo() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..")
+    }
+
+    fn board(name: &str) -> Board {
+        rros_board::load_board(&repo().join(format!("board/{name}.toml")))
+            .unwrap()
+            .0
+    }
+
+    /// The inputs of the shipped qemux86-64 board, in memory.
+    fn inputs() -> Inputs {
+        let board = board("qemux86-64");
+        Inputs {
+            isolation_cmdline: rros_board::render::cmdline(&board),
+            sysctl: rros_board::render::sysctl(&board).into_bytes(),
+            profile_text: b"name = \"qemux86-64\"\n".to_vec(),
+            board,
+            units: vec![
+                ("rros-tune.service".into(), b"[Unit]\n".to_vec()),
+                ("rros-validate.service".into(), b"[Unit]\n".to_vec()),
+            ],
+            validate_bin: b"\x7fELF v1".to_vec(),
+            sources: vec!["deb http://deb.example/debian bookworm main".into()],
+            evl: None,
+        }
+    }
+
+    fn evl_parts() -> crate::evl::EvlParts {
+        crate::evl::EvlParts {
+            bzimage: "/k/bzImage".into(),
+            kernel_release: "6.6.0-evl".into(),
+            kernel_commit: None,
+            abi_base: 1,
+            abi_level: 2,
+            libevl_abi: 3,
+            libevl_stage: "/k/stage".into(),
+            validate_bin: "/k/rros-validate".into(),
+            kernel_config: "/k/.config".into(),
+            kernel_cached: true,
+            kernel_time: Duration::ZERO,
+            libevl_cached: true,
+        }
+    }
+
+    /// Same inputs, same keys; any change of an image input is a new image but the same
+    /// base; any change of a base input is a new base, and so a new image too.
+    #[test]
+    fn every_input_moves_its_key_and_only_its_key() {
+        let a = inputs();
+        assert_eq!(
+            a.image_hash(),
+            inputs().image_hash(),
+            "same inputs, same key"
+        );
+        assert_eq!(a.base_hash(), inputs().base_hash());
+        assert_eq!(a.image_hash().len(), 16);
+
+        type Edit = fn(&mut Inputs);
+        let image_edits: [(&str, Edit); 8] = [
+            ("profile", |i| i.profile_text.push(b' ')),
+            ("cmdline", |i| i.isolation_cmdline.push_str(" quiet")),
+            ("sysctl", |i| i.sysctl.push(b'\n')),
+            ("unit content", |i| i.units[0].1.push(b'#')),
+            ("unit name", |i| i.units[0].0 = "rros-tune.timer".into()),
+            ("rros-validate", |i| i.validate_bin.push(b'2')),
+            ("housekeeping (the sshd drop-in)", |i| {
+                i.board.housekeeping = "0-1".parse().unwrap()
+            }),
+            ("evl parts", |i| i.evl = Some((evl_parts(), "k1".into()))),
+        ];
+        let mut seen = vec![a.image_hash()];
+        for (what, edit) in image_edits {
+            let mut b = inputs();
+            edit(&mut b);
+            assert_ne!(a.image_hash(), b.image_hash(), "{what} is a new image");
+            assert_eq!(a.base_hash(), b.base_hash(), "{what} is not a new base");
+            assert!(!seen.contains(&b.image_hash()), "{what}: a key of its own");
+            seen.push(b.image_hash());
+        }
+        let mut b = inputs();
+        b.evl = Some((evl_parts(), "k2".into()));
+        let mut c = inputs();
+        c.evl = Some((evl_parts(), "k1".into()));
+        assert_ne!(
+            b.image_hash(),
+            c.image_hash(),
+            "another EVL build, another image"
+        );
+
+        let mut other = inputs();
+        other.sources = vec!["deb http://other.example/debian bookworm main".into()];
+        assert_ne!(
+            a.base_hash(),
+            other.base_hash(),
+            "another archive, another base"
+        );
+        assert_ne!(a.image_hash(), other.image_hash(), "and so another image");
+        let mut more = inputs();
+        more.sources
+            .push("deb http://deb.example/debian bookworm-updates main".into());
+        assert_ne!(a.base_hash(), more.base_hash());
+    }
+
+    /// Bytes moved from one part to its neighbour are another key (the parts are labelled
+    /// and length-prefixed).
+    #[test]
+    fn moving_bytes_between_parts_is_another_key() {
+        let mut a = inputs();
+        a.units = vec![("ab".into(), b"c".to_vec())];
+        let mut b = inputs();
+        b.units = vec![("a".into(), b"bc".to_vec())];
+        assert_ne!(a.image_hash(), b.image_hash());
+    }
+
+    #[test]
+    fn the_plan_names_the_cache_entries_from_the_keys() {
+        let cache = tempfile::tempdir().unwrap();
+        let req = BuildRequest {
+            root: repo(),
+            board: "qemux86-64".into(),
+            cache_dir: cache.path().to_owned(),
+            sources: Vec::new(),
+            validate_bin: PathBuf::new(),
+            rebuild: false,
+            evl: None,
+        };
+        let i = inputs();
+        let plan = BuildPlan::new(&req, &i);
+        assert_eq!(plan.hash, i.image_hash());
+        assert_eq!(plan.name, format!("qemux86-64-{}", i.image_hash()));
+        assert_eq!(plan.image_dir, cache.path().join(&plan.name));
+        assert_eq!(
+            plan.base_tar,
+            cache.path().join(format!("base-{}.tar", i.base_hash()))
+        );
+        assert!(!plan.base_cached(), "nothing in the cache yet");
+        fs::write(&plan.base_tar, b"tar").unwrap();
+        assert!(plan.base_cached(), "the base is reused once there");
+        // An image entry without its manifest and files is not an image.
+        fs::create_dir_all(&plan.image_dir).unwrap();
+        assert!(plan.cached_image(&i).unwrap().is_none());
+        let rebuild = BuildPlan::new(
+            &BuildRequest {
+                rebuild: true,
+                ..req.clone()
+            },
+            &i,
+        );
+        assert!(!rebuild.base_cached(), "--rebuild builds the base again");
+        // A new rros-validate: a new image entry on the same base.
+        let mut j = inputs();
+        j.validate_bin.push(b'2');
+        let next = BuildPlan::new(&req, &j);
+        assert_ne!(next.image_dir, plan.image_dir);
+        assert_eq!(next.base_tar, plan.base_tar);
+    }
+
+    #[test]
+    fn a_cached_image_needs_its_manifest_key_and_every_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let i = inputs();
+        let hash = i.image_hash();
+        let files = [
+            "rootfs.img",
+            "vmlinuz",
+            "initrd.img",
+            "id_ed25519",
+            "ssh_host_ed25519_key.pub",
+        ];
+        for f in files {
+            fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        fs::write(
+            dir.path().join("ssh_host_ed25519_key.pub"),
+            b"ssh-ed25519 AAAAkey root@qemux86-64\n",
+        )
+        .unwrap();
+        let manifest = |h: &str| format!("{{\"hash\": \"{h}\", \"kernel_release\": \"6.1.0-rt\"}}");
+        fs::write(dir.path().join("manifest.json"), manifest("other")).unwrap();
+        assert!(
+            load_cached(dir.path(), &i, &hash).unwrap().is_none(),
+            "another key"
+        );
+        fs::write(dir.path().join("manifest.json"), manifest(&hash)).unwrap();
+        let image = load_cached(dir.path(), &i, &hash).unwrap().unwrap();
+        assert_eq!(image.host_key, "ssh-ed25519 AAAAkey");
+        assert_eq!(image.kernel_release, "6.1.0-rt");
+        assert!(image.cached);
+        fs::remove_file(dir.path().join("initrd.img")).unwrap();
+        assert!(
+            load_cached(dir.path(), &i, &hash).unwrap().is_none(),
+            "no initramfs"
+        );
+        // An EVL kernel boots without one.
+        let mut evl = inputs();
+        evl.evl = Some((evl_parts(), "k".into()));
+        let image = load_cached(dir.path(), &evl, &hash).unwrap().unwrap();
+        assert_eq!(image.initrd, PathBuf::new());
+        fs::write(dir.path().join("manifest.json"), "{").unwrap();
+        let err = load_cached(dir.path(), &i, &hash).unwrap_err().to_string();
+        assert!(err.contains("manifest.json"), "{err}");
+    }
+
+    #[test]
+    fn mmdebstrap_builds_the_planned_base_from_the_inputs() {
+        let i = inputs();
+        let cmd = mmdebstrap_command(&i, Path::new("/cache/base-1.tar.tmp-7"));
+        let a: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        for want in ["--variant=apt", "--mode=root", "--format=tar"] {
+            assert!(a.contains(&want.to_owned()), "{want}: {a:?}");
+        }
+        let include = a.iter().find_map(|x| x.strip_prefix("--include=")).unwrap();
+        assert_eq!(include.split(',').collect::<Vec<_>>(), PACKAGES);
+        assert!(include.contains("linux-image-rt-amd64"));
+        let dpkg: Vec<&str> = a
+            .iter()
+            .filter_map(|x| x.strip_prefix("--dpkgopt="))
+            .collect();
+        assert_eq!(dpkg, DPKG_OPTIONS);
+        let hook = a
+            .iter()
+            .find_map(|x| x.strip_prefix("--essential-hook="))
+            .unwrap();
+        assert!(hook.contains("virtio_blk"), "{hook}");
+        // Then the suite, the tarball, and the sources, in that order, last.
+        assert_eq!(
+            &a[a.len() - 3..],
+            [
+                crate::sources::SUITE,
+                "/cache/base-1.tar.tmp-7",
+                "deb http://deb.example/debian bookworm main"
+            ]
+        );
+    }
+
+    #[test]
+    fn boards_the_image_cannot_be_are_refused_naming_file_fields_and_fix() {
+        let path = Path::new("/r/board/rpi4.toml");
+        let err = check_board(&board("rpi4"), path, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/r/board/rpi4.toml: arch = \"aarch64\""),
+            "{err}"
+        );
+        assert!(err.contains("kernel.flavour = \""), "{err}");
+        assert!(
+            err.contains("(qemux86-64, qemux86-64-evl) can run on it"),
+            "{err}"
+        );
+        assert!(check_board(&board("qemux86-64"), path, false).is_ok());
+        // PREEMPT_RT with EVL parts is a mix-up too.
+        let err = check_board(&board("qemux86-64"), path, true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("kernel.flavour = \"preempt-rt\""), "{err}");
+        let evl = board("qemux86-64-evl");
+        let err = check_board(&evl, Path::new("/r/board/qemux86-64-evl.toml"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/r/board/qemux86-64-evl.toml: kernel.flavour = \"evl\""),
+            "{err}"
+        );
+        assert!(
+            err.contains("--kernel-src DIR and --libevl-src DIR"),
+            "{err}"
+        );
+        assert!(check_board(&evl, path, true).is_ok());
+    }
+
+    #[test]
+    fn units_are_read_sorted_and_the_enabled_ones_required() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("rros-validate.timer", "t"),
+            ("rros-validate.service", "v"),
+            ("rros-tune.service", "u"),
+            ("README", "not a unit"),
+        ] {
+            fs::write(dir.path().join(name), text).unwrap();
+        }
+        let units = read_units(dir.path()).unwrap();
+        let names: Vec<&str> = units.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "rros-tune.service",
+                "rros-validate.service",
+                "rros-validate.timer"
+            ]
+        );
+        assert_eq!(units[0].1, b"u");
+        fs::remove_file(dir.path().join("rros-tune.service")).unwrap();
+        let err = read_units(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "rros-tune.service is missing from {}",
+                dir.path().display()
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_sysctl_file_must_be_what_the_profile_renders() {
+        let root = tempfile::tempdir().unwrap();
+        let b = board("qemux86-64");
+        let err = read_sysctl(root.path(), &b).unwrap_err().to_string();
+        assert!(err.contains(SYSCTL_FILE), "{err}");
+        assert!(
+            err.ends_with("run `rros board render` to write it"),
+            "{err}"
+        );
+        let dir = root.path().join(TUNING_FILES_DIR).join(&b.name);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(SYSCTL_FILE), "kernel.timer_migration = 1\n").unwrap();
+        let err = read_sysctl(root.path(), &b).unwrap_err().to_string();
+        assert!(err.contains("is stale"), "{err}");
+        assert!(err.contains("board/qemux86-64.toml"), "{err}");
+        let rendered = rros_board::render::sysctl(&b);
+        fs::write(dir.join(SYSCTL_FILE), &rendered).unwrap();
+        assert_eq!(read_sysctl(root.path(), &b).unwrap(), rendered.as_bytes());
+    }
+
+    #[test]
+    fn a_failing_tool_reports_its_exit_and_last_lines() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "for i in $(seq 1 20); do echo line $i; done; exit 3"]);
+        let err = run_tool(cmd, "mkfs.ext4", Duration::from_secs(20), &crate::Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("image build failed: mkfs.ext4 failed (exit status: 3)"),
+            "{err}"
+        );
+        assert!(err.contains("line 20") && err.contains("line 6"), "{err}");
+        assert!(!err.contains("line 5\n"), "only the last 15 lines: {err}");
+        let mut slow = Command::new("sh");
+        slow.args(["-c", "exec sleep 30"]);
+        let err = run_tool(slow, "tar", Duration::from_millis(300), &crate::Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tar did not finish within 300ms"), "{err}");
+        let ok = Command::new("true");
+        assert!(run_tool(ok, "true", Duration::from_secs(20), &crate::Silent).is_ok());
+    }
+
     #[test]
     fn every_password_is_locked() {
         let shadow = "root:$y$j9T$abc:20000:0:99999:7:::\nnobody:*:20000:0:99999:7:::\nsshd:!:20000::::::\nguest::20000:0:99999:7:::\n";
