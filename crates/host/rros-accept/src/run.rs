@@ -151,7 +151,7 @@ impl Plan {
     /// The plan for `endpoint`, its board folder under `out`.
     pub fn new(endpoint: &Endpoint, opts: &Options, out: &Path) -> Result<Plan, PlanError> {
         let name = &endpoint.name;
-        if name.is_empty() || crate::target::sanitize(name) != *name || name.starts_with('.') {
+        if !crate::target::is_board_name(name) {
             return Err(PlanError::BadName(sanitize(name)));
         }
         if let Some(bad) = opts

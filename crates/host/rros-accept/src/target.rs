@@ -7,6 +7,13 @@ pub use rros_remote::target::{
 };
 use std::path::{Path, PathBuf};
 
+/// Whether `name` may name a board: its folder under the output folder and its test suite.
+/// Letters, digits, `.`, `_` and `-`, not empty and not starting with `.` (never `..`, never
+/// hidden). The one rule of `--name`, `name=` in a targets file, and the acceptance plan.
+pub fn is_board_name(name: &str) -> bool {
+    !name.is_empty() && sanitize(name) == name && !name.starts_with('.')
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TargetsFileError {
     #[error("cannot read targets file {path}: {source}")]
@@ -89,7 +96,7 @@ pub fn parse_targets(
             }
             match key {
                 "name" => {
-                    if sanitize(value) != value || value.starts_with('.') {
+                    if !is_board_name(value) {
                         return Err((
                             line_no,
                             format!(
@@ -151,6 +158,16 @@ mod tests {
 
     /// Finding 14 of issue #12: a user or host that ssh would take for an option is refused
     /// in a fleet file too, naming the line.
+    #[test]
+    fn board_names_are_plain_folder_names() {
+        for good in ["rpi4-a", "127.0.0.1_2222", "imx8mp.lab", "a..b"] {
+            assert!(is_board_name(good), "{good}");
+        }
+        for bad in ["", ".", "..", ".hidden", "a/b", "a b", "é", "x\n"] {
+            assert!(!is_board_name(bad), "{bad:?}");
+        }
+    }
+
     #[test]
     fn a_leading_dash_in_a_targets_file_is_refused() {
         let err = parse_targets(

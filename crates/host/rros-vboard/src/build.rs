@@ -677,67 +677,70 @@ fn assemble(base: &Path, tmp: &Path, inputs: &Inputs, observe: &dyn Observer) ->
         .arg("-C")
         .arg(&root);
     run_tool(tar, "tar", Duration::from_secs(600), observe)?;
-    let board = &inputs.board.name;
+    install_from_checkout(&root, inputs)?;
+    install_vboard_files(&root, &inputs.board)?;
+    lock_passwords(&root)?;
+    enable_units(&root, observe)?;
+    install_keys(&root, tmp, &inputs.board.name, observe)?;
+    install_kernel(&root, tmp, inputs, observe)?;
+    pack(&root, tmp, observe)
+}
 
-    // What the Yocto layer installs, from the same sources.
-    put(&root, "usr/bin/rros-validate", &inputs.validate_bin, 0o755)?;
-    put(&root, "etc/rros/board.toml", &inputs.profile_text, 0o644)?;
+/// What the Yocto layer installs, from the same sources.
+fn install_from_checkout(root: &Path, inputs: &Inputs) -> Result<()> {
+    put(root, "usr/bin/rros-validate", &inputs.validate_bin, 0o755)?;
+    put(root, "etc/rros/board.toml", &inputs.profile_text, 0o644)?;
     put(
-        &root,
+        root,
         &format!("etc/sysctl.d/{SYSCTL_FILE}"),
         &inputs.sysctl,
         0o644,
     )?;
     for (name, content) in &inputs.units {
         put(
-            &root,
+            root,
             &format!("usr/lib/systemd/system/{name}"),
             content,
             0o644,
         )?;
     }
-    // What makes it a virtual board.
-    put(
-        &root,
-        "etc/ssh/sshd_config.d/10-rros-vboard.conf",
-        SSHD_CONFIG.as_bytes(),
-        0o644,
-    )?;
-    put(
-        &root,
-        SSHD_DROPIN_PATH,
-        sshd_dropin(&inputs.board.housekeeping).as_bytes(),
-        0o644,
-    )?;
-    put(
-        &root,
-        "etc/systemd/network/20-rros-vboard.network",
-        NETWORK_FILE.as_bytes(),
-        0o644,
-    )?;
-    put(
-        &root,
-        "etc/hostname",
-        format!("{board}\n").as_bytes(),
-        0o644,
-    )?;
-    put(
-        &root,
-        "etc/hosts",
-        format!(
-            "127.0.0.1\tlocalhost\n127.0.1.1\t{board}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-        )
-        .as_bytes(),
-        0o644,
-    )?;
-    put(
-        &root,
-        "etc/fstab",
-        b"# rros vboard: the root file system is the virtio disk\n/dev/vda\t/\text4\trw,relatime\t0\t0\n",
-        0o644,
-    )?;
-    lock_passwords(&root)?;
+    Ok(())
+}
 
+/// What makes it a virtual board: key-only sshd ahead of the load, DHCP, its name, the
+/// virtio root disk.
+fn install_vboard_files(root: &Path, board: &Board) -> Result<()> {
+    let name = &board.name;
+    let dropin = sshd_dropin(&board.housekeeping);
+    let hostname = format!("{name}\n");
+    let hosts = format!(
+        "127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    );
+    let files: [(&str, &[u8]); 6] = [
+        (
+            "etc/ssh/sshd_config.d/10-rros-vboard.conf",
+            SSHD_CONFIG.as_bytes(),
+        ),
+        (SSHD_DROPIN_PATH, dropin.as_bytes()),
+        (
+            "etc/systemd/network/20-rros-vboard.network",
+            NETWORK_FILE.as_bytes(),
+        ),
+        ("etc/hostname", hostname.as_bytes()),
+        ("etc/hosts", hosts.as_bytes()),
+        (
+            "etc/fstab",
+            b"# rros vboard: the root file system is the virtio disk\n/dev/vda\t/\text4\trw,relatime\t0\t0\n",
+        ),
+    ];
+    for (rel, content) in files {
+        put(root, rel, content, 0o644)?;
+    }
+    Ok(())
+}
+
+/// The boot-time units, networkd and sshd, enabled offline.
+fn enable_units(root: &Path, observe: &dyn Observer) -> Result<()> {
     let mut units: Vec<&str> = ENABLED_UNITS.to_vec();
     units.extend(["systemd-networkd.service", "ssh.service"]);
     let mut enable = Command::new(find_program("systemctl").unwrap_or_else(|| "systemctl".into()));
@@ -750,9 +753,12 @@ fn assemble(base: &Path, tmp: &Path, inputs: &Inputs, observe: &dyn Observer) ->
         "systemctl enable",
         Duration::from_secs(120),
         observe,
-    )?;
+    )
+}
 
-    // A host key for this image only, and a client key for this build only.
+/// A host key for this image only, and a client key for this build only (its private half
+/// in `tmp`, its public half in root's `authorized_keys`).
+fn install_keys(root: &Path, tmp: &Path, board: &str, observe: &dyn Observer) -> Result<()> {
     let ssh_dir = root.join("etc/ssh");
     for entry in fs::read_dir(&ssh_dir).map_err(io_err(&ssh_dir))?.flatten() {
         if entry.file_name().to_string_lossy().starts_with("ssh_host_") {
@@ -778,29 +784,34 @@ fn assemble(base: &Path, tmp: &Path, inputs: &Inputs, observe: &dyn Observer) ->
     let dot_ssh = root.join("root/.ssh");
     fs::create_dir_all(&dot_ssh).map_err(io_err(&dot_ssh))?;
     fs::set_permissions(&dot_ssh, fs::Permissions::from_mode(0o700)).map_err(io_err(&dot_ssh))?;
-    put(&root, "root/.ssh/authorized_keys", &public, 0o600)?;
+    put(root, "root/.ssh/authorized_keys", &public, 0o600)
+}
 
-    // Kernel and initramfs boot directly (-kernel/-initrd): no bootloader.
+/// Kernel and initramfs boot directly (-kernel/-initrd): no bootloader. An EVL board's come
+/// from its source build.
+fn install_kernel(root: &Path, tmp: &Path, inputs: &Inputs, observe: &dyn Observer) -> Result<()> {
     if let Some((parts, _)) = &inputs.evl {
-        crate::evl::install(parts, &root, tmp, observe)?;
-    } else {
-        let (kernel, initrd, release) = find_kernel(&root)?;
-        fs::copy(&kernel, tmp.join("vmlinuz")).map_err(io_err(&kernel))?;
-        fs::copy(&initrd, tmp.join("initrd.img")).map_err(io_err(&initrd))?;
-        fs::write(tmp.join("kernel_release"), &release).map_err(io_err(tmp))?;
+        return crate::evl::install(parts, root, tmp, observe);
     }
+    let (kernel, initrd, release) = find_kernel(root)?;
+    fs::copy(&kernel, tmp.join("vmlinuz")).map_err(io_err(&kernel))?;
+    fs::copy(&initrd, tmp.join("initrd.img")).map_err(io_err(&initrd))?;
+    fs::write(tmp.join("kernel_release"), &release).map_err(io_err(tmp))
+}
 
+/// `tmp/rootfs.img`: the tree packed with `mkfs.ext4 -d`, half again its size (at least
+/// 2 GiB), owned by root; the tree is removed after.
+fn pack(root: &Path, tmp: &Path, observe: &dyn Observer) -> Result<()> {
     observe.step("packing the ext4 image (mkfs.ext4 -d)");
-    let used = tree_size(&root);
+    let used = tree_size(root);
     let size_mib = ((used / (1 << 20)) * 3 / 2 + 1024).max(2048);
     let mut mkfs = Command::new(find_program("mkfs.ext4").unwrap_or_else(|| "mkfs.ext4".into()));
     mkfs.args(["-q", "-F", "-L", "rros-root", "-E", "root_owner=0:0", "-d"])
-        .arg(&root)
+        .arg(root)
         .arg(tmp.join("rootfs.img"))
         .arg(format!("{size_mib}M"));
     run_tool(mkfs, "mkfs.ext4", Duration::from_secs(900), observe)?;
-    fs::remove_dir_all(&root).map_err(io_err(&root))?;
-    Ok(())
+    fs::remove_dir_all(root).map_err(io_err(root))
 }
 
 /// Writes `rel` under `root` with `mode`, creating folders.
@@ -1324,6 +1335,60 @@ mod tests {
         let rendered = rros_board::render::sysctl(&b);
         fs::write(dir.join(SYSCTL_FILE), &rendered).unwrap();
         assert_eq!(read_sysctl(root.path(), &b).unwrap(), rendered.as_bytes());
+    }
+
+    /// The image gets the checkout's files where the Yocto layer puts them, and the virtual
+    /// board's own; a symlink planted in the base is replaced, never written through.
+    #[test]
+    fn the_checkout_and_vboard_files_land_where_the_layer_puts_them() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        fs::write(&victim, "keep").unwrap();
+        fs::create_dir_all(root.path().join("etc/rros")).unwrap();
+        std::os::unix::fs::symlink(&victim, root.path().join("etc/rros/board.toml")).unwrap();
+        let i = inputs();
+        install_from_checkout(root.path(), &i).unwrap();
+        install_vboard_files(root.path(), &i.board).unwrap();
+        let read = |rel: &str| fs::read(root.path().join(rel)).unwrap();
+        let mode = |rel: &str| {
+            fs::metadata(root.path().join(rel))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(read("usr/bin/rros-validate"), i.validate_bin);
+        assert_eq!(mode("usr/bin/rros-validate"), 0o755);
+        assert_eq!(read("etc/rros/board.toml"), i.profile_text);
+        assert_eq!(
+            fs::read_to_string(&victim).unwrap(),
+            "keep",
+            "no write through a symlink"
+        );
+        assert_eq!(read(&format!("etc/sysctl.d/{SYSCTL_FILE}")), i.sysctl);
+        for (name, content) in &i.units {
+            assert_eq!(&read(&format!("usr/lib/systemd/system/{name}")), content);
+        }
+        assert_eq!(read("etc/hostname"), b"qemux86-64\n");
+        assert!(
+            String::from_utf8(read("etc/hosts"))
+                .unwrap()
+                .contains("127.0.1.1\tqemux86-64\n")
+        );
+        assert_eq!(
+            read(SSHD_DROPIN_PATH),
+            sshd_dropin(&i.board.housekeeping).as_bytes()
+        );
+        let sshd = String::from_utf8(read("etc/ssh/sshd_config.d/10-rros-vboard.conf")).unwrap();
+        assert!(sshd.contains("PasswordAuthentication no"), "{sshd}");
+        assert!(
+            String::from_utf8(read("etc/fstab"))
+                .unwrap()
+                .contains("/dev/vda\t/\text4")
+        );
+        assert_eq!(mode("etc/fstab"), 0o644);
     }
 
     #[test]

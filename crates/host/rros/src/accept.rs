@@ -108,7 +108,7 @@ fn endpoints(args: &AcceptArgs) -> Result<Vec<Endpoint>> {
             let mut endpoint = Endpoint::new(target);
             endpoint.identity = args.identity.clone();
             if let Some(name) = &args.name {
-                if rros_accept::target::sanitize(name) != *name || name.starts_with('.') {
+                if !rros_accept::target::is_board_name(name) {
                     bail!(
                         "--name {name:?}: use letters, digits, '.', '_' and '-', not starting with '.'"
                     );
