@@ -10,6 +10,11 @@
 //! unreachable board, a timeout, a reboot mid-run, a missing `rros-validate`, reports that did
 //! not come home — is ERROR with a message that says what to do. Nothing here prints: progress
 //! goes to an [`run::Observer`].
+//!
+//! The plumbing under it — bounded subprocess runs, the multiplexed `ssh`/`scp` session, what
+//! ssh's complaints mean, SSH targets — is `rros-remote`'s, shared with `rros vboard`. The
+//! contract with the board (report types, verdict line, timeout formula, test cases and their
+//! JUnit rendering) is `rros-contract`'s.
 
 pub mod report;
 pub mod run;
