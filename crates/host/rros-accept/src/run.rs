@@ -1267,6 +1267,43 @@ threshold = { max_us = 30000 }
         }
     }
 
+    /// A plan that fails its checks never reaches the board: no ssh is run (the stand-in
+    /// would leave a mark), no folder is made, and the ERROR names the fix.
+    #[test]
+    fn a_plan_that_fails_its_checks_contacts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mark = dir.path().join("ssh-ran");
+        let ssh = dir.path().join("ssh");
+        std::fs::write(
+            &ssh,
+            format!("#!/bin/sh\ntouch '{}'\nexit 255\n", mark.display()),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let opts = Options {
+            programs: Programs {
+                ssh: ssh.clone(),
+                scp: ssh,
+            },
+            ..Options::default()
+        };
+        let out = dir.path().join("out");
+        let events = std::sync::Mutex::new(Vec::new());
+        let observe = |_: &str, e: Event<'_>| {
+            if let Event::Phase(p) = e {
+                events.lock().unwrap().push(p);
+            }
+        };
+        let r = accept_board(&endpoint(".."), &opts, &out, &observe);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert_eq!(r.error_kind, Some(ErrorKind::Board));
+        assert!(r.reason.unwrap().contains("board name \"..\""));
+        assert_eq!(*events.lock().unwrap(), [Phase::Done(Verdict::Error)]);
+        assert!(!mark.exists(), "ssh was run");
+        assert!(!out.exists());
+    }
+
     #[test]
     fn the_budget_is_the_options_else_the_profile() {
         let s = Duration::from_secs;
