@@ -10,14 +10,21 @@
 //! unreachable board, a timeout, a reboot mid-run, a missing `rros-validate`, reports that did
 //! not come home — is ERROR with a message that says what to do. Nothing here prints: progress
 //! goes to an [`run::Observer`].
+//!
+//! The plumbing under it — bounded subprocess runs, the multiplexed `ssh`/`scp` session, what
+//! ssh's complaints mean, SSH targets — is `rros-remote`'s, shared with `rros vboard`. The
+//! contract with the board (report types, verdict line, timeout formula, test cases and their
+//! JUnit rendering) is `rros-contract`'s.
 
 pub mod report;
 pub mod run;
-pub mod ssh;
 pub mod target;
 pub mod verdict;
 
 pub use report::{BoardResult, ErrorKind, REPORT_FILES, ReportSummary, write_reports};
-pub use run::{Event, Observer, Options, Phase, accept_board, accept_fleet};
+pub use rros_remote::ssh::Programs;
+pub use run::{
+    Budget, Event, Observer, Options, Phase, Plan, PlanError, accept_board, accept_fleet,
+};
 pub use target::{Endpoint, Target, parse_targets_file};
 pub use verdict::{Verdict, fleet_verdict};

@@ -20,6 +20,8 @@ pub const REPORT_FILES: [&str; 5] = [
 /// One audit finding from `report.json`: the contract's type, severity typed.
 pub use rros_contract::Finding as AuditFinding;
 use rros_contract::Severity;
+use rros_contract::cases::{Case, Status, Suite};
+use rros_contract::render::junit::{NamedSuite, render_suites};
 
 /// Whether the finding breaks the profile (a warning does not).
 pub fn is_breaking(f: &AuditFinding) -> bool {
@@ -47,6 +49,9 @@ pub struct ReportSummary {
     pub findings: Vec<AuditFinding>,
     pub scenarios: Vec<ScenarioResult>,
     pub errors: Vec<String>,
+    /// The report's test cases, by the contract's one mapping (`rros_contract::cases`): what
+    /// the fleet's `junit.xml` shows of this board.
+    pub cases: Vec<Case>,
 }
 
 /// Reads the parts of `report.json` acceptance shows, through the contract's reader
@@ -55,7 +60,9 @@ pub struct ReportSummary {
 pub fn parse_report(json_text: &str) -> Result<ReportSummary, String> {
     let report =
         rros_contract::Report::from_json(json_text, "report.json").map_err(|e| e.to_string())?;
+    let cases = rros_contract::cases::cases(&report);
     Ok(ReportSummary {
+        cases,
         schema: Some(report.schema),
         verdict: Some(report.verdict),
         board: report.board.map(|b| b.name),
@@ -278,167 +285,73 @@ pub fn fail_reason(report: &ReportSummary) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-pub fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 forbids most control characters, even escaped.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.3}", d.as_secs_f64())
-}
-
-/// One `<testcase>`: `outcome` is `None` for a pass, else (`failure`|`error`, message, body).
-fn testcase(out: &mut String, suite: &str, name: &str, outcome: Option<(&str, &str, &str)>) {
-    let _ = write!(
-        out,
-        "    <testcase classname=\"rros.accept.{}\" name=\"{}\"",
-        xml_escape(suite),
-        xml_escape(name)
-    );
-    match outcome {
-        None => out.push_str("/>\n"),
-        Some((kind, message, body)) => {
-            let _ = writeln!(
-                out,
-                ">\n      <{kind} message=\"{}\">{}</{kind}>\n    </testcase>",
-                xml_escape(message),
-                xml_escape(body)
-            );
-        }
+/// The case acceptance adds to a board's suite: `acceptance`, the host's own judgement (the
+/// board reached, the reports home and agreeing with the verdict line). Without a report it is
+/// the board's only case.
+fn acceptance_case(r: &BoardResult) -> Case {
+    let missing: Vec<String> = r
+        .missing
+        .iter()
+        .map(|m| format!("report file {m} did not come home"))
+        .collect();
+    let status = match r.verdict {
+        Verdict::Error => Status::Error,
+        Verdict::Fail if r.report.is_none() => Status::Fail,
+        _ if !missing.is_empty() => Status::Fail,
+        _ => Status::Pass,
+    };
+    let message = match status {
+        Status::Pass | Status::Skip => String::new(),
+        _ => r.reason.clone().unwrap_or_else(|| missing.join("; ")),
+    };
+    let details = if missing.is_empty() || status == Status::Pass {
+        message.clone()
+    } else {
+        missing.join("\n")
+    };
+    Case {
+        suite: Suite::Run,
+        id: "acceptance".into(),
+        title: None,
+        status,
+        message,
+        details,
+        output: format!("verdict={} target={}", r.verdict, r.target),
+        max_us: None,
+        time_s: Some(r.elapsed.as_secs_f64()),
     }
 }
 
-/// JUnit XML for a run: one `<testsuite>` per board with a `connect` case (ERROR before a
-/// verdict), an `audit` case and one case per scenario, so CI shows which part broke.
+/// A board's `<testsuite>`: the report's cases (run, audit rules, scenarios) and
+/// [`acceptance_case`], with the target, verdict, run and kernel as properties.
+pub fn board_suite(r: &BoardResult) -> NamedSuite {
+    let mut cases = r
+        .report
+        .as_ref()
+        .map(|rep| rep.cases.clone())
+        .unwrap_or_default();
+    cases.push(acceptance_case(r));
+    let mut properties = vec![
+        ("target".to_owned(), r.target.clone()),
+        ("verdict".to_owned(), r.verdict.as_str().to_owned()),
+    ];
+    properties.extend(r.run_id.clone().map(|run| ("run".to_owned(), run)));
+    properties.extend(r.kernel.clone().map(|k| ("kernel".to_owned(), k)));
+    NamedSuite {
+        name: r.name.clone(),
+        cases,
+        properties,
+        time_s: Some(r.elapsed.as_secs_f64()),
+    }
+}
+
+/// JUnit XML for a run, through the contract's renderer: one `<testsuite>` per board, with
+/// the cases of its report (run, each audit rule, each scenario: CI shows which part broke)
+/// and an `acceptance` case (ERROR before a verdict, or reports missing).
 pub fn junit_xml(results: &[BoardResult]) -> String {
-    let mut suites = String::new();
-    let (mut tests, mut failures, mut errors) = (0, 0, 0);
-    for r in results {
-        let mut cases = String::new();
-        let (mut t, mut f, mut e) = (0, 0, 0);
-        let mut case = |name: &str, outcome: Option<(&str, &str, &str)>| {
-            t += 1;
-            match outcome.map(|o| o.0) {
-                Some("failure") => f += 1,
-                Some(_) => e += 1,
-                None => {}
-            }
-            testcase(&mut cases, &r.name, name, outcome);
-        };
-        match &r.report {
-            None => {
-                let reason = r.reason.as_deref().unwrap_or("no report");
-                let kind = if r.verdict == Verdict::Fail {
-                    "failure"
-                } else {
-                    "error"
-                };
-                case("acceptance", Some((kind, reason, reason)));
-            }
-            Some(report) => {
-                let breaking: Vec<&AuditFinding> =
-                    report.findings.iter().filter(|f| is_breaking(f)).collect();
-                if breaking.is_empty() {
-                    case("audit", None);
-                } else {
-                    let body = breaking
-                        .iter()
-                        .map(|f| {
-                            format!(
-                                "[{}] {}: {}\n  fix: {}",
-                                f.severity, f.rule, f.evidence, f.fix
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n");
-                    let message = format!("{} audit finding(s)", breaking.len());
-                    case("audit", Some(("failure", &message, &body)));
-                }
-                for s in &report.scenarios {
-                    let detail = format!(
-                        "max {} us, threshold {} us, margin {} us, {} samples",
-                        opt(s.max_us),
-                        opt(s.threshold_us),
-                        opt(s.margin_us),
-                        s.samples.map_or("?".into(), |n| n.to_string())
-                    );
-                    let outcome = match s.verdict {
-                        Some(Verdict::Pass) => None,
-                        Some(Verdict::Fail) => Some(("failure", "over budget", detail.as_str())),
-                        _ => Some(("error", "not measured", detail.as_str())),
-                    };
-                    case(&format!("scenario.{}", s.name), outcome);
-                }
-                let mut problems: Vec<String> = report.errors.clone();
-                problems.extend(
-                    r.missing
-                        .iter()
-                        .map(|m| format!("report file {m} did not come home")),
-                );
-                if r.verdict == Verdict::Error || !problems.is_empty() {
-                    let reason = r.reason.clone().unwrap_or_else(|| problems.join("; "));
-                    let body = if problems.is_empty() {
-                        reason.clone()
-                    } else {
-                        problems.join("\n")
-                    };
-                    let kind = if r.verdict == Verdict::Error {
-                        "error"
-                    } else {
-                        "failure"
-                    };
-                    case("run", Some((kind, &reason, &body)));
-                } else {
-                    case("run", None);
-                }
-            }
-        }
-        tests += t;
-        failures += f;
-        errors += e;
-        let _ = writeln!(
-            suites,
-            "  <testsuite name=\"{}\" tests=\"{t}\" failures=\"{f}\" errors=\"{e}\" time=\"{}\">",
-            xml_escape(&r.name),
-            secs(r.elapsed)
-        );
-        suites.push_str("    <properties>\n");
-        let mut prop = |name: &str, value: &str| {
-            let _ = writeln!(
-                suites,
-                "      <property name=\"{name}\" value=\"{}\"/>",
-                xml_escape(value)
-            );
-        };
-        prop("target", &r.target);
-        prop("verdict", r.verdict.as_str());
-        if let Some(run) = &r.run_id {
-            prop("run", run);
-        }
-        if let Some(kernel) = &r.kernel {
-            prop("kernel", kernel);
-        }
-        suites.push_str("    </properties>\n");
-        suites.push_str(&cases);
-        suites.push_str("  </testsuite>\n");
-    }
-    let total: Duration = results.iter().map(|r| r.elapsed).max().unwrap_or_default();
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"rros accept\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{}\">\n{suites}</testsuites>\n",
-        secs(total)
-    )
+    let suites: Vec<NamedSuite> = results.iter().map(board_suite).collect();
+    // Serializing into memory fails only on a writer error, which a String never gives.
+    render_suites("rros accept", "rros.accept", &suites).unwrap_or_default()
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -477,61 +390,67 @@ pub fn summary_md(results: &[BoardResult], out: &Path) -> String {
         );
     }
     for r in results {
-        let _ = writeln!(s, "\n## {} — {}\n", r.name, r.verdict);
-        let _ = writeln!(s, "- target: `{}`", r.target);
-        if let Some(kernel) = &r.kernel {
-            let _ = writeln!(s, "- kernel: `{kernel}`");
-        }
-        if let Some(reason) = &r.reason {
-            let _ = writeln!(s, "- why: {reason}");
-        }
-        if let Some(dir) = &r.local_dir {
-            let shown = dir.strip_prefix(out).unwrap_or(dir);
-            let _ = writeln!(
-                s,
-                "- reports: `{}` (board run folder `{}`)",
-                shown.display(),
-                r.remote_dir.as_deref().unwrap_or("?")
-            );
-        }
-        if !r.missing.is_empty() {
-            let _ = writeln!(s, "- missing report files: {}", r.missing.join(", "));
-        }
-        let Some(report) = &r.report else { continue };
-        if !report.scenarios.is_empty() {
-            s.push_str(
-                "\n| scenario | verdict | samples | max (us) | budget (us) | margin (us) |\n|---|---|---|---|---|---|\n",
-            );
-            for sc in &report.scenarios {
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} | {} | {} | {} |",
-                    md_cell(&sc.name),
-                    sc.verdict.map_or("?", Verdict::as_str),
-                    sc.samples.map_or("?".into(), |n| n.to_string()),
-                    opt(sc.max_us),
-                    opt(sc.threshold_us),
-                    opt(sc.margin_us)
-                );
-            }
-        }
-        if report.findings.is_empty() {
-            s.push_str("\nAudit: clean.\n");
-        } else {
-            s.push_str("\nAudit findings:\n\n");
-            for f in &report.findings {
-                let _ = writeln!(
-                    s,
-                    "- **{}** `{}`: {}\n  - fix: {}",
-                    f.severity, f.rule, f.evidence, f.fix
-                );
-            }
-        }
-        for e in &report.errors {
-            let _ = writeln!(s, "- error: {e}");
-        }
+        board_section(&mut s, r, out);
     }
     s
+}
+
+/// One board's part of `summary.md`: where it ran and why it ended as it did, then its
+/// scenarios, audit findings and errors.
+fn board_section(s: &mut String, r: &BoardResult, out: &Path) {
+    let _ = writeln!(s, "\n## {} — {}\n", r.name, r.verdict);
+    let _ = writeln!(s, "- target: `{}`", r.target);
+    if let Some(kernel) = &r.kernel {
+        let _ = writeln!(s, "- kernel: `{kernel}`");
+    }
+    if let Some(reason) = &r.reason {
+        let _ = writeln!(s, "- why: {reason}");
+    }
+    if let Some(dir) = &r.local_dir {
+        let shown = dir.strip_prefix(out).unwrap_or(dir);
+        let _ = writeln!(
+            s,
+            "- reports: `{}` (board run folder `{}`)",
+            shown.display(),
+            r.remote_dir.as_deref().unwrap_or("?")
+        );
+    }
+    if !r.missing.is_empty() {
+        let _ = writeln!(s, "- missing report files: {}", r.missing.join(", "));
+    }
+    let Some(report) = &r.report else { return };
+    if !report.scenarios.is_empty() {
+        s.push_str(
+            "\n| scenario | verdict | samples | max (us) | budget (us) | margin (us) |\n|---|---|---|---|---|---|\n",
+        );
+        for sc in &report.scenarios {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} |",
+                md_cell(&sc.name),
+                sc.verdict.map_or("?", Verdict::as_str),
+                sc.samples.map_or("?".into(), |n| n.to_string()),
+                opt(sc.max_us),
+                opt(sc.threshold_us),
+                opt(sc.margin_us)
+            );
+        }
+    }
+    if report.findings.is_empty() {
+        s.push_str("\nAudit: clean.\n");
+    } else {
+        s.push_str("\nAudit findings:\n\n");
+        for f in &report.findings {
+            let _ = writeln!(
+                s,
+                "- **{}** `{}`: {}\n  - fix: {}",
+                f.severity, f.rule, f.evidence, f.fix
+            );
+        }
+    }
+    for e in &report.errors {
+        let _ = writeln!(s, "- error: {e}");
+    }
 }
 
 /// `accept.json`: the same facts for programs.
@@ -569,8 +488,9 @@ pub fn accept_json(results: &[BoardResult]) -> String {
     text
 }
 
-/// Writes `junit.xml`, `summary.md` and `accept.json` into `out`, each through a temporary
-/// file and a rename. Returns their paths.
+/// Writes `junit.xml`, `summary.md` and `accept.json` into `out`, each durably and atomically
+/// (`rros_files::write_atomic`: a reader sees the old file or the new one, whole). Returns
+/// their paths.
 pub fn write_reports(out: &Path, results: &[BoardResult]) -> io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out)?;
     let files = [
@@ -581,9 +501,7 @@ pub fn write_reports(out: &Path, results: &[BoardResult]) -> io::Result<Vec<Path
     let mut written = Vec::new();
     for (name, content) in files {
         let path = out.join(name);
-        let tmp = out.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, content)?;
-        std::fs::rename(&tmp, &path)?;
+        rros_files::write_atomic(&path, content.as_bytes(), 0o644)?;
         written.push(path);
     }
     Ok(written)
@@ -769,38 +687,68 @@ mod tests {
 
     #[test]
     fn junit_counts_and_escapes() {
+        let pass = result("a", Verdict::Pass, Some(parse_report(STRICT_PASS).unwrap()));
         let fail = result("b", Verdict::Fail, Some(parse_report(REPORT).unwrap()));
         let err = result("c", Verdict::Error, None);
-        let pass = result(
-            "a",
-            Verdict::Pass,
-            Some(ReportSummary {
-                scenarios: vec![ScenarioResult {
-                    name: "idle".into(),
-                    verdict: Some(Verdict::Pass),
-                    samples: Some(10),
-                    max_us: Some(1.0),
-                    threshold_us: Some(2.0),
-                    margin_us: Some(1.0),
-                }],
-                ..ReportSummary::default()
-            }),
-        );
         let xml = junit_xml(&[pass, fail, err]);
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
-        // a: audit + idle + run; b: audit + 2 scenarios + run (the audit and one scenario
-        // fail it); c: acceptance.
+        // a and b: run, 4 audit rules (one skipped), 2 scenarios, acceptance; b's nohz-full
+        // rule and hackbench scenario fail it; c: acceptance only, an error.
         assert!(
-            xml.contains("tests=\"8\" failures=\"2\" errors=\"1\""),
+            xml.contains(
+                r#"<testsuites name="rros accept" tests="17" skipped="2" failures="2" errors="1">"#
+            ),
             "{xml}"
         );
-        assert!(xml.contains("<testsuite name=\"b\" tests=\"4\" failures=\"2\" errors=\"0\""));
-        assert!(xml.contains("c &lt;broke&gt; &amp; &quot;why&quot;"));
-        assert!(xml.contains("<error message=\"c &lt;broke&gt;"));
-        assert!(xml.contains("name=\"scenario.hackbench load\""), "{xml}");
+        assert!(
+            xml.contains(r#"<testsuite name="b" tests="8" skipped="1" errors="0" failures="2""#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<testcase name="hackbench load" classname="rros.accept.b.latency""#)
+        );
+        assert!(xml.contains(r#"<failure message="max 812.3 µs exceeds the budget of 100 µs">"#));
+        assert!(xml.contains(r#"<property name="verdict" value="ERROR"/>"#));
+        assert!(xml.contains(r#"<error message="c &lt;broke&gt; &amp; &quot;why&quot;">"#));
         assert_eq!(xml.matches("<testsuite ").count(), 3);
         assert_eq!(xml.matches("</testsuite>").count(), 3);
-        assert_eq!(xml_escape("a\u{1}b"), "a?b");
+    }
+
+    /// The host's own case: missing report files fail a board whose run passed, and a
+    /// verdict acceptance downgraded to ERROR shows as an error beside the report's cases.
+    #[test]
+    fn the_acceptance_case_carries_what_the_host_found() {
+        let mut pass = result("a", Verdict::Pass, Some(parse_report(STRICT_PASS).unwrap()));
+        assert_eq!(acceptance_case(&pass).status, Status::Pass);
+        pass.missing = vec!["histogram.svg".into()];
+        pass.reason = None;
+        let case = acceptance_case(&pass);
+        assert_eq!(case.status, Status::Fail);
+        assert_eq!(case.message, "report file histogram.svg did not come home");
+        pass.verdict = Verdict::Error;
+        pass.reason = Some("PASS, but report files are missing: histogram.svg".into());
+        let suite = board_suite(&pass);
+        let last = suite.cases.last().unwrap();
+        assert_eq!(
+            (last.id.as_str(), last.status),
+            ("acceptance", Status::Error)
+        );
+        assert!(
+            last.message
+                .starts_with("PASS, but report files are missing")
+        );
+        assert_eq!(last.details, "report file histogram.svg did not come home");
+        // The report's own cases come first, untouched.
+        assert_eq!(
+            suite.cases.len(),
+            pass.report.as_ref().unwrap().cases.len() + 1
+        );
+        let control = result("x\u{1}y", Verdict::Error, None);
+        let xml = junit_xml(&[control]);
+        assert!(
+            !xml.contains('\u{1}'),
+            "no control characters in the XML: {xml}"
+        );
     }
 
     #[test]

@@ -1,14 +1,19 @@
-//! Accepting a board: connect, run `rros-validate run` on it, watch for a reboot, bring the
-//! reports home. Many boards run in parallel, each on its own thread.
+//! Accepting a board: a [`Plan`] built and checked before the board is contacted, then
+//! executed in named steps — connect, budget, wait until idle, measure, judge, bring home —
+//! each of which either hands the next its input or stops with a typed cause ([`ErrorKind`]).
+//! Many boards run in parallel, each on its own thread.
 
 use crate::report::{
-    BoardResult, ErrorKind, REPORT_FILES, check_report, fail_reason, parse_report,
-};
-use crate::ssh::{
-    Captured, Programs, Ssh, Stream, last_line, run_captured, run_streaming, sanitize, shell_quote,
+    BoardResult, ErrorKind, REPORT_FILES, ReportSummary, check_report, fail_reason, parse_report,
 };
 use crate::target::Endpoint;
-use crate::verdict::{RemoteExit, RunJudgement, Verdict, find_verdict_line, judge_run};
+use crate::verdict::{
+    RemoteExit, RunJudgement, Verdict, VerdictLine, find_verdict_line, judge_run,
+};
+use rros_remote::process::{
+    Captured, MAX_CALL, Stream, deadline_after, last_line, run_captured, run_streaming, sanitize,
+};
+use rros_remote::ssh::{Complaint, Programs, Ssh, login_bound, shell_quote};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -116,30 +121,572 @@ pub fn parse_probe(stdout: &str) -> Option<Probe> {
     (!probe.boot_id.is_empty()).then_some(probe)
 }
 
-/// A hint for ssh's usual complaints, appended to the message.
-pub fn ssh_hint(stderr: &str) -> &'static str {
-    let s = stderr.to_ascii_lowercase();
-    if s.contains("connection refused") {
-        " (nothing listens there: is the board up, sshd running, the port right?)"
-    } else if s.contains("timed out") {
-        " (no answer: wrong address, board off, or a firewall)"
-    } else if s.contains("permission denied") {
-        " (the board refused the key: pass --identity KEY, or add your public key to the board's authorized_keys)"
-    } else if s.contains("host key verification failed")
-        || s.contains("remote host identification has changed")
-    {
-        " (the board's host key is not the one known: if it was reflashed, remove the old key with `ssh-keygen -R HOST`)"
-    } else if s.contains("could not resolve hostname") {
-        " (the host name does not resolve)"
-    } else {
-        ""
+/// What accepting one board will do, built and checked before the board is contacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The board's name: its folder under `out` and its test suite.
+    pub name: String,
+    /// `user@host[:port]`, for messages.
+    pub target: String,
+    /// `out/<name>`: the run folder lands in it, next to `output.log`.
+    pub board_dir: PathBuf,
+    /// What runs on the board: [`remote_script`].
+    pub script: String,
+}
+
+/// Why a [`Plan`] cannot be executed: nothing is tried on the board.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "board name \"{0}\" cannot name a folder under the output folder: use letters, digits, '.', '_' and '-', not starting with '.' (name= in the targets file, or --name)"
+    )]
+    BadName(String),
+    #[error(
+        "scenario \"{0}\" is empty or has a control character: give the name of a scenario of the board's profile (--scenario)"
+    )]
+    BadScenario(String),
+}
+
+impl Plan {
+    /// The plan for `endpoint`, its board folder under `out`.
+    pub fn new(endpoint: &Endpoint, opts: &Options, out: &Path) -> Result<Plan, PlanError> {
+        let name = &endpoint.name;
+        if !crate::target::is_board_name(name) {
+            return Err(PlanError::BadName(sanitize(name)));
+        }
+        if let Some(bad) = opts
+            .scenarios
+            .iter()
+            .find(|s| s.trim().is_empty() || s.chars().any(char::is_control))
+        {
+            return Err(PlanError::BadScenario(sanitize(bad)));
+        }
+        Ok(Plan {
+            name: name.clone(),
+            target: endpoint.target.to_string(),
+            board_dir: out.join(name),
+            script: remote_script(opts),
+        })
     }
+}
+
+/// The time bounds of a board's run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Bound on the measuring step.
+    pub timeout: Duration,
+    /// Bound on waiting for a board that boots or runs a validation of its own.
+    pub boot_wait: Duration,
+}
+
+impl Budget {
+    /// From the options, else from the board's profile (`/etc/rros/board.toml`, when it could
+    /// be read) by the contract's formula ([`derive_timeout`]).
+    pub fn new(opts: &Options, profile_text: Option<&str>) -> Budget {
+        Budget {
+            timeout: opts
+                .timeout
+                .unwrap_or_else(|| derive_timeout(profile_text, &opts.scenarios, opts.duration)),
+            // A validation of the board's own measures the whole profile at its durations.
+            boot_wait: opts
+                .boot_wait
+                .unwrap_or_else(|| derive_timeout(profile_text, &[], None)),
+        }
+    }
+}
+
+/// Why a step ended the acceptance early: an ERROR of a kind, with its message.
+#[derive(Debug)]
+struct Stop {
+    kind: ErrorKind,
+    reason: String,
+}
+
+impl Stop {
+    fn of(kind: ErrorKind, reason: String) -> Stop {
+        Stop { kind, reason }
+    }
+
+    fn board(reason: String) -> Stop {
+        Stop::of(ErrorKind::Board, reason)
+    }
+}
+
+/// Accepts one board; every outcome, including an unreachable board, is a [`BoardResult`].
+/// The board's run folder lands in `out/<name>/<run-id>/`, and everything the board printed
+/// during the run, unfiltered, in `out/<name>/output.log`.
+pub fn accept_board(
+    endpoint: &Endpoint,
+    opts: &Options,
+    out: &Path,
+    observe: Observer<'_>,
+) -> BoardResult {
+    let start = Instant::now();
+    let mut result = match Plan::new(endpoint, opts, out) {
+        Ok(plan) => Session::open(plan, endpoint, opts, observe).execute(),
+        Err(e) => BoardResult::error(
+            &endpoint.name,
+            &endpoint.target.to_string(),
+            e.to_string(),
+            Duration::ZERO,
+        ),
+    };
+    result.elapsed = start.elapsed();
+    observe(&endpoint.name, Event::Phase(Phase::Done(result.verdict)));
+    result
+}
+
+/// One board's acceptance while it executes its [`Plan`]: one SSH connection for the whole
+/// session (probe, waits, run and fetch share it).
+struct Session<'a> {
+    plan: Plan,
+    opts: &'a Options,
+    ssh: Ssh,
+    observe: Observer<'a>,
+}
+
+/// What one run of the remote script left.
+struct Ran {
+    exit: RemoteExit,
+    /// Whether [`STARTED_MARK`] came: the remote command began.
+    started: bool,
+    /// The last lines of each stream.
+    stdout_tail: Vec<String>,
+    stderr_tail: Vec<String>,
+}
+
+/// Lines of each stream kept for the verdict and the messages.
+const KEPT_LINES: usize = 200;
+
+impl Ran {
+    fn keep(&mut self, stream: Stream, line: &str) {
+        let tail = match stream {
+            Stream::Stdout => &mut self.stdout_tail,
+            Stream::Stderr => &mut self.stderr_tail,
+        };
+        tail.push(line.to_owned());
+        if tail.len() > KEPT_LINES {
+            tail.remove(0);
+        }
+    }
+
+    /// ssh's complaint, for a start that failed.
+    fn start_failure(&self) -> String {
+        let why = sanitize(&self.stderr_tail.join(" / "));
+        if why.is_empty() {
+            "(ssh printed nothing)".to_owned()
+        } else {
+            why
+        }
+    }
+
+    fn last_stderr(&self) -> Option<String> {
+        self.stderr_tail.last().map(|l| sanitize(l))
+    }
+}
+
+impl<'a> Session<'a> {
+    fn open(plan: Plan, endpoint: &Endpoint, opts: &'a Options, observe: Observer<'a>) -> Self {
+        let mut ssh = Ssh::new(endpoint.clone(), opts.connect_timeout);
+        ssh.programs = opts.programs.clone();
+        Session {
+            plan,
+            opts,
+            ssh: ssh.multiplexed(),
+            observe,
+        }
+    }
+
+    fn emit(&self, event: Event<'_>) {
+        (self.observe)(&self.plan.name, event);
+    }
+
+    /// Runs the steps; a step that stops gives an ERROR of its kind (with the board's kernel
+    /// once it is known).
+    fn execute(&self) -> BoardResult {
+        let mut kernel = None;
+        let mut result = self.steps(&mut kernel).unwrap_or_else(|stop| {
+            BoardResult::error_of(
+                stop.kind,
+                &self.plan.name,
+                &self.plan.target,
+                stop.reason,
+                Duration::ZERO,
+            )
+        });
+        result.kernel = kernel;
+        result
+    }
+
+    fn steps(&self, kernel: &mut Option<String>) -> Result<BoardResult, Stop> {
+        // 1. Reach the board; learn its boot id and whether rros-validate is there.
+        self.emit(Event::Phase(Phase::Connecting));
+        let probe = self.probe()?;
+        let shown = sanitize(&probe.kernel);
+        self.emit(Event::Note(&format!("kernel {shown}")));
+        *kernel = Some(shown);
+        if probe.validate.is_none() {
+            return Err(Stop::board(format!(
+                "rros-validate is not installed on {} (not on the board's PATH): install the image's rros-validate package, or copy the binary to /usr/bin",
+                self.plan.target
+            )));
+        }
+        // 2. How long the run and a wait may take, from the board's profile.
+        let budget = self.budget();
+        // 3. Let the board finish booting: its boot-time validation runs last and holds the
+        //    output directory while it measures (as does a run started by the timer).
+        self.wait_until_idle(budget.boot_wait)?;
+        // 4. Measure. Output is relayed sanitized; the raw copy goes to output.log.
+        let ran = self.measure(&probe, budget.timeout)?;
+        // 5. A verdict, or why there is none.
+        let line = self.judge(&ran, &probe, budget.timeout)?;
+        // 6. Bring the run folder home and settle the verdict with its reports.
+        Ok(self.bring_home(&line))
+    }
+
+    /// Says why a start failed and that it is tried again, waits [`start_backoff`], and
+    /// returns the next attempt's number: the one retry step of the probe and of the run.
+    fn pause_before_retry(&self, what: &str, why: &str, attempt: u32) -> u32 {
+        let pause = start_backoff(attempt);
+        self.emit(Event::Note(&format!(
+            "{what} ({why}): trying again in {} (attempt {} of {START_ATTEMPTS})",
+            human(pause),
+            attempt + 1
+        )));
+        std::thread::sleep(pause);
+        attempt + 1
+    }
+
+    /// First contact: logs in (retrying what may pass, with backoff), learns the boot id.
+    fn probe(&self) -> Result<Probe, Stop> {
+        let bound = login_bound(self.ssh.connect_timeout);
+        let target = &self.plan.target;
+        let could_not_start = |reason: String| Stop::of(ErrorKind::CouldNotStart, reason);
+        let mut attempt = 1;
+        loop {
+            let c = self.ssh.capture(PROBE_SCRIPT, bound).map_err(|e| {
+                could_not_start(format!(
+                    "cannot run ssh: {e} (is openssh-client installed?)"
+                ))
+            })?;
+            if c.timed_out {
+                return Err(could_not_start(stalled_login(target, bound, &c)));
+            }
+            if c.success() {
+                return parse_probe(&c.stdout).ok_or_else(|| {
+                    Stop::board(format!(
+                        "{target} answered, but /proc/sys/kernel/random/boot_id could not be read: {}",
+                        sanitize(&last_line(&c.stderr))
+                    ))
+                });
+            }
+            let complaint = Complaint::of(&c.stderr);
+            let tail = c.stderr_tail();
+            if c.link_failed() && complaint.may_pass_on_retry() && attempt < START_ATTEMPTS {
+                attempt = self.pause_before_retry("SSH could not start", &tail, attempt);
+                continue;
+            }
+            let tries = if attempt > 1 {
+                format!(" ({attempt} attempts)")
+            } else {
+                String::new()
+            };
+            return Err(could_not_start(format!(
+                "cannot reach {target} over SSH: {tail}{}{tries}",
+                complaint.hint()
+            )));
+        }
+    }
+
+    /// The board's profile, read for its time bounds.
+    fn budget(&self) -> Budget {
+        let profile = self
+            .ssh
+            .capture(
+                "cat /etc/rros/board.toml",
+                login_bound(self.opts.connect_timeout) + Duration::from_secs(30),
+            )
+            .ok()
+            .filter(Captured::success)
+            .map(|c| c.stdout);
+        Budget::new(self.opts, profile.as_deref())
+    }
+
+    /// Waits while the board boots or runs a validation of its own, for at most `bound`.
+    fn wait_until_idle(&self, bound: Duration) -> Result<(), Stop> {
+        let deadline = deadline_after(bound);
+        let mut announced = false;
+        loop {
+            let call = self.ssh.capture(
+                BUSY_SCRIPT,
+                login_bound(self.opts.connect_timeout) + Duration::from_secs(20),
+            );
+            let busy = match &call {
+                Ok(c) if c.success() => Busy::of(&c.stdout),
+                // A failed look is not a reason to wait; the run itself will tell.
+                _ => None,
+            };
+            let Some(busy) = busy else { return Ok(()) };
+            if !announced {
+                self.emit(Event::Phase(Phase::Waiting {
+                    reason: busy.reason().to_owned(),
+                    timeout: bound,
+                }));
+                announced = true;
+            }
+            if Instant::now() >= deadline {
+                return match busy {
+                    Busy::Validating => Err(Stop::board(format!(
+                        "{}, still after {}: its run holds the output directory; try again when it is done",
+                        busy.reason(),
+                        human(bound)
+                    ))),
+                    Busy::Booting => {
+                        self.emit(Event::Note(
+                            "the board still reports 'starting'; measuring anyway",
+                        ));
+                        Ok(())
+                    }
+                };
+            }
+            std::thread::sleep(Duration::from_secs(3));
+        }
+    }
+
+    /// Runs the remote script once, relaying what it prints.
+    fn run_once(&self, raw_log: &mut RawLog, timeout: Duration) -> Result<Ran, Stop> {
+        let mut ran = Ran {
+            exit: RemoteExit::Link,
+            started: false,
+            stdout_tail: Vec::new(),
+            stderr_tail: Vec::new(),
+        };
+        let command = self.ssh.command(&self.plan.script);
+        let (status, timed_out) = run_streaming(command, timeout, |stream, line| {
+            if !ran.started && stream == Stream::Stdout && line == STARTED_MARK {
+                ran.started = true;
+                self.emit(Event::Note("rros-validate started on the board"));
+                return;
+            }
+            raw_log.write(stream, line);
+            self.emit(Event::Output(stream, &sanitize(line)));
+            ran.keep(stream, line);
+        })
+        .map_err(|e| Stop::board(format!("cannot run ssh: {e}")))?;
+        ran.exit = match status.and_then(|s| s.code()) {
+            _ if timed_out => RemoteExit::TimedOut,
+            Some(255) | None => RemoteExit::Link,
+            Some(code) => RemoteExit::Code(code),
+        };
+        Ok(ran)
+    }
+
+    /// Runs `rros-validate run`; a start that failed before the remote command began is
+    /// tried again (nothing ran), unless the board rebooted meanwhile.
+    fn measure(&self, probe: &Probe, timeout: Duration) -> Result<Ran, Stop> {
+        let mut raw_log = RawLog::open(&self.plan.board_dir.join("output.log"));
+        self.emit(Event::Phase(Phase::Measuring { timeout }));
+        let mut attempt = 1;
+        loop {
+            let ran = self.run_once(&mut raw_log, timeout)?;
+            if ran.exit != RemoteExit::Link || ran.started {
+                return Ok(ran);
+            }
+            // ssh failed before the remote command started: nothing ran, a retry is safe.
+            let why = ran.start_failure();
+            let complaint = Complaint::of(&ran.stderr_tail.join("\n"));
+            if !complaint.may_pass_on_retry() || attempt >= START_ATTEMPTS {
+                return Err(Stop::of(
+                    ErrorKind::CouldNotStart,
+                    format!(
+                        "could not start rros-validate on {}: SSH failed before the remote command started ({why}){}, {attempt} attempt(s); nothing ran on the board, so this says nothing about its latency: try again",
+                        self.plan.target,
+                        complaint.hint()
+                    ),
+                ));
+            }
+            attempt = self.pause_before_retry("SSH could not start the run", &why, attempt);
+            // A board that rebooted meanwhile is not measured as if nothing happened.
+            if let Ok(again) = self.probe()
+                && again.boot_id != probe.boot_id
+            {
+                return Err(Stop::of(
+                    ErrorKind::Rebooted,
+                    format!(
+                        "the board rebooted before the run started (boot id {} → {}); SSH had failed with: {why}",
+                        short(&probe.boot_id),
+                        short(&again.boot_id)
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// The run's verdict line, or why there is none: a broken link and a timeout are told
+    /// apart by reaching the board again.
+    fn judge(&self, ran: &Ran, probe: &Probe, timeout: Duration) -> Result<VerdictLine, Stop> {
+        let line = find_verdict_line(ran.stdout_tail.iter().map(String::as_str));
+        match judge_run(ran.exit, line) {
+            RunJudgement::Verdict(line) => Ok(line),
+            RunJudgement::LinkLost => {
+                self.emit(Event::Phase(Phase::Reconnecting));
+                let why = ran
+                    .last_stderr()
+                    .unwrap_or_else(|| "ssh printed nothing".into());
+                Err(self.explain_break(
+                    &probe.boot_id,
+                    self.opts.reconnect_window,
+                    &format!(
+                        "the SSH link broke during the run, after rros-validate had started ({why})"
+                    ),
+                ))
+            }
+            RunJudgement::TimedOut => {
+                let base = format!(
+                    "no verdict within {} (the run's time bound; raise it with --timeout; the run may go on on the board until it ends)",
+                    human(timeout)
+                );
+                let window = login_bound(self.opts.connect_timeout) + Duration::from_secs(20);
+                let mut stop = self.explain_break(&probe.boot_id, window, &base);
+                if stop.kind == ErrorKind::LostMidRun {
+                    stop.kind = ErrorKind::TimedOut;
+                }
+                Err(stop)
+            }
+            RunJudgement::Error(reason) => {
+                let tail = ran.last_stderr().map(|l| format!("; last message: {l}"));
+                Err(Stop::board(format!("{reason}{}", tail.unwrap_or_default())))
+            }
+        }
+    }
+
+    /// After a broken link or a timeout: tries to reach the board for up to `window` and
+    /// says whether it rebooted (a new boot id) or could not be reached again.
+    fn explain_break(&self, boot_id: &str, window: Duration, what: &str) -> Stop {
+        let deadline = deadline_after(window);
+        let ssh = &self.ssh.reconnected();
+        let mut last_err = "no answer".to_owned();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let call = ssh.capture(PROBE_SCRIPT, left.min(login_bound(ssh.connect_timeout)));
+            if let Ok(c) = &call {
+                if let Some(probe) = c.success().then(|| parse_probe(&c.stdout)).flatten() {
+                    return if probe.boot_id != boot_id {
+                        Stop::of(
+                            ErrorKind::Rebooted,
+                            format!(
+                                "{what}: the board rebooted during the run (boot id {} → {})",
+                                short(boot_id),
+                                short(&probe.boot_id)
+                            ),
+                        )
+                    } else {
+                        Stop::of(
+                            ErrorKind::LostMidRun,
+                            format!("{what}; the board is up and did not reboot"),
+                        )
+                    };
+                }
+                if !c.stderr.trim().is_empty() {
+                    last_err = c.stderr_tail();
+                } else if c.timed_out {
+                    last_err = "no answer".into();
+                }
+            }
+            std::thread::sleep(
+                Duration::from_secs(2).min(deadline.saturating_duration_since(Instant::now())),
+            );
+        }
+        Stop::of(
+            ErrorKind::LostMidRun,
+            format!(
+                "{what}; the board did not answer again within {} (last: {last_err}): it may have rebooted, hung or lost power; a board that boots slowly needs a longer --reconnect-window",
+                human(window)
+            ),
+        )
+    }
+
+    /// Fetches the run folder, reads its reports and settles the verdict.
+    fn bring_home(&self, line: &VerdictLine) -> BoardResult {
+        self.emit(Event::Phase(Phase::Fetching));
+        let mut result = BoardResult {
+            verdict: line.verdict,
+            reason: None,
+            run_id: Some(line.run.clone()),
+            remote_dir: Some(line.dir.clone()),
+            error_kind: None,
+            ..BoardResult::error(&self.plan.name, &self.plan.target, "", Duration::ZERO)
+        };
+        let local = match fetch(&self.ssh, &line.dir, &line.run, &self.plan.board_dir) {
+            Ok(local) => local,
+            Err(reason) => {
+                result.verdict = Verdict::Error;
+                result.error_kind = Some(ErrorKind::Board);
+                result.reason = Some(reason);
+                return result;
+            }
+        };
+        result.missing = REPORT_FILES
+            .iter()
+            .filter(|f| !local.join(f).is_file())
+            .map(|f| (*f).to_owned())
+            .collect();
+        match read_report(&local) {
+            Some(Ok(report)) => result.report = Some(report),
+            Some(Err(why)) => result.reason = Some(why),
+            None => {}
+        }
+        result.local_dir = Some(local);
+        finish_verdict(&mut result);
+        if result.verdict == Verdict::Error {
+            result.error_kind = Some(ErrorKind::Board);
+        }
+        result
+    }
+}
+
+/// The message for a login that took the connection and the banner, then stalled.
+fn stalled_login(target: &str, bound: Duration, c: &Captured) -> String {
+    // ssh's ConnectTimeout would have ended a connect or a banner that never came: the board
+    // took the connection and sent its banner, then stalled.
+    let said = match c.stderr.trim() {
+        "" => String::new(),
+        _ => format!("; ssh said: {}", c.stderr_tail()),
+    };
+    format!(
+        "cannot reach {target} over SSH: it took the connection and sent its SSH banner, then the key exchange and login did not finish within {} (2 × --connect-timeout){said}: an overloaded or stalled sshd, or not an SSH server at that port",
+        human(bound)
+    )
+}
+
+/// The fetched `report.json`, checked against the schema and read: `None` when it did not
+/// come home, an error (the message) when it cannot be trusted.
+fn read_report(local: &Path) -> Option<Result<ReportSummary, String>> {
+    let text = read_capped(&local.join("report.json"), MAX_REPORT)?;
+    let read = text.and_then(|text| {
+        check_report(&text)
+            .map_err(|e| {
+                format!(
+                    "does not match the rros-validate/1 schema (crates/on-target/rros-contract/schema/report.schema.json): {e}"
+                )
+            })
+            .and_then(|_| parse_report(&text))
+    });
+    Some(read.map_err(|e| {
+        format!(
+            "report.json from the board cannot be trusted: {}",
+            sanitize(&e)
+        )
+    }))
 }
 
 /// How long the measuring step may take: the contract's one formula
 /// (`rros_contract::plan::timeout_s`, what `rros-validate plan` says) over the selected
 /// scenarios at their durations, or at `duration` when given. Without a readable profile: 30 minutes, or 2 × 8 × `duration` + 5 min. Never
-/// panics: sums saturate, and the result is at most [`crate::ssh::MAX_CALL`].
+/// panics: sums saturate, and the result is at most [`MAX_CALL`].
 pub fn derive_timeout(
     profile_text: Option<&str>,
     scenarios: &[String],
@@ -172,7 +719,7 @@ pub fn derive_timeout(
         },
     }
     // Absurd durations saturate: the bound stays representable on any clock.
-    .min(crate::ssh::MAX_CALL)
+    .min(MAX_CALL)
 }
 
 /// The command line run on the board.
@@ -200,58 +747,6 @@ pub fn start_backoff(attempt: u32) -> Duration {
     Duration::from_secs(1u64 << attempt.saturating_sub(1).min(3))
 }
 
-/// Says why a start failed and that it is tried again, waits [`start_backoff`], and returns
-/// the next attempt's number: the one retry step of the probe and of the run.
-fn pause_before_retry(emit: &impl Fn(Event), what: &str, why: &str, attempt: u32) -> u32 {
-    let pause = start_backoff(attempt);
-    emit(Event::Note(&format!(
-        "{what} ({why}): trying again in {} (attempt {} of {START_ATTEMPTS})",
-        human(pause),
-        attempt + 1
-    )));
-    std::thread::sleep(pause);
-    attempt + 1
-}
-
-/// The bound on a call that logs in and runs a short command: ssh's own `ConnectTimeout`
-/// bounds the TCP connect and the banner exchange (each), this bounds the key exchange and the
-/// login after the banner too.
-pub fn login_bound(connect_timeout: Duration) -> Duration {
-    connect_timeout
-        .saturating_mul(2)
-        .max(Duration::from_secs(2))
-}
-
-/// Whether ssh's complaint (exit 255 before the remote command started) may pass on a retry:
-/// a banner or TCP timeout, a reset or closed connection (a slow or busy board). A refused
-/// connection, a refused key, a changed host key or an unknown host name will not.
-pub fn transient_start_failure(stderr: &str) -> bool {
-    let s = stderr.to_ascii_lowercase();
-    let permanent = [
-        "connection refused",
-        "permission denied",
-        "host key verification failed",
-        "identification has changed",
-        "could not resolve",
-        "no such file",
-        "bad configuration",
-    ];
-    let transient = [
-        "timed out",
-        "banner exchange",
-        "kex_exchange_identification",
-        "connection reset",
-        "closed by",
-        "connection closed",
-        "broken pipe",
-        "no route to host",
-        "network is unreachable",
-        "mux_client",
-        "control socket",
-    ];
-    !permanent.iter().any(|p| s.contains(p)) && transient.iter().any(|t| s.contains(t))
-}
-
 /// Printed on the board's stdout right before `rros-validate` is executed: what tells "the
 /// link broke before anything ran" (safe to retry) from "the link broke during the run".
 pub const STARTED_MARK: &str = "rros-accept: remote command started";
@@ -259,312 +754,6 @@ pub const STARTED_MARK: &str = "rros-accept: remote command started";
 /// The script run on the board: the start mark, then [`remote_command`].
 pub fn remote_script(opts: &Options) -> String {
     format!("echo '{STARTED_MARK}'; exec {}", remote_command(opts))
-}
-
-/// Why the first contact did not give a [`Probe`].
-struct ProbeError {
-    kind: ErrorKind,
-    reason: String,
-}
-
-/// First contact: logs in (retrying what may pass, with backoff), learns the boot id.
-fn probe_board(ssh: &Ssh, target: &str, emit: &dyn Fn(Event<'_>)) -> Result<Probe, ProbeError> {
-    let bound = login_bound(ssh.connect_timeout);
-    let could_not_start = |reason: String| ProbeError {
-        kind: ErrorKind::CouldNotStart,
-        reason,
-    };
-    let mut attempt = 1;
-    loop {
-        let c = match ssh.capture(PROBE_SCRIPT, bound) {
-            Err(e) => {
-                return Err(could_not_start(format!(
-                    "cannot run ssh: {e} (is openssh-client installed?)"
-                )));
-            }
-            Ok(c) => c,
-        };
-        if c.timed_out {
-            // ssh's ConnectTimeout would have ended a connect or a banner that never came:
-            // the board took the connection and sent its banner, then stalled.
-            let said = match c.stderr.trim() {
-                "" => String::new(),
-                _ => format!("; ssh said: {}", c.stderr_tail()),
-            };
-            return Err(could_not_start(format!(
-                "cannot reach {target} over SSH: it took the connection and sent its SSH banner, then the key exchange and login did not finish within {} (2 × --connect-timeout){said}: an overloaded or stalled sshd, or not an SSH server at that port",
-                human(bound)
-            )));
-        }
-        if c.success() {
-            return parse_probe(&c.stdout).ok_or_else(|| ProbeError {
-                kind: ErrorKind::Board,
-                reason: format!(
-                    "{target} answered, but /proc/sys/kernel/random/boot_id could not be read: {}",
-                    sanitize(&last_line(&c.stderr))
-                ),
-            });
-        }
-        let tail = c.stderr_tail();
-        if c.link_failed() && transient_start_failure(&c.stderr) && attempt < START_ATTEMPTS {
-            attempt = pause_before_retry(&emit, "SSH could not start", &tail, attempt);
-            continue;
-        }
-        let tries = if attempt > 1 {
-            format!(" ({attempt} attempts)")
-        } else {
-            String::new()
-        };
-        return Err(could_not_start(format!(
-            "cannot reach {target} over SSH: {tail}{}{tries}",
-            ssh_hint(&c.stderr)
-        )));
-    }
-}
-
-/// Accepts one board; every outcome, including an unreachable board, is a [`BoardResult`].
-/// The board's run folder lands in `out/<name>/<run-id>/`, and everything the board printed
-/// during the run, unfiltered, in `out/<name>/output.log`.
-pub fn accept_board(
-    endpoint: &Endpoint,
-    opts: &Options,
-    out: &Path,
-    observe: Observer<'_>,
-) -> BoardResult {
-    let start = Instant::now();
-    let name = endpoint.name.as_str();
-    let emit = |e: Event<'_>| observe(name, e);
-    // One SSH connection for the whole session: probe, waits, run and fetch share it.
-    let mut ssh = Ssh::new(endpoint.clone(), opts.connect_timeout);
-    ssh.programs = opts.programs.clone();
-    let ssh = ssh.multiplexed();
-    let target = endpoint.target.to_string();
-    let error_of = |kind: ErrorKind, reason: String| {
-        let r = BoardResult::error_of(kind, name, &target, reason, start.elapsed());
-        emit(Event::Phase(Phase::Done(Verdict::Error)));
-        r
-    };
-    let error = |reason: String| error_of(ErrorKind::Board, reason);
-
-    // 1. Reach the board; learn its boot id and whether rros-validate is there.
-    emit(Event::Phase(Phase::Connecting));
-    let probe = match probe_board(&ssh, &target, &emit) {
-        Ok(p) => p,
-        Err(e) => return error_of(e.kind, e.reason),
-    };
-    let kernel = sanitize(&probe.kernel);
-    emit(Event::Note(&format!("kernel {kernel}")));
-    let with_kernel = |mut r: BoardResult| {
-        r.kernel = Some(kernel.clone());
-        r
-    };
-    if probe.validate.is_none() {
-        return with_kernel(error(format!(
-            "rros-validate is not installed on {target} (not on the board's PATH): install the image's rros-validate package, or copy the binary to /usr/bin"
-        )));
-    }
-
-    let profile = ssh
-        .capture(
-            "cat /etc/rros/board.toml",
-            login_bound(opts.connect_timeout) + Duration::from_secs(30),
-        )
-        .ok()
-        .filter(Captured::success)
-        .map(|c| c.stdout);
-    let timeout = opts
-        .timeout
-        .unwrap_or_else(|| derive_timeout(profile.as_deref(), &opts.scenarios, opts.duration));
-    // A validation of the board's own measures the whole profile at its durations.
-    let boot_wait = opts
-        .boot_wait
-        .unwrap_or_else(|| derive_timeout(profile.as_deref(), &[], None));
-
-    // 2. Let the board finish booting: its boot-time validation runs last and holds the
-    //    output directory while it measures (as does a run started by the timer).
-    if let Err(reason) = wait_until_idle(&ssh, opts.connect_timeout, boot_wait, &emit) {
-        return with_kernel(error(reason));
-    }
-
-    // 3. Measure. Output is relayed sanitized; the raw copy goes to output.log.
-    let board_dir = out.join(name);
-    let mut raw_log = RawLog::open(&board_dir.join("output.log"));
-    emit(Event::Phase(Phase::Measuring { timeout }));
-    let mut attempt = 1;
-    let (exit, stdout_tail, stderr_tail) = loop {
-        let mut started = false;
-        let mut stdout_tail: Vec<String> = Vec::new();
-        let mut stderr_tail: Vec<String> = Vec::new();
-        let ran = run_streaming(
-            ssh.command(&remote_script(opts)),
-            timeout,
-            |stream, line| {
-                if !started && stream == Stream::Stdout && line == STARTED_MARK {
-                    started = true;
-                    emit(Event::Note("rros-validate started on the board"));
-                    return;
-                }
-                raw_log.write(stream, line);
-                emit(Event::Output(stream, &sanitize(line)));
-                let tail = match stream {
-                    Stream::Stdout => &mut stdout_tail,
-                    Stream::Stderr => &mut stderr_tail,
-                };
-                tail.push(line.to_owned());
-                if tail.len() > 200 {
-                    tail.remove(0);
-                }
-            },
-        );
-        let (status, timed_out) = match ran {
-            Ok(x) => x,
-            Err(e) => return with_kernel(error(format!("cannot run ssh: {e}"))),
-        };
-        let exit = match status.and_then(|s| s.code()) {
-            _ if timed_out => RemoteExit::TimedOut,
-            Some(255) => RemoteExit::Link,
-            Some(code) => RemoteExit::Code(code),
-            None => RemoteExit::Link,
-        };
-        if exit != RemoteExit::Link || started {
-            break (exit, stdout_tail, stderr_tail);
-        }
-        // ssh failed before the remote command started: nothing ran, a retry is safe.
-        let why = sanitize(&stderr_tail.join(" / "));
-        let why = if why.is_empty() {
-            "(ssh printed nothing)".to_owned()
-        } else {
-            why
-        };
-        if transient_start_failure(&stderr_tail.join("\n")) && attempt < START_ATTEMPTS {
-            attempt = pause_before_retry(&emit, "SSH could not start the run", &why, attempt);
-            // A board that rebooted meanwhile is not measured as if nothing happened.
-            if let Ok(again) = probe_board(&ssh, &target, &emit)
-                && again.boot_id != probe.boot_id
-            {
-                return with_kernel(error_of(
-                    ErrorKind::Rebooted,
-                    format!(
-                        "the board rebooted before the run started (boot id {} → {}); SSH had failed with: {why}",
-                        short(&probe.boot_id),
-                        short(&again.boot_id)
-                    ),
-                ));
-            }
-            continue;
-        }
-        return with_kernel(error_of(
-            ErrorKind::CouldNotStart,
-            format!(
-                "could not start rros-validate on {target}: SSH failed before the remote command started ({why}){}, {attempt} attempt(s); nothing ran on the board, so this says nothing about its latency: try again",
-                ssh_hint(&stderr_tail.join("\n"))
-            ),
-        ));
-    };
-    let line = find_verdict_line(stdout_tail.iter().map(String::as_str));
-    let verdict_line = match judge_run(exit, line) {
-        RunJudgement::Verdict(line) => line,
-        RunJudgement::LinkLost => {
-            emit(Event::Phase(Phase::Reconnecting));
-            let why = stderr_tail
-                .last()
-                .map(|l| sanitize(l))
-                .unwrap_or_else(|| "ssh printed nothing".into());
-            let (kind, reason) = explain_break(
-                &ssh,
-                &probe.boot_id,
-                opts.reconnect_window,
-                &format!(
-                    "the SSH link broke during the run, after rros-validate had started ({why})"
-                ),
-            );
-            return with_kernel(error_of(kind, reason));
-        }
-        RunJudgement::Error(_) if exit == RemoteExit::TimedOut => {
-            let base = format!(
-                "no verdict within {} (the run's time bound; raise it with --timeout; the run may go on on the board until it ends)",
-                human(timeout)
-            );
-            let (kind, reason) = explain_break(
-                &ssh,
-                &probe.boot_id,
-                login_bound(opts.connect_timeout) + Duration::from_secs(20),
-                &base,
-            );
-            let kind = if kind == ErrorKind::LostMidRun {
-                ErrorKind::TimedOut
-            } else {
-                kind
-            };
-            return with_kernel(error_of(kind, reason));
-        }
-        RunJudgement::Error(reason) => {
-            let tail = stderr_tail
-                .last()
-                .map(|l| format!("; last message: {}", sanitize(l)));
-            return with_kernel(error(format!("{reason}{}", tail.unwrap_or_default())));
-        }
-    };
-
-    // 4. Bring the run folder home.
-    emit(Event::Phase(Phase::Fetching));
-    let mut result = BoardResult {
-        name: name.to_owned(),
-        target: target.clone(),
-        verdict: verdict_line.verdict,
-        reason: None,
-        kernel: Some(kernel.clone()),
-        run_id: Some(verdict_line.run.clone()),
-        remote_dir: Some(verdict_line.dir.clone()),
-        local_dir: None,
-        missing: Vec::new(),
-        report: None,
-        elapsed: Duration::ZERO,
-        error_kind: None,
-    };
-    match fetch(&ssh, &verdict_line.dir, &verdict_line.run, &board_dir) {
-        Ok(local) => result.local_dir = Some(local),
-        Err(reason) => {
-            result.verdict = Verdict::Error;
-            result.error_kind = Some(ErrorKind::Board);
-            result.reason = Some(reason);
-            result.elapsed = start.elapsed();
-            emit(Event::Phase(Phase::Done(result.verdict)));
-            return result;
-        }
-    }
-    let local = result.local_dir.clone().unwrap_or_default();
-    result.missing = REPORT_FILES
-        .iter()
-        .filter(|f| !local.join(f).is_file())
-        .map(|f| (*f).to_owned())
-        .collect();
-    if let Some(text) = read_capped(&local.join("report.json"), MAX_REPORT) {
-        match text.and_then(|text| {
-            check_report(&text)
-                .map_err(|e| {
-                    format!(
-                        "does not match the rros-validate/1 schema (crates/on-target/rros-contract/schema/report.schema.json): {e}"
-                    )
-                })
-                .and_then(|_| parse_report(&text))
-        }) {
-            Ok(report) => result.report = Some(report),
-            Err(e) => {
-                result.reason = Some(format!(
-                    "report.json from the board cannot be trusted: {}",
-                    sanitize(&e)
-                ))
-            }
-        }
-    }
-    finish_verdict(&mut result);
-    if result.verdict == Verdict::Error {
-        result.error_kind = Some(ErrorKind::Board);
-    }
-    result.elapsed = start.elapsed();
-    emit(Event::Phase(Phase::Done(result.verdict)));
-    result
 }
 
 /// The largest `report.json` read (a real one is a few KiB per scenario).
@@ -636,69 +825,48 @@ impl RawLog {
 const BUSY_SCRIPT: &str = "printf 'system=%s\\n' \"$(systemctl is-system-running 2>/dev/null)\"; \
 printf 'service=%s\\n' \"$(systemctl is-active rros-validate.service 2>/dev/null)\"";
 
-/// What keeps the board busy, from the output of [`BUSY_SCRIPT`]: `None` when it is idle (or
-/// has no systemd).
-pub fn busy_reason(stdout: &str) -> Option<String> {
-    let field = |key: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-            .map(str::trim)
-            .unwrap_or("")
-    };
-    if matches!(
-        field("service"),
-        "activating" | "deactivating" | "reloading"
-    ) {
-        Some("rros-validate.service is running on the board (the boot-time validation, or the timer's)".into())
-    } else if matches!(field("system"), "starting" | "initializing") {
-        Some("the board is still booting (its boot-time validation runs last)".into())
-    } else {
-        None
-    }
+/// What keeps a board busy, so that acceptance waits before measuring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Busy {
+    /// `rros-validate.service` is active: the boot-time validation, or the timer's. Its run
+    /// holds the output directory: acceptance gives up when it outlasts the wait.
+    Validating,
+    /// systemd still says `starting`: the boot-time validation runs last. Acceptance
+    /// measures anyway when it outlasts the wait.
+    Booting,
 }
 
-/// Waits while the board boots or runs a validation of its own, for at most `bound`.
-fn wait_until_idle(
-    ssh: &Ssh,
-    connect_timeout: Duration,
-    bound: Duration,
-    emit: &dyn Fn(Event<'_>),
-) -> Result<(), String> {
-    let deadline = crate::ssh::deadline_after(bound);
-    let mut announced = false;
-    loop {
-        let call = ssh.capture(
-            BUSY_SCRIPT,
-            login_bound(connect_timeout) + Duration::from_secs(20),
-        );
-        let reason = match &call {
-            Ok(c) if c.success() => busy_reason(&c.stdout),
-            // A failed look is not a reason to wait; the run itself will tell.
-            _ => None,
+impl Busy {
+    /// Reads the output of [`BUSY_SCRIPT`]: `None` when the board is idle (or has no
+    /// systemd).
+    pub fn of(stdout: &str) -> Option<Busy> {
+        let field = |key: &str| {
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .map(str::trim)
+                .unwrap_or("")
         };
-        let Some(reason) = reason else { return Ok(()) };
-        if !announced {
-            emit(Event::Phase(Phase::Waiting {
-                reason: reason.clone(),
-                timeout: bound,
-            }));
-            announced = true;
+        if matches!(
+            field("service"),
+            "activating" | "deactivating" | "reloading"
+        ) {
+            Some(Busy::Validating)
+        } else if matches!(field("system"), "starting" | "initializing") {
+            Some(Busy::Booting)
+        } else {
+            None
         }
-        if Instant::now() >= deadline {
-            return if reason.starts_with("rros-validate.service") {
-                Err(format!(
-                    "{reason}, still after {}: its run holds the output directory; try again when it is done",
-                    human(bound)
-                ))
-            } else {
-                emit(Event::Note(
-                    "the board still reports 'starting'; measuring anyway",
-                ));
-                Ok(())
-            };
+    }
+
+    /// What the operator is told.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Busy::Validating => {
+                "rros-validate.service is running on the board (the boot-time validation, or the timer's)"
+            }
+            Busy::Booting => "the board is still booting (its boot-time validation runs last)",
         }
-        std::thread::sleep(Duration::from_secs(3));
     }
 }
 
@@ -805,7 +973,7 @@ fn fetch(ssh: &Ssh, remote_dir: &str, run: &str, board_dir: &Path) -> Result<Pat
         _ => Err(format!(
             "cannot fetch the reports from {remote_dir}: {}{}",
             got.stderr_tail(),
-            ssh_hint(&got.stderr)
+            Complaint::of(&got.stderr).hint()
         )),
     };
     let _ = std::fs::remove_dir_all(&staging);
@@ -817,55 +985,6 @@ fn fetch(ssh: &Ssh, remote_dir: &str, run: &str, board_dir: &Path) -> Result<Pat
         let _ = std::fs::rename(&tmp, &link);
     }
     Ok(local)
-}
-
-/// After a broken link or a timeout: tries to reach the board for up to `window` and says
-/// whether it rebooted (a new boot id) or could not be reached again.
-fn explain_break(ssh: &Ssh, boot_id: &str, window: Duration, what: &str) -> (ErrorKind, String) {
-    let deadline = crate::ssh::deadline_after(window);
-    let ssh = &ssh.reconnected();
-    let mut last_err = "no answer".to_owned();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        let call = ssh.capture(PROBE_SCRIPT, left.min(login_bound(ssh.connect_timeout)));
-        if let Ok(c) = &call {
-            if let Some(probe) = c.success().then(|| parse_probe(&c.stdout)).flatten() {
-                return if probe.boot_id != boot_id {
-                    (
-                        ErrorKind::Rebooted,
-                        format!(
-                            "{what}: the board rebooted during the run (boot id {} → {})",
-                            short(boot_id),
-                            short(&probe.boot_id)
-                        ),
-                    )
-                } else {
-                    (
-                        ErrorKind::LostMidRun,
-                        format!("{what}; the board is up and did not reboot"),
-                    )
-                };
-            }
-            if !c.stderr.trim().is_empty() {
-                last_err = c.stderr_tail();
-            } else if c.timed_out {
-                last_err = "no answer".into();
-            }
-        }
-        std::thread::sleep(
-            Duration::from_secs(2).min(deadline.saturating_duration_since(Instant::now())),
-        );
-    }
-    (
-        ErrorKind::LostMidRun,
-        format!(
-            "{what}; the board did not answer again within {} (last: {last_err}): it may have rebooted, hung or lost power; a board that boots slowly needs a longer --reconnect-window",
-            human(window)
-        ),
-    )
 }
 
 fn short(id: &str) -> &str {
@@ -1021,10 +1140,10 @@ threshold = { max_us = 30000 }
             ),
         ] {
             let t = derive_timeout(profile, &[], duration);
-            assert!(t <= crate::ssh::MAX_CALL, "{t:?}");
+            assert!(t <= MAX_CALL, "{t:?}");
             assert!(t >= Duration::from_secs(180));
             // And a deadline can be made from it.
-            let _ = crate::ssh::deadline_after(t);
+            let _ = deadline_after(t);
         }
         let opts = Options {
             duration: Some(Duration::MAX),
@@ -1034,28 +1153,12 @@ threshold = { max_us = 30000 }
     }
 
     #[test]
-    fn start_failures_that_may_pass_are_told_from_those_that_will_not() {
-        for transient in [
-            "Connection timed out during banner exchange",
-            "kex_exchange_identification: read: Connection reset by peer",
-            "ssh: connect to host 10.0.0.2 port 22: Connection timed out",
-            "Connection closed by 127.0.0.1 port 2222",
-        ] {
-            assert!(transient_start_failure(transient), "{transient}");
-        }
-        for permanent in [
-            "ssh: connect to host 127.0.0.1 port 1: Connection refused",
-            "root@b: Permission denied (publickey).",
-            "Host key verification failed.",
-            "ssh: Could not resolve hostname nowhere: Name or service not known",
-            "",
-        ] {
-            assert!(!transient_start_failure(permanent), "{permanent}");
-        }
+    fn start_retries_back_off_and_are_bounded() {
         assert_eq!(start_backoff(1), Duration::from_secs(1));
         assert_eq!(start_backoff(2), Duration::from_secs(2));
         assert_eq!(start_backoff(9), Duration::from_secs(8));
-        assert_eq!(login_bound(Duration::from_secs(3)), Duration::from_secs(6));
+        let total: Duration = (1..START_ATTEMPTS).map(start_backoff).sum();
+        assert!(total <= Duration::from_secs(24), "{total:?}");
     }
 
     #[test]
@@ -1103,38 +1206,130 @@ threshold = { max_us = 30000 }
 
     #[test]
     fn busy_boards_wait() {
-        assert!(
-            busy_reason("system=starting\nservice=inactive\n")
-                .unwrap()
-                .contains("booting")
-        );
-        assert!(
-            busy_reason("system=running\nservice=activating\n")
-                .unwrap()
-                .contains("rros-validate.service")
-        );
-        assert!(
-            busy_reason("system=starting\nservice=activating\n")
-                .unwrap()
-                .contains("rros-validate.service")
-        );
-        assert_eq!(busy_reason("system=running\nservice=inactive\n"), None);
-        assert_eq!(busy_reason("system=degraded\nservice=failed\n"), None);
         assert_eq!(
-            busy_reason("system=\nservice=\n"),
+            Busy::of("system=starting\nservice=inactive\n"),
+            Some(Busy::Booting)
+        );
+        assert_eq!(
+            Busy::of("system=running\nservice=activating\n"),
+            Some(Busy::Validating)
+        );
+        // A validation running outranks a boot: it is what holds the output directory.
+        assert_eq!(
+            Busy::of("system=starting\nservice=activating\n"),
+            Some(Busy::Validating)
+        );
+        assert_eq!(Busy::of("system=running\nservice=inactive\n"), None);
+        assert_eq!(Busy::of("system=degraded\nservice=failed\n"), None);
+        assert_eq!(
+            Busy::of("system=\nservice=\n"),
             None,
             "no systemd: nothing to wait for"
         );
+        // The messages the operator has always seen.
+        assert!(
+            Busy::Validating
+                .reason()
+                .starts_with("rros-validate.service is running")
+        );
+        assert!(Busy::Booting.reason().contains("still booting"));
+    }
+
+    fn endpoint(name: &str) -> Endpoint {
+        let mut e = Endpoint::new(crate::target::Target::parse("root@b:2222").unwrap());
+        e.name = name.to_owned();
+        e
     }
 
     #[test]
-    fn hints() {
-        assert!(
-            ssh_hint("ssh: connect to host 127.0.0.1 port 1: Connection refused")
-                .contains("nothing listens")
+    fn the_plan_is_checked_before_the_board_is_contacted() {
+        let opts = Options {
+            scenarios: vec!["idle".into()],
+            ..Options::default()
+        };
+        let plan = Plan::new(&endpoint("rpi4-a"), &opts, Path::new("/out")).unwrap();
+        assert_eq!(plan.board_dir, Path::new("/out/rpi4-a"));
+        assert_eq!(plan.target, "root@b:2222");
+        assert_eq!(plan.script, remote_script(&opts));
+        for bad in ["", "..", ".hidden", "a/b", "a b"] {
+            let err = Plan::new(&endpoint(bad), &opts, Path::new("/out")).unwrap_err();
+            assert_eq!(err, PlanError::BadName(bad.to_owned()), "{bad}");
+            assert!(err.to_string().contains("--name"), "{err}");
+        }
+        for bad in ["", " ", "idle\n"] {
+            let opts = Options {
+                scenarios: vec!["idle".into(), bad.into()],
+                ..Options::default()
+            };
+            let err = Plan::new(&endpoint("b"), &opts, Path::new("/out")).unwrap_err();
+            assert!(matches!(err, PlanError::BadScenario(_)), "{bad:?}");
+            assert!(err.to_string().contains("--scenario"), "{err}");
+        }
+    }
+
+    /// A plan that fails its checks never reaches the board: no ssh is run (the stand-in
+    /// would leave a mark), no folder is made, and the ERROR names the fix.
+    #[test]
+    fn a_plan_that_fails_its_checks_contacts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mark = dir.path().join("ssh-ran");
+        let ssh = dir.path().join("ssh");
+        std::fs::write(
+            &ssh,
+            format!("#!/bin/sh\ntouch '{}'\nexit 255\n", mark.display()),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let opts = Options {
+            programs: Programs {
+                ssh: ssh.clone(),
+                scp: ssh,
+            },
+            ..Options::default()
+        };
+        let out = dir.path().join("out");
+        let events = std::sync::Mutex::new(Vec::new());
+        let observe = |_: &str, e: Event<'_>| {
+            if let Event::Phase(p) = e {
+                events.lock().unwrap().push(p);
+            }
+        };
+        let r = accept_board(&endpoint(".."), &opts, &out, &observe);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert_eq!(r.error_kind, Some(ErrorKind::Board));
+        assert!(r.reason.unwrap().contains("board name \"..\""));
+        assert_eq!(*events.lock().unwrap(), [Phase::Done(Verdict::Error)]);
+        assert!(!mark.exists(), "ssh was run");
+        assert!(!out.exists());
+    }
+
+    #[test]
+    fn the_budget_is_the_options_else_the_profile() {
+        let s = Duration::from_secs;
+        let derived = Budget::new(&Options::default(), Some(PROFILE));
+        assert_eq!(derived.timeout, derive_timeout(Some(PROFILE), &[], None));
+        assert_eq!(derived.boot_wait, derived.timeout);
+        // Selected scenarios shorten the run's bound, never the wait for the board's own
+        // validation (which measures the whole profile).
+        let idle = Budget::new(
+            &Options {
+                scenarios: vec!["idle".into()],
+                ..Options::default()
+            },
+            Some(PROFILE),
         );
-        assert!(ssh_hint("root@x: Permission denied (publickey).").contains("--identity"));
-        assert_eq!(ssh_hint("weird"), "");
+        assert!(idle.timeout < derived.timeout);
+        assert_eq!(idle.boot_wait, derived.boot_wait);
+        let given = Budget::new(
+            &Options {
+                timeout: Some(s(7)),
+                boot_wait: Some(s(9)),
+                ..Options::default()
+            },
+            Some(PROFILE),
+        );
+        assert_eq!((given.timeout, given.boot_wait), (s(7), s(9)));
     }
 
     fn fetched(verdict: Verdict, report: Option<ReportSummary>, missing: &[&str]) -> BoardResult {

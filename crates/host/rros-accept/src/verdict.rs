@@ -54,6 +54,9 @@ pub enum RunJudgement {
     Verdict(VerdictLine),
     /// ERROR, with the reason.
     Error(String),
+    /// No verdict within the run's time bound: whether the board rebooted decides the
+    /// message.
+    TimedOut,
     /// The link broke: whether the board rebooted decides the message.
     LinkLost,
 }
@@ -63,7 +66,7 @@ pub enum RunJudgement {
 pub fn judge_run(exit: RemoteExit, line: Option<VerdictLine>) -> RunJudgement {
     match exit {
         RemoteExit::Link => RunJudgement::LinkLost,
-        RemoteExit::TimedOut => RunJudgement::Error("timed out".into()),
+        RemoteExit::TimedOut => RunJudgement::TimedOut,
         RemoteExit::Code(code) => match (line, Verdict::from_exit_code(code)) {
             (Some(line), Some(by_code)) if line.verdict == by_code => RunJudgement::Verdict(line),
             (Some(line), _) => RunJudgement::Error(format!(
@@ -225,10 +228,11 @@ mod tests {
             judge_run(RemoteExit::Link, Some(line(Verdict::Pass))),
             RunJudgement::LinkLost
         );
-        assert!(matches!(
-            judge_run(RemoteExit::TimedOut, None),
-            RunJudgement::Error(_)
-        ));
+        // A timeout is never a verdict, even with a PASS line already printed.
+        assert_eq!(
+            judge_run(RemoteExit::TimedOut, Some(line(Verdict::Pass))),
+            RunJudgement::TimedOut
+        );
     }
 
     #[test]

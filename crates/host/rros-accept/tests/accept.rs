@@ -4,9 +4,8 @@
 //! missing `rros-validate`, a reboot mid-run, a lost link, a timeout, missing reports, a fleet —
 //! is exercised through the same code that talks to real boards.
 
-use rros_accept::ssh::Programs;
 use rros_accept::{
-    Endpoint, Event, Options, Target, Verdict, accept_board, accept_fleet, fleet_verdict,
+    Endpoint, Event, Options, Programs, Target, Verdict, accept_board, accept_fleet, fleet_verdict,
     write_reports,
 };
 use std::fs;
@@ -774,7 +773,7 @@ fn a_board_flooding_one_line_keeps_its_verdict() {
     assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
     let longest = longest.load(Ordering::SeqCst);
     assert!(
-        longest <= rros_accept::ssh::MAX_LINE + 100,
+        longest <= rros_remote::process::MAX_LINE + 100,
         "a relayed line of {longest} bytes"
     );
     let log = fs::metadata(out.path().join("flood/output.log"))

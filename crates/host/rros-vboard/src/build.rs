@@ -14,9 +14,9 @@
 //! two builds never write the same entry; a finished entry appears by an atomic rename.
 
 use crate::{Error, Observer, Result, io_err};
-use rros_accept::ssh::{Stream, run_streaming};
 use rros_board::Board;
 use rros_board::render::{SYSCTL_FILE, TUNING_FILES_DIR};
+use rros_remote::process::{Stream, run_streaming};
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -185,76 +185,14 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    /// Reads and checks the inputs: the board must be an x86-64 PREEMPT_RT board, the sysctl
-    /// file as `rros board render` writes it, the units present, the binary an x86-64 ELF.
+    /// Reads and checks the inputs: the board must be an x86-64 PREEMPT_RT board (or EVL with
+    /// its sources), the sysctl file as `rros board render` writes it, the units present, the
+    /// binary an x86-64 ELF. Each error names the file, the field or value, and the fix.
     pub fn read(req: &BuildRequest) -> Result<Self> {
-        let profile_path = req.root.join("board").join(format!("{}.toml", req.board));
-        if !profile_path.is_file() {
-            return Err(Error::Input(format!(
-                "no board profile {} (the virtual board is qemux86-64)",
-                profile_path.display()
-            )));
-        }
-        let (board, _warnings) =
-            rros_board::load_board(&profile_path).map_err(|e| Error::Input(e.to_string()))?;
-        let flavour_ok = match board.flavour {
-            rros_board::Flavour::PreemptRt => req.evl.is_none(),
-            rros_board::Flavour::Evl => req.evl.is_some(),
-            _ => false,
-        };
-        if board.flavour == rros_board::Flavour::Evl && req.evl.is_none() {
-            return Err(Error::Input(format!(
-                "board {} runs an EVL kernel, built from source: give --kernel-src DIR and --libevl-src DIR (or {} and {})",
-                board.name,
-                crate::evl::ENV_KERNEL_SRC,
-                crate::evl::ENV_LIBEVL_SRC
-            )));
-        }
-        if board.arch != rros_board::Arch::X86_64 || !flavour_ok {
-            return Err(Error::Input(format!(
-                "board {} is {} with a {} kernel; the virtual board is a Debian x86_64 image with the PREEMPT_RT kernel or an EVL kernel built from source, so only x86_64 preempt-rt and evl boards (qemux86-64, qemux86-64-evl) can run on it",
-                board.name, board.arch, board.flavour
-            )));
-        }
-        let profile_text = fs::read(&profile_path).map_err(io_err(&profile_path))?;
-        let sysctl_path = req
-            .root
-            .join(TUNING_FILES_DIR)
-            .join(&board.name)
-            .join(SYSCTL_FILE);
-        let sysctl = fs::read(&sysctl_path).map_err(|e| {
-            Error::Input(format!(
-                "cannot read {}: {e}; run `rros board render` to write it",
-                sysctl_path.display()
-            ))
-        })?;
-        if sysctl != rros_board::render::sysctl(&board).as_bytes() {
-            return Err(Error::Input(format!(
-                "{} is stale (it differs from what board/{}.toml renders to): run `rros board render`",
-                sysctl_path.display(),
-                board.name
-            )));
-        }
-        let units_dir = req.root.join(UNITS_DIR);
-        let mut units = Vec::new();
-        if let Ok(entries) = fs::read_dir(&units_dir) {
-            for entry in entries.flatten() {
-                let path = entry.path();
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".service") || name.ends_with(".timer") {
-                    units.push((name, fs::read(&path).map_err(io_err(&path))?));
-                }
-            }
-        }
-        units.sort();
-        for unit in ENABLED_UNITS {
-            if !units.iter().any(|(n, _)| n == unit) {
-                return Err(Error::Input(format!(
-                    "{unit} is missing from {}: the virtual board installs rros-validate's systemd units from there",
-                    units_dir.display()
-                )));
-            }
-        }
+        let (profile_path, board, profile_text) = read_profile(req)?;
+        check_board(&board, &profile_path, req.evl.is_some())?;
+        let sysctl = read_sysctl(&req.root, &board)?;
+        let units = read_units(&req.root.join(UNITS_DIR))?;
         let validate_bin = fs::read(&req.validate_bin).map_err(|e| {
             Error::Input(format!(
                 "cannot read the rros-validate binary {}: {e}; build it with `cargo build --release --manifest-path crates/on-target/Cargo.toml -p rros-validate`",
@@ -351,6 +289,100 @@ impl Keyed {
     }
 }
 
+/// `board/<board>.toml`: its path, the board it describes and its bytes.
+fn read_profile(req: &BuildRequest) -> Result<(PathBuf, Board, Vec<u8>)> {
+    let path = req.root.join("board").join(format!("{}.toml", req.board));
+    if !path.is_file() {
+        return Err(Error::Input(format!(
+            "no board profile {} (the virtual board is qemux86-64, or qemux86-64-evl: pass --board qemux86-64)",
+            path.display()
+        )));
+    }
+    let (board, _warnings) =
+        rros_board::load_board(&path).map_err(|e| Error::Input(e.to_string()))?;
+    let text = fs::read(&path).map_err(io_err(&path))?;
+    Ok((path, board, text))
+}
+
+/// The virtual board is a Debian x86-64 image: PREEMPT_RT from Debian, or EVL built from the
+/// sources given (`has_evl_parts`).
+fn check_board(board: &Board, path: &Path, has_evl_parts: bool) -> Result<()> {
+    use rros_board::{Arch, Flavour};
+    if board.flavour == Flavour::Evl && !has_evl_parts {
+        return Err(Error::Input(format!(
+            "{}: kernel.flavour = \"evl\": board {} runs an EVL kernel, built from source: give --kernel-src DIR and --libevl-src DIR (or {} and {})",
+            path.display(),
+            board.name,
+            crate::evl::ENV_KERNEL_SRC,
+            crate::evl::ENV_LIBEVL_SRC
+        )));
+    }
+    let flavour_ok = match board.flavour {
+        Flavour::PreemptRt => !has_evl_parts,
+        Flavour::Evl => has_evl_parts,
+        Flavour::Rros => false,
+    };
+    if board.arch != Arch::X86_64 || !flavour_ok {
+        return Err(Error::Input(format!(
+            "{}: arch = \"{}\", kernel.flavour = \"{}\": board {} is {} with a {} kernel; the virtual board is a Debian x86_64 image with the PREEMPT_RT kernel or an EVL kernel built from source, so only x86_64 preempt-rt and evl boards (qemux86-64, qemux86-64-evl) can run on it",
+            path.display(),
+            board.arch,
+            board.flavour,
+            board.name,
+            board.arch,
+            board.flavour
+        )));
+    }
+    Ok(())
+}
+
+/// The board's sysctl file, as `rros board render` wrote it into the layer.
+fn read_sysctl(root: &Path, board: &Board) -> Result<Vec<u8>> {
+    let path = root
+        .join(TUNING_FILES_DIR)
+        .join(&board.name)
+        .join(SYSCTL_FILE);
+    let sysctl = fs::read(&path).map_err(|e| {
+        Error::Input(format!(
+            "cannot read {}: {e}; run `rros board render` to write it",
+            path.display()
+        ))
+    })?;
+    if sysctl != rros_board::render::sysctl(board).as_bytes() {
+        return Err(Error::Input(format!(
+            "{} is stale (it differs from what board/{}.toml renders to): run `rros board render`",
+            path.display(),
+            board.name
+        )));
+    }
+    Ok(sysctl)
+}
+
+/// The `.service` and `.timer` units of `dir`, sorted by name; the [`ENABLED_UNITS`] must be
+/// among them.
+fn read_units(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut units = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".service") || name.ends_with(".timer") {
+                units.push((name, fs::read(&path).map_err(io_err(&path))?));
+            }
+        }
+    }
+    units.sort();
+    for unit in ENABLED_UNITS {
+        if !units.iter().any(|(n, _)| n == unit) {
+            return Err(Error::Input(format!(
+                "{unit} is missing from {}: the virtual board installs rros-validate's systemd units from there",
+                dir.display()
+            )));
+        }
+    }
+    Ok(units)
+}
+
 fn check_elf_x86_64(bytes: &[u8], path: &Path) -> Result<()> {
     let is_elf = bytes.len() > 20 && bytes[..4] == *b"\x7fELF";
     let machine = bytes.get(18..20).map(|m| u16::from_le_bytes([m[0], m[1]]));
@@ -403,15 +435,57 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
         })
 }
 
+/// What a build will do, decided from the inputs before anything runs: the cache entries it
+/// reads or writes, and whether the base stage is reused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildPlan {
+    /// The image's key ([`Inputs::image_hash`]).
+    pub hash: String,
+    /// `<board>-<hash>`: the image's cache entry name.
+    pub name: String,
+    /// `<cache>/<board>-<hash>/`.
+    pub image_dir: PathBuf,
+    /// `<cache>/base-<base hash>.tar`.
+    pub base_tar: PathBuf,
+    /// Look in the cache first (not `--rebuild`).
+    pub use_cache: bool,
+}
+
+impl BuildPlan {
+    pub fn new(req: &BuildRequest, inputs: &Inputs) -> BuildPlan {
+        let hash = inputs.image_hash();
+        let name = format!("{}-{hash}", inputs.board.name);
+        BuildPlan {
+            image_dir: req.cache_dir.join(&name),
+            base_tar: req
+                .cache_dir
+                .join(format!("base-{}.tar", inputs.base_hash())),
+            hash,
+            name,
+            use_cache: !req.rebuild,
+        }
+    }
+
+    /// Whether the base stage is reused: it is in the cache and not to be rebuilt.
+    pub fn base_cached(&self) -> bool {
+        self.use_cache && self.base_tar.is_file()
+    }
+
+    /// The cached image, when the cache may be used and holds a complete one.
+    fn cached_image(&self, inputs: &Inputs) -> Result<Option<Image>> {
+        if !self.use_cache {
+            return Ok(None);
+        }
+        load_cached(&self.image_dir, inputs, &self.hash)
+    }
+}
+
 /// Builds the image for `req`, or finds it in the cache.
 pub fn build(req: &BuildRequest, observe: &dyn Observer) -> Result<Image> {
     let inputs = Inputs::read(req)?;
-    let hash = inputs.image_hash();
-    let name = format!("{}-{hash}", inputs.board.name);
-    let dir = req.cache_dir.join(&name);
-    if !req.rebuild
-        && let Some(image) = load_cached(&dir, &inputs, &hash)?
-    {
+    let plan = BuildPlan::new(req, &inputs);
+    let dir = &plan.image_dir;
+    if let Some(image) = plan.cached_image(&inputs)? {
         observe.step(&format!("image cached: {}", dir.display()));
         return Ok(image);
     }
@@ -420,15 +494,13 @@ pub fn build(req: &BuildRequest, observe: &dyn Observer) -> Result<Image> {
     fs::create_dir_all(&req.cache_dir).map_err(io_err(&req.cache_dir))?;
     let _lock = CacheLock::take(&req.cache_dir, observe)?;
     // Someone else may have built it while we waited for the lock.
-    if !req.rebuild
-        && let Some(image) = load_cached(&dir, &inputs, &hash)?
-    {
+    if let Some(image) = plan.cached_image(&inputs)? {
         observe.step(&format!("image cached: {}", dir.display()));
         return Ok(image);
     }
     let base_start = Instant::now();
-    let base = build_base(req, &inputs, observe)?;
-    let base_time = if base.1 {
+    let base_cached = build_base(&plan, &inputs, observe)?;
+    let base_time = if base_cached {
         Duration::ZERO
     } else {
         base_start.elapsed()
@@ -437,23 +509,28 @@ pub fn build(req: &BuildRequest, observe: &dyn Observer) -> Result<Image> {
     observe.step("assembling the image (rros-validate, profile, tuning, units, keys)");
     let tmp = req
         .cache_dir
-        .join(format!(".{name}.tmp-{}", std::process::id()));
+        .join(format!(".{}.tmp-{}", plan.name, std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-    let result = assemble(&base.0, &tmp, &inputs, observe);
-    if let Err(e) = result {
+    if let Err(e) = assemble(&plan.base_tar, &tmp, &inputs, observe) {
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);
     }
     let image_time = image_start.elapsed();
-    let manifest = manifest(&inputs, &hash, &base.0, base_time, image_time, &tmp)?;
+    let manifest = manifest(&inputs, &plan, base_time, image_time, &tmp)?;
     fs::write(tmp.join("manifest.json"), manifest).map_err(io_err(&tmp))?;
     if dir.exists() {
-        fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+        fs::remove_dir_all(dir).map_err(io_err(dir))?;
     }
-    fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
-    prune(&req.cache_dir, &inputs.board.name, &name, &base.0);
-    let mut image = load_cached(&dir, &inputs, &hash)?
+    // The whole entry appears at once: a directory rename (rros-files writes single files).
+    fs::rename(&tmp, dir).map_err(io_err(dir))?;
+    prune(
+        &req.cache_dir,
+        &inputs.board.name,
+        &plan.name,
+        &plan.base_tar,
+    );
+    let mut image = load_cached(dir, &inputs, &plan.hash)?
         .ok_or_else(|| Error::Build(format!("{} is incomplete after the build", dir.display())))?;
     image.cached = false;
     image.base_time = base_time;
@@ -520,25 +597,9 @@ fn load_cached(dir: &Path, inputs: &Inputs, hash: &str) -> Result<Option<Image>>
     }))
 }
 
-/// The base tarball: cached, or built now with mmdebstrap. Returns its path and whether it
-/// was cached.
-fn build_base(
-    req: &BuildRequest,
-    inputs: &Inputs,
-    observe: &dyn Observer,
-) -> Result<(PathBuf, bool)> {
-    let tar = req
-        .cache_dir
-        .join(format!("base-{}.tar", inputs.base_hash()));
-    if tar.is_file() && !req.rebuild {
-        observe.step(&format!("base root filesystem cached: {}", tar.display()));
-        return Ok((tar, true));
-    }
-    observe.step(&format!(
-        "building the Debian 12 base root filesystem with mmdebstrap ({})",
-        inputs.sources.join(", ")
-    ));
-    let tmp = tar.with_extension(format!("tar.tmp-{}", std::process::id()));
+/// `mmdebstrap` making the base tarball `tar` from the inputs' sources: Debian 12 with
+/// [`PACKAGES`], filtered by [`DPKG_OPTIONS`], the initramfs set up by [`ESSENTIAL_HOOK`].
+pub fn mmdebstrap_command(inputs: &Inputs, tar: &Path) -> Command {
     let mut cmd = Command::new(find_program("mmdebstrap").unwrap_or_else(|| "mmdebstrap".into()));
     cmd.arg("--variant=apt")
         .arg("--mode=root")
@@ -548,15 +609,32 @@ fn build_base(
         .args(DPKG_OPTIONS.iter().map(|o| format!("--dpkgopt={o}")))
         .arg(format!("--essential-hook={ESSENTIAL_HOOK}"))
         .arg(crate::sources::SUITE)
-        .arg(&tmp)
+        .arg(tar)
         .args(&inputs.sources);
+    cmd
+}
+
+/// The base tarball: cached, or built now with mmdebstrap. Returns whether it was cached.
+fn build_base(plan: &BuildPlan, inputs: &Inputs, observe: &dyn Observer) -> Result<bool> {
+    let tar = &plan.base_tar;
+    if plan.base_cached() {
+        observe.step(&format!("base root filesystem cached: {}", tar.display()));
+        return Ok(true);
+    }
+    observe.step(&format!(
+        "building the Debian 12 base root filesystem with mmdebstrap ({})",
+        inputs.sources.join(", ")
+    ));
+    // mmdebstrap writes the tarball itself; it is published by a rename once complete.
+    let tmp = tar.with_extension(format!("tar.tmp-{}", std::process::id()));
+    let cmd = mmdebstrap_command(inputs, &tmp);
     let result = run_tool(cmd, "mmdebstrap", Duration::from_secs(45 * 60), observe);
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
-    fs::rename(&tmp, &tar).map_err(io_err(&tar))?;
-    Ok((tar, false))
+    fs::rename(&tmp, tar).map_err(io_err(tar))?;
+    Ok(false)
 }
 
 /// Runs a build tool, its output lines going to the observer; fails with the tail of its
@@ -599,67 +677,70 @@ fn assemble(base: &Path, tmp: &Path, inputs: &Inputs, observe: &dyn Observer) ->
         .arg("-C")
         .arg(&root);
     run_tool(tar, "tar", Duration::from_secs(600), observe)?;
-    let board = &inputs.board.name;
+    install_from_checkout(&root, inputs)?;
+    install_vboard_files(&root, &inputs.board)?;
+    lock_passwords(&root)?;
+    enable_units(&root, observe)?;
+    install_keys(&root, tmp, &inputs.board.name, observe)?;
+    install_kernel(&root, tmp, inputs, observe)?;
+    pack(&root, tmp, observe)
+}
 
-    // What the Yocto layer installs, from the same sources.
-    put(&root, "usr/bin/rros-validate", &inputs.validate_bin, 0o755)?;
-    put(&root, "etc/rros/board.toml", &inputs.profile_text, 0o644)?;
+/// What the Yocto layer installs, from the same sources.
+fn install_from_checkout(root: &Path, inputs: &Inputs) -> Result<()> {
+    put(root, "usr/bin/rros-validate", &inputs.validate_bin, 0o755)?;
+    put(root, "etc/rros/board.toml", &inputs.profile_text, 0o644)?;
     put(
-        &root,
+        root,
         &format!("etc/sysctl.d/{SYSCTL_FILE}"),
         &inputs.sysctl,
         0o644,
     )?;
     for (name, content) in &inputs.units {
         put(
-            &root,
+            root,
             &format!("usr/lib/systemd/system/{name}"),
             content,
             0o644,
         )?;
     }
-    // What makes it a virtual board.
-    put(
-        &root,
-        "etc/ssh/sshd_config.d/10-rros-vboard.conf",
-        SSHD_CONFIG.as_bytes(),
-        0o644,
-    )?;
-    put(
-        &root,
-        SSHD_DROPIN_PATH,
-        sshd_dropin(&inputs.board.housekeeping).as_bytes(),
-        0o644,
-    )?;
-    put(
-        &root,
-        "etc/systemd/network/20-rros-vboard.network",
-        NETWORK_FILE.as_bytes(),
-        0o644,
-    )?;
-    put(
-        &root,
-        "etc/hostname",
-        format!("{board}\n").as_bytes(),
-        0o644,
-    )?;
-    put(
-        &root,
-        "etc/hosts",
-        format!(
-            "127.0.0.1\tlocalhost\n127.0.1.1\t{board}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-        )
-        .as_bytes(),
-        0o644,
-    )?;
-    put(
-        &root,
-        "etc/fstab",
-        b"# rros vboard: the root file system is the virtio disk\n/dev/vda\t/\text4\trw,relatime\t0\t0\n",
-        0o644,
-    )?;
-    lock_passwords(&root)?;
+    Ok(())
+}
 
+/// What makes it a virtual board: key-only sshd ahead of the load, DHCP, its name, the
+/// virtio root disk.
+fn install_vboard_files(root: &Path, board: &Board) -> Result<()> {
+    let name = &board.name;
+    let dropin = sshd_dropin(&board.housekeeping);
+    let hostname = format!("{name}\n");
+    let hosts = format!(
+        "127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    );
+    let files: [(&str, &[u8]); 6] = [
+        (
+            "etc/ssh/sshd_config.d/10-rros-vboard.conf",
+            SSHD_CONFIG.as_bytes(),
+        ),
+        (SSHD_DROPIN_PATH, dropin.as_bytes()),
+        (
+            "etc/systemd/network/20-rros-vboard.network",
+            NETWORK_FILE.as_bytes(),
+        ),
+        ("etc/hostname", hostname.as_bytes()),
+        ("etc/hosts", hosts.as_bytes()),
+        (
+            "etc/fstab",
+            b"# rros vboard: the root file system is the virtio disk\n/dev/vda\t/\text4\trw,relatime\t0\t0\n",
+        ),
+    ];
+    for (rel, content) in files {
+        put(root, rel, content, 0o644)?;
+    }
+    Ok(())
+}
+
+/// The boot-time units, networkd and sshd, enabled offline.
+fn enable_units(root: &Path, observe: &dyn Observer) -> Result<()> {
     let mut units: Vec<&str> = ENABLED_UNITS.to_vec();
     units.extend(["systemd-networkd.service", "ssh.service"]);
     let mut enable = Command::new(find_program("systemctl").unwrap_or_else(|| "systemctl".into()));
@@ -672,9 +753,12 @@ fn assemble(base: &Path, tmp: &Path, inputs: &Inputs, observe: &dyn Observer) ->
         "systemctl enable",
         Duration::from_secs(120),
         observe,
-    )?;
+    )
+}
 
-    // A host key for this image only, and a client key for this build only.
+/// A host key for this image only, and a client key for this build only (its private half
+/// in `tmp`, its public half in root's `authorized_keys`).
+fn install_keys(root: &Path, tmp: &Path, board: &str, observe: &dyn Observer) -> Result<()> {
     let ssh_dir = root.join("etc/ssh");
     for entry in fs::read_dir(&ssh_dir).map_err(io_err(&ssh_dir))?.flatten() {
         if entry.file_name().to_string_lossy().starts_with("ssh_host_") {
@@ -700,29 +784,34 @@ fn assemble(base: &Path, tmp: &Path, inputs: &Inputs, observe: &dyn Observer) ->
     let dot_ssh = root.join("root/.ssh");
     fs::create_dir_all(&dot_ssh).map_err(io_err(&dot_ssh))?;
     fs::set_permissions(&dot_ssh, fs::Permissions::from_mode(0o700)).map_err(io_err(&dot_ssh))?;
-    put(&root, "root/.ssh/authorized_keys", &public, 0o600)?;
+    put(root, "root/.ssh/authorized_keys", &public, 0o600)
+}
 
-    // Kernel and initramfs boot directly (-kernel/-initrd): no bootloader.
+/// Kernel and initramfs boot directly (-kernel/-initrd): no bootloader. An EVL board's come
+/// from its source build.
+fn install_kernel(root: &Path, tmp: &Path, inputs: &Inputs, observe: &dyn Observer) -> Result<()> {
     if let Some((parts, _)) = &inputs.evl {
-        crate::evl::install(parts, &root, tmp, observe)?;
-    } else {
-        let (kernel, initrd, release) = find_kernel(&root)?;
-        fs::copy(&kernel, tmp.join("vmlinuz")).map_err(io_err(&kernel))?;
-        fs::copy(&initrd, tmp.join("initrd.img")).map_err(io_err(&initrd))?;
-        fs::write(tmp.join("kernel_release"), &release).map_err(io_err(tmp))?;
+        return crate::evl::install(parts, root, tmp, observe);
     }
+    let (kernel, initrd, release) = find_kernel(root)?;
+    fs::copy(&kernel, tmp.join("vmlinuz")).map_err(io_err(&kernel))?;
+    fs::copy(&initrd, tmp.join("initrd.img")).map_err(io_err(&initrd))?;
+    fs::write(tmp.join("kernel_release"), &release).map_err(io_err(tmp))
+}
 
+/// `tmp/rootfs.img`: the tree packed with `mkfs.ext4 -d`, half again its size (at least
+/// 2 GiB), owned by root; the tree is removed after.
+fn pack(root: &Path, tmp: &Path, observe: &dyn Observer) -> Result<()> {
     observe.step("packing the ext4 image (mkfs.ext4 -d)");
-    let used = tree_size(&root);
+    let used = tree_size(root);
     let size_mib = ((used / (1 << 20)) * 3 / 2 + 1024).max(2048);
     let mut mkfs = Command::new(find_program("mkfs.ext4").unwrap_or_else(|| "mkfs.ext4".into()));
     mkfs.args(["-q", "-F", "-L", "rros-root", "-E", "root_owner=0:0", "-d"])
-        .arg(&root)
+        .arg(root)
         .arg(tmp.join("rootfs.img"))
         .arg(format!("{size_mib}M"));
     run_tool(mkfs, "mkfs.ext4", Duration::from_secs(900), observe)?;
-    fs::remove_dir_all(&root).map_err(io_err(&root))?;
-    Ok(())
+    fs::remove_dir_all(root).map_err(io_err(root))
 }
 
 /// Writes `rel` under `root` with `mode`, creating folders.
@@ -820,8 +909,7 @@ fn tree_size(dir: &Path) -> u64 {
 
 fn manifest(
     inputs: &Inputs,
-    hash: &str,
-    base: &Path,
+    plan: &BuildPlan,
     base_time: Duration,
     image_time: Duration,
     tmp: &Path,
@@ -836,8 +924,8 @@ fn manifest(
     let doc = serde_json::json!({
         "schema": "rros-vboard/1",
         "board": inputs.board.name,
-        "hash": hash,
-        "base": base.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "hash": plan.hash,
+        "base": plan.base_tar.file_name().map(|n| n.to_string_lossy().into_owned()),
         "suite": crate::sources::SUITE,
         "sources": inputs.sources,
         "packages": PACKAGES,
@@ -919,6 +1007,412 @@ impl CacheLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn repo() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..")
+    }
+
+    fn board(name: &str) -> Board {
+        rros_board::load_board(&repo().join(format!("board/{name}.toml")))
+            .unwrap()
+            .0
+    }
+
+    /// The inputs of the shipped qemux86-64 board, in memory.
+    fn inputs() -> Inputs {
+        let board = board("qemux86-64");
+        Inputs {
+            isolation_cmdline: rros_board::render::cmdline(&board),
+            sysctl: rros_board::render::sysctl(&board).into_bytes(),
+            profile_text: b"name = \"qemux86-64\"\n".to_vec(),
+            board,
+            units: vec![
+                ("rros-tune.service".into(), b"[Unit]\n".to_vec()),
+                ("rros-validate.service".into(), b"[Unit]\n".to_vec()),
+            ],
+            validate_bin: b"\x7fELF v1".to_vec(),
+            sources: vec!["deb http://deb.example/debian bookworm main".into()],
+            evl: None,
+        }
+    }
+
+    fn evl_parts() -> crate::evl::EvlParts {
+        crate::evl::EvlParts {
+            bzimage: "/k/bzImage".into(),
+            kernel_release: "6.6.0-evl".into(),
+            kernel_commit: None,
+            abi_base: 1,
+            abi_level: 2,
+            libevl_abi: 3,
+            libevl_stage: "/k/stage".into(),
+            validate_bin: "/k/rros-validate".into(),
+            kernel_config: "/k/.config".into(),
+            kernel_cached: true,
+            kernel_time: Duration::ZERO,
+            libevl_cached: true,
+        }
+    }
+
+    /// Same inputs, same keys; any change of an image input is a new image but the same
+    /// base; any change of a base input is a new base, and so a new image too.
+    #[test]
+    fn every_input_moves_its_key_and_only_its_key() {
+        let a = inputs();
+        assert_eq!(
+            a.image_hash(),
+            inputs().image_hash(),
+            "same inputs, same key"
+        );
+        assert_eq!(a.base_hash(), inputs().base_hash());
+        assert_eq!(a.image_hash().len(), 16);
+
+        type Edit = fn(&mut Inputs);
+        let image_edits: [(&str, Edit); 8] = [
+            ("profile", |i| i.profile_text.push(b' ')),
+            ("cmdline", |i| i.isolation_cmdline.push_str(" quiet")),
+            ("sysctl", |i| i.sysctl.push(b'\n')),
+            ("unit content", |i| i.units[0].1.push(b'#')),
+            ("unit name", |i| i.units[0].0 = "rros-tune.timer".into()),
+            ("rros-validate", |i| i.validate_bin.push(b'2')),
+            ("housekeeping (the sshd drop-in)", |i| {
+                i.board.housekeeping = "0-1".parse().unwrap()
+            }),
+            ("evl parts", |i| i.evl = Some((evl_parts(), "k1".into()))),
+        ];
+        let mut seen = vec![a.image_hash()];
+        for (what, edit) in image_edits {
+            let mut b = inputs();
+            edit(&mut b);
+            assert_ne!(a.image_hash(), b.image_hash(), "{what} is a new image");
+            assert_eq!(a.base_hash(), b.base_hash(), "{what} is not a new base");
+            assert!(!seen.contains(&b.image_hash()), "{what}: a key of its own");
+            seen.push(b.image_hash());
+        }
+        let mut b = inputs();
+        b.evl = Some((evl_parts(), "k2".into()));
+        let mut c = inputs();
+        c.evl = Some((evl_parts(), "k1".into()));
+        assert_ne!(
+            b.image_hash(),
+            c.image_hash(),
+            "another EVL build, another image"
+        );
+
+        let mut other = inputs();
+        other.sources = vec!["deb http://other.example/debian bookworm main".into()];
+        assert_ne!(
+            a.base_hash(),
+            other.base_hash(),
+            "another archive, another base"
+        );
+        assert_ne!(a.image_hash(), other.image_hash(), "and so another image");
+        let mut more = inputs();
+        more.sources
+            .push("deb http://deb.example/debian bookworm-updates main".into());
+        assert_ne!(a.base_hash(), more.base_hash());
+    }
+
+    /// Bytes moved from one part to its neighbour are another key (the parts are labelled
+    /// and length-prefixed).
+    #[test]
+    fn moving_bytes_between_parts_is_another_key() {
+        let mut a = inputs();
+        a.units = vec![("ab".into(), b"c".to_vec())];
+        let mut b = inputs();
+        b.units = vec![("a".into(), b"bc".to_vec())];
+        assert_ne!(a.image_hash(), b.image_hash());
+    }
+
+    #[test]
+    fn the_plan_names_the_cache_entries_from_the_keys() {
+        let cache = tempfile::tempdir().unwrap();
+        let req = BuildRequest {
+            root: repo(),
+            board: "qemux86-64".into(),
+            cache_dir: cache.path().to_owned(),
+            sources: Vec::new(),
+            validate_bin: PathBuf::new(),
+            rebuild: false,
+            evl: None,
+        };
+        let i = inputs();
+        let plan = BuildPlan::new(&req, &i);
+        assert_eq!(plan.hash, i.image_hash());
+        assert_eq!(plan.name, format!("qemux86-64-{}", i.image_hash()));
+        assert_eq!(plan.image_dir, cache.path().join(&plan.name));
+        assert_eq!(
+            plan.base_tar,
+            cache.path().join(format!("base-{}.tar", i.base_hash()))
+        );
+        assert!(!plan.base_cached(), "nothing in the cache yet");
+        fs::write(&plan.base_tar, b"tar").unwrap();
+        assert!(plan.base_cached(), "the base is reused once there");
+        // An image entry without its manifest and files is not an image.
+        fs::create_dir_all(&plan.image_dir).unwrap();
+        assert!(plan.cached_image(&i).unwrap().is_none());
+        let rebuild = BuildPlan::new(
+            &BuildRequest {
+                rebuild: true,
+                ..req.clone()
+            },
+            &i,
+        );
+        assert!(!rebuild.base_cached(), "--rebuild builds the base again");
+        // A new rros-validate: a new image entry on the same base.
+        let mut j = inputs();
+        j.validate_bin.push(b'2');
+        let next = BuildPlan::new(&req, &j);
+        assert_ne!(next.image_dir, plan.image_dir);
+        assert_eq!(next.base_tar, plan.base_tar);
+    }
+
+    #[test]
+    fn a_cached_image_needs_its_manifest_key_and_every_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let i = inputs();
+        let hash = i.image_hash();
+        let files = [
+            "rootfs.img",
+            "vmlinuz",
+            "initrd.img",
+            "id_ed25519",
+            "ssh_host_ed25519_key.pub",
+        ];
+        for f in files {
+            fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        fs::write(
+            dir.path().join("ssh_host_ed25519_key.pub"),
+            b"ssh-ed25519 AAAAkey root@qemux86-64\n",
+        )
+        .unwrap();
+        let manifest = |h: &str| format!("{{\"hash\": \"{h}\", \"kernel_release\": \"6.1.0-rt\"}}");
+        fs::write(dir.path().join("manifest.json"), manifest("other")).unwrap();
+        assert!(
+            load_cached(dir.path(), &i, &hash).unwrap().is_none(),
+            "another key"
+        );
+        fs::write(dir.path().join("manifest.json"), manifest(&hash)).unwrap();
+        let image = load_cached(dir.path(), &i, &hash).unwrap().unwrap();
+        assert_eq!(image.host_key, "ssh-ed25519 AAAAkey");
+        assert_eq!(image.kernel_release, "6.1.0-rt");
+        assert!(image.cached);
+        fs::remove_file(dir.path().join("initrd.img")).unwrap();
+        assert!(
+            load_cached(dir.path(), &i, &hash).unwrap().is_none(),
+            "no initramfs"
+        );
+        // An EVL kernel boots without one.
+        let mut evl = inputs();
+        evl.evl = Some((evl_parts(), "k".into()));
+        let image = load_cached(dir.path(), &evl, &hash).unwrap().unwrap();
+        assert_eq!(image.initrd, PathBuf::new());
+        fs::write(dir.path().join("manifest.json"), "{").unwrap();
+        let err = load_cached(dir.path(), &i, &hash).unwrap_err().to_string();
+        assert!(err.contains("manifest.json"), "{err}");
+    }
+
+    #[test]
+    fn mmdebstrap_builds_the_planned_base_from_the_inputs() {
+        let i = inputs();
+        let cmd = mmdebstrap_command(&i, Path::new("/cache/base-1.tar.tmp-7"));
+        let a: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        for want in ["--variant=apt", "--mode=root", "--format=tar"] {
+            assert!(a.contains(&want.to_owned()), "{want}: {a:?}");
+        }
+        let include = a.iter().find_map(|x| x.strip_prefix("--include=")).unwrap();
+        assert_eq!(include.split(',').collect::<Vec<_>>(), PACKAGES);
+        assert!(include.contains("linux-image-rt-amd64"));
+        let dpkg: Vec<&str> = a
+            .iter()
+            .filter_map(|x| x.strip_prefix("--dpkgopt="))
+            .collect();
+        assert_eq!(dpkg, DPKG_OPTIONS);
+        let hook = a
+            .iter()
+            .find_map(|x| x.strip_prefix("--essential-hook="))
+            .unwrap();
+        assert!(hook.contains("virtio_blk"), "{hook}");
+        // Then the suite, the tarball, and the sources, in that order, last.
+        assert_eq!(
+            &a[a.len() - 3..],
+            [
+                crate::sources::SUITE,
+                "/cache/base-1.tar.tmp-7",
+                "deb http://deb.example/debian bookworm main"
+            ]
+        );
+    }
+
+    #[test]
+    fn boards_the_image_cannot_be_are_refused_naming_file_fields_and_fix() {
+        let path = Path::new("/r/board/rpi4.toml");
+        let err = check_board(&board("rpi4"), path, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/r/board/rpi4.toml: arch = \"aarch64\""),
+            "{err}"
+        );
+        assert!(err.contains("kernel.flavour = \""), "{err}");
+        assert!(
+            err.contains("(qemux86-64, qemux86-64-evl) can run on it"),
+            "{err}"
+        );
+        assert!(check_board(&board("qemux86-64"), path, false).is_ok());
+        // PREEMPT_RT with EVL parts is a mix-up too.
+        let err = check_board(&board("qemux86-64"), path, true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("kernel.flavour = \"preempt-rt\""), "{err}");
+        let evl = board("qemux86-64-evl");
+        let err = check_board(&evl, Path::new("/r/board/qemux86-64-evl.toml"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/r/board/qemux86-64-evl.toml: kernel.flavour = \"evl\""),
+            "{err}"
+        );
+        assert!(
+            err.contains("--kernel-src DIR and --libevl-src DIR"),
+            "{err}"
+        );
+        assert!(check_board(&evl, path, true).is_ok());
+    }
+
+    #[test]
+    fn units_are_read_sorted_and_the_enabled_ones_required() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("rros-validate.timer", "t"),
+            ("rros-validate.service", "v"),
+            ("rros-tune.service", "u"),
+            ("README", "not a unit"),
+        ] {
+            fs::write(dir.path().join(name), text).unwrap();
+        }
+        let units = read_units(dir.path()).unwrap();
+        let names: Vec<&str> = units.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "rros-tune.service",
+                "rros-validate.service",
+                "rros-validate.timer"
+            ]
+        );
+        assert_eq!(units[0].1, b"u");
+        fs::remove_file(dir.path().join("rros-tune.service")).unwrap();
+        let err = read_units(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "rros-tune.service is missing from {}",
+                dir.path().display()
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_sysctl_file_must_be_what_the_profile_renders() {
+        let root = tempfile::tempdir().unwrap();
+        let b = board("qemux86-64");
+        let err = read_sysctl(root.path(), &b).unwrap_err().to_string();
+        assert!(err.contains(SYSCTL_FILE), "{err}");
+        assert!(
+            err.ends_with("run `rros board render` to write it"),
+            "{err}"
+        );
+        let dir = root.path().join(TUNING_FILES_DIR).join(&b.name);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(SYSCTL_FILE), "kernel.timer_migration = 1\n").unwrap();
+        let err = read_sysctl(root.path(), &b).unwrap_err().to_string();
+        assert!(err.contains("is stale"), "{err}");
+        assert!(err.contains("board/qemux86-64.toml"), "{err}");
+        let rendered = rros_board::render::sysctl(&b);
+        fs::write(dir.join(SYSCTL_FILE), &rendered).unwrap();
+        assert_eq!(read_sysctl(root.path(), &b).unwrap(), rendered.as_bytes());
+    }
+
+    /// The image gets the checkout's files where the Yocto layer puts them, and the virtual
+    /// board's own; a symlink planted in the base is replaced, never written through.
+    #[test]
+    fn the_checkout_and_vboard_files_land_where_the_layer_puts_them() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        fs::write(&victim, "keep").unwrap();
+        fs::create_dir_all(root.path().join("etc/rros")).unwrap();
+        std::os::unix::fs::symlink(&victim, root.path().join("etc/rros/board.toml")).unwrap();
+        let i = inputs();
+        install_from_checkout(root.path(), &i).unwrap();
+        install_vboard_files(root.path(), &i.board).unwrap();
+        let read = |rel: &str| fs::read(root.path().join(rel)).unwrap();
+        let mode = |rel: &str| {
+            fs::metadata(root.path().join(rel))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(read("usr/bin/rros-validate"), i.validate_bin);
+        assert_eq!(mode("usr/bin/rros-validate"), 0o755);
+        assert_eq!(read("etc/rros/board.toml"), i.profile_text);
+        assert_eq!(
+            fs::read_to_string(&victim).unwrap(),
+            "keep",
+            "no write through a symlink"
+        );
+        assert_eq!(read(&format!("etc/sysctl.d/{SYSCTL_FILE}")), i.sysctl);
+        for (name, content) in &i.units {
+            assert_eq!(&read(&format!("usr/lib/systemd/system/{name}")), content);
+        }
+        assert_eq!(read("etc/hostname"), b"qemux86-64\n");
+        assert!(
+            String::from_utf8(read("etc/hosts"))
+                .unwrap()
+                .contains("127.0.1.1\tqemux86-64\n")
+        );
+        assert_eq!(
+            read(SSHD_DROPIN_PATH),
+            sshd_dropin(&i.board.housekeeping).as_bytes()
+        );
+        let sshd = String::from_utf8(read("etc/ssh/sshd_config.d/10-rros-vboard.conf")).unwrap();
+        assert!(sshd.contains("PasswordAuthentication no"), "{sshd}");
+        assert!(
+            String::from_utf8(read("etc/fstab"))
+                .unwrap()
+                .contains("/dev/vda\t/\text4")
+        );
+        assert_eq!(mode("etc/fstab"), 0o644);
+    }
+
+    #[test]
+    fn a_failing_tool_reports_its_exit_and_last_lines() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "for i in $(seq 1 20); do echo line $i; done; exit 3"]);
+        let err = run_tool(cmd, "mkfs.ext4", Duration::from_secs(20), &crate::Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("image build failed: mkfs.ext4 failed (exit status: 3)"),
+            "{err}"
+        );
+        assert!(err.contains("line 20") && err.contains("line 6"), "{err}");
+        assert!(!err.contains("line 5\n"), "only the last 15 lines: {err}");
+        let mut slow = Command::new("sh");
+        slow.args(["-c", "exec sleep 30"]);
+        let err = run_tool(slow, "tar", Duration::from_millis(300), &crate::Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tar did not finish within 300ms"), "{err}");
+        let ok = Command::new("true");
+        assert!(run_tool(ok, "true", Duration::from_secs(20), &crate::Silent).is_ok());
+    }
 
     #[test]
     fn every_password_is_locked() {

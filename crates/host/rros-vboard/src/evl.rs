@@ -22,7 +22,7 @@
 
 use crate::build::Keyed as Key;
 use crate::{Error, Observer, Result, io_err};
-use rros_accept::ssh::{Stream, run_streaming};
+use rros_remote::process::{Stream, run_streaming};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;

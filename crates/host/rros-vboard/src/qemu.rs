@@ -3,8 +3,9 @@
 
 use crate::build::{Image, find_program};
 use crate::{Error, Observer, Result, io_err};
-use rros_accept::ssh::{Captured, Ssh};
-use rros_accept::{Endpoint, Target};
+use rros_remote::process::Captured;
+use rros_remote::ssh::Ssh;
+use rros_remote::target::{Endpoint, Target};
 use std::fs;
 use std::io::Read as _;
 use std::net::TcpListener;
@@ -176,6 +177,27 @@ fn qemu_command(
     cmd
 }
 
+/// Why QEMU ended right after it started, from the tail of its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EarlyExit {
+    /// The forwarded port was taken between [`free_port`] and QEMU's bind: another port is
+    /// tried.
+    PortTaken,
+    /// Anything else: reported as it is.
+    Other,
+}
+
+impl EarlyExit {
+    /// QEMU says `Could not set up host forwarding rule 'tcp:…'` when the port is taken.
+    pub fn of(qemu_log: &str) -> EarlyExit {
+        if qemu_log.contains("host forwarding") {
+            EarlyExit::PortTaken
+        } else {
+            EarlyExit::Other
+        }
+    }
+}
+
 impl Vm {
     /// Starts QEMU. With [`Accel::Auto`] it tries KVM first and falls back to TCG when KVM
     /// cannot start or the guest stays silent.
@@ -258,7 +280,7 @@ impl Vm {
             std::thread::sleep(Duration::from_millis(700));
             if let Some(status) = vm.try_exit() {
                 last = vm.qemu_log_tail();
-                if last.contains("host forwarding") {
+                if EarlyExit::of(&last) == EarlyExit::PortTaken {
                     continue;
                 }
                 return Err(Error::Boot(format!(
@@ -504,6 +526,159 @@ mod tests {
         assert_eq!(
             kernel_cmdline(iso, &opts(false, true)),
             "root=/dev/vda rw console=ttyS0 systemd.mask=rros-validate.service"
+        );
+    }
+
+    fn board() -> rros_board::Board {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../board/qemux86-64.toml");
+        rros_board::load_board(&path).unwrap().0
+    }
+
+    fn image(dir: &str) -> Image {
+        let dir = PathBuf::from(dir);
+        let board = board();
+        Image {
+            isolation_cmdline: rros_board::render::cmdline(&board),
+            board,
+            rootfs: dir.join("rootfs.img"),
+            kernel: dir.join("vmlinuz"),
+            initrd: dir.join("initrd.img"),
+            identity: dir.join("id_ed25519"),
+            host_key: "ssh-ed25519 AAAAkey".into(),
+            kernel_release: "6.1.0-rt".into(),
+            hash: "0123456789abcdef".into(),
+            cached: true,
+            base_time: Duration::ZERO,
+            image_time: Duration::ZERO,
+            dir,
+        }
+    }
+
+    fn args(cmd: &Command) -> Vec<String> {
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// The value after `flag` (the first one).
+    fn after<'a>(a: &'a [String], flag: &str) -> &'a str {
+        let i = a
+            .iter()
+            .position(|x| x == flag)
+            .unwrap_or_else(|| panic!("{flag}: {a:?}"));
+        &a[i + 1]
+    }
+
+    #[test]
+    fn qemu_boots_the_image_with_its_board_and_nothing_else() {
+        let img = image("/cache/qemux86-64-0123");
+        let cmdline = kernel_cmdline(&img.isolation_cmdline, &opts(true, false));
+        let cmd = qemu_command(&img, &opts(true, false), Accel::Tcg, 40022, &cmdline);
+        let a = args(&cmd);
+        assert_eq!(after(&a, "-name"), "rros-vboard-qemux86-64");
+        assert_eq!(after(&a, "-smp"), img.board.cpu_count.to_string());
+        assert_eq!(after(&a, "-m"), "1024");
+        assert_eq!((after(&a, "-accel"), after(&a, "-cpu")), ("tcg", "max"));
+        assert_eq!(after(&a, "-kernel"), "/cache/qemux86-64-0123/vmlinuz");
+        assert_eq!(after(&a, "-initrd"), "/cache/qemux86-64-0123/initrd.img");
+        assert_eq!(after(&a, "-append"), cmdline);
+        assert!(after(&a, "-append").contains(&img.isolation_cmdline));
+        // The console goes to the work folder; the disk is a throw-away overlay with one queue.
+        assert_eq!(after(&a, "-chardev"), "file,id=console,path=/w/console.log");
+        assert_eq!(
+            after(&a, "-drive"),
+            "file=/cache/qemux86-64-0123/rootfs.img,format=raw,if=none,id=root,snapshot=on"
+        );
+        assert!(a.contains(&"virtio-blk-pci,drive=root,num-queues=1".to_owned()));
+        // Only SSH, only on loopback, and the guest reaches nothing else.
+        assert_eq!(
+            after(&a, "-netdev"),
+            "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22"
+        );
+        assert!(a.contains(&"-nodefaults".to_owned()) && a.contains(&"none".to_owned()));
+
+        let kvm = args(&qemu_command(
+            &img,
+            &opts(true, false),
+            Accel::Kvm,
+            1,
+            &cmdline,
+        ));
+        assert_eq!(
+            (after(&kvm, "-accel"), after(&kvm, "-cpu")),
+            ("kvm", "host")
+        );
+    }
+
+    #[test]
+    fn an_evl_image_boots_without_an_initramfs_and_paths_are_quoted() {
+        let mut img = image("/cache/a,b");
+        img.initrd = PathBuf::new();
+        let a = args(&qemu_command(&img, &opts(true, false), Accel::Tcg, 2, "x"));
+        assert!(!a.contains(&"-initrd".to_owned()), "{a:?}");
+        assert!(after(&a, "-drive").starts_with("file=/cache/a,,b/rootfs.img,"));
+    }
+
+    fn vm(port: u16) -> Vm {
+        Vm {
+            child: None,
+            pid: 4242,
+            port,
+            accel: Accel::Tcg,
+            console_log: PathBuf::from("/w/console.log"),
+            qemu_log: PathBuf::from("/w/qemu.log"),
+            known_hosts: PathBuf::from("/w/known_hosts"),
+            identity: PathBuf::from("/cache/img/id_ed25519"),
+            cmdline: String::new(),
+            started: Instant::now(),
+            session: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Acceptance logs in as root on the forwarded port with the image's own key, and checks
+    /// the image's host key strictly: never the operator's keys or known hosts.
+    #[test]
+    fn ssh_into_the_guest_uses_the_image_keys_strictly() {
+        let vm = vm(40022);
+        let e = vm.endpoint("qemux86-64");
+        assert_eq!(e.name, "qemux86-64");
+        assert_eq!(e.target.to_string(), "root@127.0.0.1:40022");
+        let ssh = vm.ssh();
+        assert!(
+            ssh.is_multiplexed(),
+            "one connection for the boot wait and the evidence"
+        );
+        assert_eq!(ssh.connect_timeout, GUEST_CONNECT_TIMEOUT);
+        let a = args(&ssh.command("true"));
+        assert_eq!(after(&a, "-i"), "/cache/img/id_ed25519");
+        assert_eq!(after(&a, "-p"), "40022");
+        for want in [
+            "StrictHostKeyChecking=yes",
+            "UserKnownHostsFile=/w/known_hosts",
+            "IdentitiesOnly=yes",
+        ] {
+            assert!(a.contains(&want.to_owned()), "{want}: {a:?}");
+        }
+        assert_eq!(&a[a.len() - 3..], ["--", "root@127.0.0.1", "true"]);
+        assert_eq!(
+            vm.ssh_command_line(),
+            "ssh -i /cache/img/id_ed25519 -p 40022 -o UserKnownHostsFile=/w/known_hosts -o IdentitiesOnly=yes root@127.0.0.1"
+        );
+        // No QEMU to stop: dropping it must not signal anything.
+        drop(vm);
+    }
+
+    #[test]
+    fn a_taken_port_is_told_from_other_early_exits() {
+        assert_eq!(
+            EarlyExit::of(
+                "qemu-system-x86_64: -netdev user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22: Could not set up host forwarding rule 'tcp:127.0.0.1:40022-:22'"
+            ),
+            EarlyExit::PortTaken
+        );
+        assert_eq!(
+            EarlyExit::of("qemu-system-x86_64: -accel kvm: failed to initialize kvm"),
+            EarlyExit::Other
         );
     }
 

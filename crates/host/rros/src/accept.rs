@@ -5,8 +5,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rros_accept::run::human;
-use rros_accept::ssh::Stream;
 use rros_accept::{Endpoint, Event, Options, Phase, Target, Verdict};
+use rros_remote::process::Stream;
 use std::collections::HashMap;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -108,7 +108,7 @@ fn endpoints(args: &AcceptArgs) -> Result<Vec<Endpoint>> {
             let mut endpoint = Endpoint::new(target);
             endpoint.identity = args.identity.clone();
             if let Some(name) = &args.name {
-                if rros_accept::target::sanitize(name) != *name || name.starts_with('.') {
+                if !rros_accept::target::is_board_name(name) {
                     bail!(
                         "--name {name:?}: use letters, digits, '.', '_' and '-', not starting with '.'"
                     );

@@ -6,15 +6,14 @@
 //! ([`Ssh::multiplexed`]) shares one SSH connection between all its calls (OpenSSH
 //! `ControlMaster`, socket in a private temporary folder): on a slow or loaded board only the
 //! first call pays the handshake. Processes are always reaped: a call that overruns its time is
-//! killed. What a board prints is read in lines of at most [`MAX_LINE`] bytes, so a hostile or
-//! broken board cannot grow this process without bound.
+//! killed ([`crate::process`]).
 
+use crate::process::{Captured, run_captured};
 use crate::target::Endpoint;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, mpsc};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Seconds between keep-alives, and how many may go unanswered before ssh gives up (exit 255).
 const ALIVE_INTERVAL_S: u32 = 5;
@@ -22,17 +21,6 @@ const ALIVE_COUNT_MAX: u32 = 6;
 /// How long the shared connection outlives its last call (it is closed explicitly at the end
 /// of a session; this only bounds a master left behind by a killed `rros`).
 const CONTROL_PERSIST_S: u32 = 60;
-
-/// The longest line kept from a board's output; the rest of a longer line is dropped (and
-/// counted). A verdict line is ~150 bytes.
-pub const MAX_LINE: usize = 64 * 1024;
-/// The most a [`Captured`] keeps of each stream; beyond it, the middle is dropped. Room for a
-/// whole `report.json` read with `cat` (a real one with per-CPU histograms is ~0.5 MiB).
-pub const MAX_CAPTURE: usize = 16 * 1024 * 1024;
-/// Lines read ahead of their handling, per call.
-const QUEUED_LINES: usize = 256;
-/// Longest time any call is given: bounds absurd durations before they reach a clock.
-pub const MAX_CALL: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// The client programs: the system `ssh` and `scp` unless told otherwise (tests put stand-ins
 /// here).
@@ -86,48 +74,6 @@ impl Drop for ControlDir {
             let _ = run_captured(cmd, Duration::from_secs(5));
         }
     }
-}
-
-/// What a finished (or killed) call left.
-#[derive(Debug, Clone)]
-pub struct Captured {
-    /// `None` when killed on our side (timeout) or ended by a signal.
-    pub code: Option<i32>,
-    pub timed_out: bool,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Captured {
-    pub fn success(&self) -> bool {
-        self.code == Some(0)
-    }
-
-    /// ssh's own failure: cannot connect, authentication refused, link lost.
-    pub fn link_failed(&self) -> bool {
-        self.code == Some(255)
-    }
-
-    /// The last non-empty line of stderr, for messages.
-    pub fn stderr_tail(&self) -> String {
-        sanitize(&last_line(&self.stderr))
-    }
-}
-
-pub fn last_line(text: &str) -> String {
-    text.lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("(nothing on stderr)")
-        .to_owned()
-}
-
-/// Which stream a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
 }
 
 impl Ssh {
@@ -303,242 +249,98 @@ pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-/// Spawns `cmd` and collects stdout and stderr (at most [`MAX_CAPTURE`] bytes of each: the
-/// first lines, then the last); kills it after `timeout`.
-pub fn run_captured(cmd: Command, timeout: Duration) -> std::io::Result<Captured> {
-    let mut stdout = Bounded::default();
-    let mut stderr = Bounded::default();
-    let (status, timed_out) = run_streaming(cmd, timeout, |stream, line| {
-        match stream {
-            Stream::Stdout => &mut stdout,
-            Stream::Stderr => &mut stderr,
-        }
-        .push(line);
-    })?;
-    let (stdout, stderr) = (stdout.text(), stderr.text());
-    Ok(Captured {
-        code: status.and_then(|s| s.code()),
-        timed_out,
-        stdout,
-        stderr,
-    })
+/// What ssh's complaint on stderr (exit 255) means, read once: whether it may pass on a retry
+/// and what to tell the operator. The one place that reads ssh's message text; callers decide
+/// on the variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Complaint {
+    /// Nothing listens at that address and port.
+    Refused,
+    /// The board refused the key.
+    PermissionDenied,
+    /// The board's host key is not the one known.
+    HostKey,
+    /// The host name does not resolve.
+    Unresolved,
+    /// ssh's own setup is wrong (a missing key file, a bad option): no retry helps.
+    Local,
+    /// No answer within the connect timeout (TCP or the banner).
+    TimedOut,
+    /// A banner, key exchange or multiplexing hiccup, a reset or closed connection: a slow or
+    /// busy board.
+    Transient,
+    /// Nothing ssh is known to say.
+    Unknown,
 }
 
-/// Lines kept up to [`MAX_CAPTURE`] bytes: the head, then a rolling tail; what falls between
-/// is counted, not kept.
-#[derive(Debug, Default)]
-struct Bounded {
-    head: String,
-    tail: std::collections::VecDeque<String>,
-    tail_bytes: usize,
-    dropped: usize,
-}
-
-impl Bounded {
-    fn push(&mut self, line: &str) {
-        if self.head.len() + line.len() < MAX_CAPTURE / 2 {
-            self.head.push_str(line);
-            self.head.push('\n');
-            return;
-        }
-        self.tail.push_back(line.to_owned());
-        self.tail_bytes += line.len() + 1;
-        while self.tail_bytes > MAX_CAPTURE / 2 {
-            let Some(old) = self.tail.pop_front() else {
-                break;
-            };
-            self.tail_bytes -= old.len() + 1;
-            self.dropped += old.len() + 1;
-        }
-    }
-
-    fn text(self) -> String {
-        let mut text = self.head;
-        if self.dropped > 0 {
-            text.push_str(&format!(
-                "[… {} bytes of output not kept …]\n",
-                self.dropped
-            ));
-        }
-        for line in self.tail {
-            text.push_str(&line);
-            text.push('\n');
-        }
-        text
-    }
-}
-
-/// `now + d`, for any `d` (an absurd duration gives a far, but representable, deadline).
-pub fn deadline_after(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d.min(MAX_CALL))
-        .or_else(|| now.checked_add(Duration::from_secs(3600)))
-        .unwrap_or(now)
-}
-
-/// Spawns `cmd`, hands every line of its stdout and stderr to `on_line` as it arrives (lines
-/// longer than [`MAX_LINE`] cut there, with a note of how much was dropped), and kills it
-/// after `timeout`. Returns the exit status (`None` when killed) and whether the timeout
-/// struck.
-pub fn run_streaming(
-    mut cmd: Command,
-    timeout: Duration,
-    mut on_line: impl FnMut(Stream, &str),
-) -> std::io::Result<(Option<ExitStatus>, bool)> {
-    let deadline = deadline_after(timeout);
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
-    // Bounded: a board printing faster than the lines are handled waits on its pipe instead
-    // of growing this process (at most QUEUED_LINES × MAX_LINE bytes in flight).
-    let (tx, rx) = mpsc::sync_channel::<(Stream, String)>(QUEUED_LINES);
-    let readers = [
-        child
-            .stdout
-            .take()
-            .map(|out| spawn_reader(Stream::Stdout, out, tx.clone())),
-        child
-            .stderr
-            .take()
-            .map(|err| spawn_reader(Stream::Stderr, err, tx.clone())),
-    ];
-    drop(tx);
-    let mut timed_out = false;
-    let mut exited = None;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            timed_out = true;
-            break;
-        }
-        match rx.recv_timeout(left.min(Duration::from_millis(100))) {
-            Ok((stream, line)) => on_line(stream, &line),
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Some(status) = child.try_wait()? {
-                    // Gone, but something it started may still hold the pipes: take what is
-                    // queued and stop listening.
-                    exited = Some(status);
-                    while let Ok((stream, line)) = rx.recv_timeout(Duration::from_millis(200)) {
-                        on_line(stream, &line);
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    let status = match exited {
-        Some(status) => Some(status),
-        None if timed_out => {
-            kill_and_reap(&mut child);
-            None
-        }
-        None => wait_until(&mut child, deadline)?,
-    };
-    // The readers end when the pipes close; one held open by a grandchild must not hold us,
-    // so they are detached rather than joined.
-    drop(readers);
-    while let Ok((stream, line)) = rx.try_recv() {
-        on_line(stream, &line);
-    }
-    let timed_out = timed_out || status.is_none();
-    Ok((status, timed_out))
-}
-
-fn spawn_reader(
-    stream: Stream,
-    pipe: impl Read + Send + 'static,
-    tx: mpsc::SyncSender<(Stream, String)>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(pipe);
-        while let Some(line) = read_bounded_line(&mut reader, MAX_LINE) {
-            if tx.send((stream, line)).is_err() {
-                break;
-            }
-        }
-    })
-}
-
-/// Reads one line (without its `\n` or `\r\n`) and keeps at most `max` bytes of it; the rest
-/// of a longer line is read and dropped, and the line ends with a note of how much. `None` at
-/// the end of the input.
-pub fn read_bounded_line(reader: &mut impl BufRead, max: usize) -> Option<String> {
-    let mut kept: Vec<u8> = Vec::new();
-    let mut dropped = 0usize;
-    let mut any = false;
-    loop {
-        let (used, done) = {
-            let buf = match reader.fill_buf() {
-                Ok(buf) => buf,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            };
-            if buf.is_empty() {
-                break;
-            }
-            any = true;
-            let (chunk, used, done) = match buf.iter().position(|&b| b == b'\n') {
-                Some(i) => (&buf[..i], i + 1, true),
-                None => (buf, buf.len(), false),
-            };
-            let room = max.saturating_sub(kept.len());
-            let take = room.min(chunk.len());
-            kept.extend_from_slice(&chunk[..take]);
-            dropped += chunk.len() - take;
-            (used, done)
-        };
-        reader.consume(used);
-        if done {
-            break;
-        }
-    }
-    if !any {
-        return None;
-    }
-    if kept.last() == Some(&b'\r') && dropped == 0 {
-        kept.pop();
-    }
-    let mut line = String::from_utf8_lossy(&kept).into_owned();
-    if dropped > 0 {
-        line.push_str(&format!(" [… {dropped} more bytes of this line dropped]"));
-    }
-    Some(line)
-}
-
-/// What is safe to show on a terminal or in a log line: control characters (C0, DEL, C1:
-/// escape sequences, carriage returns, bells) and the bidirectional overrides are shown
-/// escaped (`\u{1b}`), tabs become a space; everything else is kept.
-pub fn sanitize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        if c == '\t' {
-            out.push(' ');
-        } else if c.is_control() || bidi {
-            out.extend(c.escape_unicode());
+impl Complaint {
+    /// Reads ssh's stderr. What rules out a retry wins over what suggests one.
+    pub fn of(stderr: &str) -> Complaint {
+        let s = stderr.to_ascii_lowercase();
+        let any = |needles: &[&str]| needles.iter().any(|n| s.contains(n));
+        if any(&["connection refused"]) {
+            Complaint::Refused
+        } else if any(&["permission denied"]) {
+            Complaint::PermissionDenied
+        } else if any(&["host key verification failed", "identification has changed"]) {
+            Complaint::HostKey
+        } else if any(&["could not resolve"]) {
+            Complaint::Unresolved
+        } else if any(&["no such file", "bad configuration"]) {
+            Complaint::Local
+        } else if any(&["timed out"]) {
+            Complaint::TimedOut
+        } else if any(&[
+            "banner exchange",
+            "kex_exchange_identification",
+            "connection reset",
+            "closed by",
+            "connection closed",
+            "broken pipe",
+            "no route to host",
+            "network is unreachable",
+            "mux_client",
+            "control socket",
+        ]) {
+            Complaint::Transient
         } else {
-            out.push(c);
+            Complaint::Unknown
         }
     }
-    out
-}
 
-/// Waits for the child until `deadline`; kills it past that (`Ok(None)`).
-fn wait_until(child: &mut Child, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
+    /// Whether a call that failed this way before its remote command started may pass when
+    /// tried again (a slow or busy board), unlike a refused connection or key, a changed host
+    /// key or an unknown host name.
+    pub fn may_pass_on_retry(self) -> bool {
+        matches!(self, Complaint::TimedOut | Complaint::Transient)
+    }
+
+    /// A hint appended to the message (empty when there is nothing to add).
+    pub fn hint(self) -> &'static str {
+        match self {
+            Complaint::Refused => {
+                " (nothing listens there: is the board up, sshd running, the port right?)"
+            }
+            Complaint::TimedOut => " (no answer: wrong address, board off, or a firewall)",
+            Complaint::PermissionDenied => {
+                " (the board refused the key: pass --identity KEY, or add your public key to the board's authorized_keys)"
+            }
+            Complaint::HostKey => {
+                " (the board's host key is not the one known: if it was reflashed, remove the old key with `ssh-keygen -R HOST`)"
+            }
+            Complaint::Unresolved => " (the host name does not resolve)",
+            Complaint::Local | Complaint::Transient | Complaint::Unknown => "",
         }
-        if Instant::now() >= deadline {
-            kill_and_reap(child);
-            return Ok(None);
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
-fn kill_and_reap(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
+/// The bound on a call that logs in and runs a short command: ssh's own `ConnectTimeout`
+/// bounds the TCP connect and the banner exchange (each), this bounds the key exchange and the
+/// login after the banner too.
+pub fn login_bound(connect_timeout: Duration) -> Duration {
+    connect_timeout
+        .saturating_mul(2)
+        .max(Duration::from_secs(2))
 }
 
 #[cfg(test)]
@@ -634,53 +436,6 @@ mod tests {
         assert!(!dir.exists(), "the socket folder goes with the session");
     }
 
-    /// Finding 10 of issue #12: a line is kept up to the bound, the rest of it dropped and
-    /// counted, and the next line is read as usual.
-    #[test]
-    fn board_output_line_length_is_bounded() {
-        let mut input = vec![b'x'; 10_000];
-        input.extend_from_slice(b"\r\nnext\r\nlast");
-        let mut reader = std::io::BufReader::with_capacity(64, &input[..]);
-        let long = read_bounded_line(&mut reader, 100).unwrap();
-        assert!(long.starts_with(&"x".repeat(100)), "{long}");
-        assert!(
-            long.ends_with("[… 9901 more bytes of this line dropped]"),
-            "{long}"
-        );
-        assert_eq!(read_bounded_line(&mut reader, 100).unwrap(), "next");
-        assert_eq!(read_bounded_line(&mut reader, 100).unwrap(), "last");
-        assert_eq!(read_bounded_line(&mut reader, 100), None);
-    }
-
-    #[test]
-    fn board_output_capture_is_bounded() {
-        let mut b = Bounded::default();
-        let line = "y".repeat(64 * 1024);
-        for _ in 0..(MAX_CAPTURE / (64 * 1024) + 100) {
-            b.push(&line);
-        }
-        let text = b.text();
-        assert!(text.len() <= MAX_CAPTURE + 100, "{}", text.len());
-        assert!(text.contains("bytes of output not kept"));
-    }
-
-    /// Finding 16 of issue #12: escape sequences, carriage returns, bells and bidi overrides
-    /// are shown escaped, never acted on.
-    #[test]
-    fn control_characters_are_escaped_for_the_terminal() {
-        assert_eq!(sanitize("plain text: 12 µs"), "plain text: 12 µs");
-        assert_eq!(sanitize("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
-        assert_eq!(sanitize("x\ry\u{7}"), "x\\u{d}y\\u{7}");
-        assert_eq!(sanitize("\u{9b}31m"), "\\u{9b}31m");
-        assert_eq!(sanitize("ab\u{202e}cd"), "ab\\u{202e}cd");
-        assert_eq!(sanitize("a\tb"), "a b");
-        assert!(
-            !sanitize("\u{1b}]0;title\u{7}")
-                .chars()
-                .any(char::is_control)
-        );
-    }
-
     #[test]
     fn known_hosts_file_means_strict_checking_and_identity_is_exclusive() {
         let a = args(&ssh(Some("/k/known"), Some("/k/id")).command("true"));
@@ -716,34 +471,55 @@ mod tests {
     }
 
     #[test]
-    fn streaming_sees_both_streams_and_the_exit_code() {
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", "echo one; echo two >&2; echo three; exit 3"]);
-        let mut seen = Vec::new();
-        let (status, timed_out) = run_streaming(cmd, Duration::from_secs(20), |s, l| {
-            seen.push((s, l.to_owned()))
-        })
-        .unwrap();
-        assert!(!timed_out);
-        assert_eq!(status.unwrap().code(), Some(3));
-        let out: Vec<_> = seen
-            .iter()
-            .filter(|(s, _)| *s == Stream::Stdout)
-            .map(|(_, l)| l.as_str())
-            .collect();
-        assert_eq!(out, ["one", "three"]);
-        assert!(seen.contains(&(Stream::Stderr, "two".into())));
+    fn complaints_that_may_pass_are_told_from_those_that_will_not() {
+        for transient in [
+            "Connection timed out during banner exchange",
+            "kex_exchange_identification: read: Connection reset by peer",
+            "ssh: connect to host 10.0.0.2 port 22: Connection timed out",
+            "Connection closed by 127.0.0.1 port 2222",
+            "mux_client_request_session: read from master failed: Broken pipe",
+        ] {
+            assert!(Complaint::of(transient).may_pass_on_retry(), "{transient}");
+        }
+        for (permanent, complaint) in [
+            (
+                "ssh: connect to host 127.0.0.1 port 1: Connection refused",
+                Complaint::Refused,
+            ),
+            (
+                "root@b: Permission denied (publickey).",
+                Complaint::PermissionDenied,
+            ),
+            ("Host key verification failed.", Complaint::HostKey),
+            (
+                "ssh: Could not resolve hostname nowhere: Name or service not known",
+                Complaint::Unresolved,
+            ),
+            (
+                "Warning: Identity file /k/id not accessible: No such file or directory.",
+                Complaint::Local,
+            ),
+            ("", Complaint::Unknown),
+            ("weird", Complaint::Unknown),
+        ] {
+            assert_eq!(Complaint::of(permanent), complaint, "{permanent}");
+            assert!(!complaint.may_pass_on_retry(), "{permanent}");
+        }
+        // A refusal on one line outweighs a timeout on another: no retry.
+        assert_eq!(
+            Complaint::of("Connection timed out\nConnection refused"),
+            Complaint::Refused
+        );
     }
 
     #[test]
-    fn a_call_that_overruns_is_killed_in_bounded_time() {
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", "echo started; exec sleep 30"]);
-        let start = Instant::now();
-        let got = run_captured(cmd, Duration::from_millis(500)).unwrap();
-        assert!(got.timed_out);
-        assert_eq!(got.code, None);
-        assert_eq!(got.stdout, "started\n");
-        assert!(start.elapsed() < Duration::from_secs(10));
+    fn hints_name_the_fix() {
+        assert!(Complaint::Refused.hint().contains("nothing listens"));
+        assert!(Complaint::PermissionDenied.hint().contains("--identity"));
+        assert!(Complaint::HostKey.hint().contains("ssh-keygen -R"));
+        assert!(Complaint::TimedOut.hint().contains("no answer"));
+        assert_eq!(Complaint::Transient.hint(), "");
+        assert_eq!(login_bound(Duration::from_secs(3)), Duration::from_secs(6));
+        assert_eq!(login_bound(Duration::ZERO), Duration::from_secs(2));
     }
 }
