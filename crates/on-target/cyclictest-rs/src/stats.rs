@@ -209,11 +209,6 @@ impl Accumulator {
         self.samples
     }
 
-    /// Missed periods so far.
-    pub fn missed(&self) -> u64 {
-        self.missed
-    }
-
     /// Final statistics; `start_ns` is the run's start on the backend clock.
     pub fn finish(self, start_ns: i64) -> Stats {
         let n = self.samples;

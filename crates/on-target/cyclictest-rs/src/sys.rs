@@ -203,8 +203,6 @@ pub fn numa_node_of(cpu: usize) -> i32 {
 #[derive(Debug)]
 pub struct PmQos {
     _file: File,
-    /// The value written, µs.
-    pub value_us: i32,
 }
 
 /// Path of the CPU-latency PM QoS device.
@@ -218,7 +216,7 @@ impl PmQos {
             .write(true)
             .open(CPU_DMA_LATENCY)?;
         f.write_all(&value_us.to_ne_bytes())?;
-        Ok(PmQos { _file: f, value_us })
+        Ok(PmQos { _file: f })
     }
 }
 

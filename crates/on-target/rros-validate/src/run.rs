@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 mod affinity {
     /// Pins the calling thread to `cpus`; false if the system refuses.
     pub fn pin(cpus: &[usize]) -> bool {
-        cyclictest::sys::set_affinity_current(cpus).is_ok()
+        cyclictest::set_affinity_current(cpus).is_ok()
     }
 }
 
@@ -61,7 +61,7 @@ fn note(quiet: bool, msg: &str) {
 }
 
 fn read_host() -> Host {
-    let si = cyclictest::sys::SysInfo::read();
+    let si = cyclictest::SysInfo::read();
     Host {
         hostname: si.nodename,
         kernel_release: si.release,
@@ -396,7 +396,7 @@ fn empty_engine_report() -> RunReport {
     let cfg = cyclictest::RunConfig::default();
     let now = cyclictest::Timestamp::now();
     RunReport {
-        format: cyclictest::report::NATIVE_FORMAT,
+        format: cyclictest::NATIVE_FORMAT,
         tool: "cyclictest-rs",
         version: "",
         backend: cyclictest::BackendInfo {
@@ -441,7 +441,7 @@ fn empty_engine_report() -> RunReport {
             held: false,
             error: None,
         },
-        sysinfo: cyclictest::sys::SysInfo::read(),
+        sysinfo: cyclictest::SysInfo::read(),
         cpus: Vec::new(),
         warnings: Vec::new(),
     }
