@@ -220,7 +220,7 @@ impl PmQos {
     }
 }
 
-/// `uname` plus `/sys/kernel/realtime` (what rt-tests reports as `sysinfo`).
+/// `uname` plus whether the kernel is PREEMPT_RT (what rt-tests reports as `sysinfo`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SysInfo {
     /// e.g. `Linux`.
@@ -233,7 +233,8 @@ pub struct SysInfo {
     pub version: String,
     /// e.g. `x86_64`.
     pub machine: String,
-    /// `/sys/kernel/realtime` reads `1` (PREEMPT_RT).
+    /// The kernel is PREEMPT_RT (`rros-rtcore`'s detection: `/sys/kernel/realtime` reads `1`,
+    /// or `/proc/version` says so; an unreadable file counts as not).
     pub realtime: bool,
 }
 
@@ -255,9 +256,8 @@ impl SysInfo {
                 .collect();
             String::from_utf8_lossy(&bytes).into_owned()
         };
-        let realtime = std::fs::read("/sys/kernel/realtime")
-            .map(|b| b.first() == Some(&b'1'))
-            .unwrap_or(false);
+        let realtime = rros_rtcore::detect()
+            .is_ok_and(|found| found.core == rros_rtcore::RealtimeCore::PreemptRt);
         SysInfo {
             sysname: field(&u.sysname),
             nodename: field(&u.nodename),

@@ -41,7 +41,11 @@ impl Evl {
                 v.version_string, v.api_level, v.abi_level
             )
         });
-        let core = libevl::detect_core().map(|(k, _)| k.name().to_string());
+        let core = rros_rtcore::detect()
+            .ok()
+            .map(|found| found.core)
+            .filter(|core| core.serves_libevl())
+            .map(|core| core.as_str().to_owned());
         Ok(Evl {
             setup,
             core,
@@ -123,7 +127,7 @@ mod tests {
     /// and CPU it happened on, and says it once.
     #[test]
     fn setup_failure_names_thread_and_cpu_once() {
-        if libevl::detect_core().is_some() {
+        if rros_rtcore::detect().is_ok_and(|found| found.core.serves_libevl()) {
             return; // a real core: evl_init succeeds, nothing to check here
         }
         let evl = Evl::new().expect("setup errors are kept for attach");
