@@ -4,7 +4,7 @@
 //! names a field.
 //!
 //! They run in `cargo test` (a few hundred cases each, well under a second). For a longer
-//! hunt: `PROPTEST_CASES=200000 cargo test -p rros-board --test hostile_input_props`
+//! hunt: `PROPTEST_CASES=200000 cargo test -p on-target-props --test hostile_input_props`
 //! (see docs/validation.md, "Hostile input").
 
 use proptest::prelude::*;
