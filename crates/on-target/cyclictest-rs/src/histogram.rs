@@ -10,17 +10,17 @@ use crate::config::HistogramSpec;
 pub struct Ppm(pub u32);
 
 /// p50.
-pub const P50: Ppm = Ppm(500_000);
+pub(crate) const P50: Ppm = Ppm(500_000);
 /// p99.
-pub const P99: Ppm = Ppm(990_000);
+pub(crate) const P99: Ppm = Ppm(990_000);
 /// p99.9.
-pub const P999: Ppm = Ppm(999_000);
+pub(crate) const P999: Ppm = Ppm(999_000);
 /// p99.99.
-pub const P9999: Ppm = Ppm(999_900);
+pub(crate) const P9999: Ppm = Ppm(999_900);
 
 /// Nearest-rank position (1-based) of quantile `q` among `n` samples: the smallest rank `r`
 /// with `r / n >= q`, at least 1. Integer arithmetic, so p99 of 100 samples is rank 99.
-pub fn nearest_rank(n: u64, q: Ppm) -> u64 {
+pub(crate) fn nearest_rank(n: u64, q: Ppm) -> u64 {
     let r = (n as u128 * q.0 as u128).div_ceil(1_000_000) as u64;
     r.clamp(1, n.max(1))
 }

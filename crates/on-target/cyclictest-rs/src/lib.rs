@@ -27,8 +27,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-// Everything below is private: the API is the re-exports that follow, and nothing else.
-// (`sys` was public once and rros-validate reached into it; issue #15.)
+// Everything below is private: the API is the re-exports that follow, and nothing else
+// (`sys` was public once and rros-validate reached into it; issue #15). The lint keeps a `pub`
+// inside a module from pretending to be API.
+#![deny(unreachable_pub)]
+
 mod backend;
 mod config;
 mod cpuset;

@@ -137,7 +137,7 @@ impl OverflowLog {
 /// Running statistics of one sampler thread. Everything is preallocated in
 /// [`Accumulator::new`]; [`Accumulator::record`] does no allocation, locking or syscall.
 #[derive(Debug, Clone)]
-pub struct Accumulator {
+pub(crate) struct Accumulator {
     pub(crate) samples: u64,
     pub(crate) missed: u64,
     pub(crate) min: i64,
@@ -152,7 +152,7 @@ pub struct Accumulator {
 
 impl Accumulator {
     /// Preallocates everything a run needs.
-    pub fn new(
+    pub(crate) fn new(
         spec: HistogramSpec,
         outliers: usize,
         overflow_log: usize,
@@ -174,13 +174,13 @@ impl Accumulator {
     }
 
     /// Touches the preallocated storage so the hot loop takes no page faults on it.
-    pub fn prefault(&mut self) {
+    pub(crate) fn prefault(&mut self) {
         self.hist.prefault();
     }
 
     /// Records one latency (ns) measured at clock time `clock_ns`.
     #[inline(always)]
-    pub fn record(&mut self, latency_ns: i64, clock_ns: i64) {
+    pub(crate) fn record(&mut self, latency_ns: i64, clock_ns: i64) {
         if latency_ns < self.min {
             self.min = latency_ns;
         }
@@ -200,17 +200,17 @@ impl Accumulator {
 
     /// Counts `n` missed periods (overruns).
     #[inline(always)]
-    pub fn add_missed(&mut self, n: u64) {
+    pub(crate) fn add_missed(&mut self, n: u64) {
         self.missed += n;
     }
 
     /// Samples so far.
-    pub fn samples(&self) -> u64 {
+    pub(crate) fn samples(&self) -> u64 {
         self.samples
     }
 
     /// Final statistics; `start_ns` is the run's start on the backend clock.
-    pub fn finish(self, start_ns: i64) -> Stats {
+    pub(crate) fn finish(self, start_ns: i64) -> Stats {
         let n = self.samples;
         Stats {
             samples: n,
