@@ -117,8 +117,8 @@ impl fmt::Display for Evidence {
             Evidence::ProcVersion => write!(f, "/{PROC_VERSION} says PREEMPT_RT"),
             Evidence::Nothing => write!(
                 f,
-                "no /{RROS_DEV}, no /{EVL_SYSFS}, no /{SYS_KERNEL_REALTIME} = 1, no PREEMPT_RT \
-                 in /{PROC_VERSION}"
+                "no /{RROS_DEV} or /{RROS_SYSFS}, no /{EVL_DEV} or /{EVL_SYSFS}, \
+                 no /{SYS_KERNEL_REALTIME} = 1, no PREEMPT_RT in /{PROC_VERSION}"
             ),
         }
     }
@@ -229,8 +229,9 @@ mod tests {
             (
                 "dev-machine-not-isolated",
                 RealtimeCore::None,
-                "no /dev/rros/control, no /sys/devices/virtual/evl, no /sys/kernel/realtime = 1, \
-                 no PREEMPT_RT in /proc/version",
+                "no /dev/rros/control or /sys/devices/virtual/rros/control, no /dev/evl/control \
+                 or /sys/devices/virtual/evl, no /sys/kernel/realtime = 1, no PREEMPT_RT in \
+                 /proc/version",
             ),
         ] {
             let found = detect_in(&fixture(name)).unwrap();
