@@ -5,6 +5,23 @@
 //! expiry` in ns. Backends: [`BackendKind::Posix`] (`clock_nanosleep`) and
 //! [`BackendKind::Evl`] (libevl on RROS/EVL; cargo feature `evl`).
 //!
+//! The API is what a consumer (the `cyclictest-rs` binary, `rros-validate`, `rros-board`'s
+//! profile checks) needs, and no more:
+//!
+//! - **configure**: [`RunConfig`] with its [`BackendKind`] (the backend selection), [`Policy`]
+//!   and [`HistogramSpec`]; the bounds every caller checks against ([`MIN_INTERVAL_NS`],
+//!   [`MAX_INTERVAL_NS`], [`MAX_DURATION`], [`MAX_BUCKETS`]);
+//! - **run**: [`run`] (and [`check_cpus`] to refuse bad CPUs before it), watched through an
+//!   [`Observer`] and ended early by a [`StopToken`]; failures are one [`Error`];
+//! - **results**: [`RunReport`] with per-CPU [`Stats`], its [`Histogram`] and [`Percentiles`],
+//!   and [`Stats::of_series`] to put a recorded series through the same arithmetic;
+//! - **rt-tests formats**: [`write_rt_tests_json`], [`summary_line`], [`write_text_histogram`];
+//! - **the system around a run**: [`SysInfo`], [`allowed_cpus`], [`online_cpus`],
+//!   [`set_affinity_current`] (to keep the caller's own thread off the measured CPUs), and
+//!   the cpulist syntax ([`parse_cpulist`], [`format_cpulist`]).
+//!
+//! The backends, the sampler loop and the syscall wrappers are private.
+//!
 //! ```no_run
 //! use cyclictest::{run, write_rt_tests_json, CompatOptions, RunConfig, StopToken};
 //!
