@@ -86,9 +86,15 @@ fn crates() -> BTreeMap<String, Crate> {
             .flat_map(|t| t["kind"].as_array().expect("kind").iter())
             .filter_map(Value::as_str)
             .collect();
+        let all_deps = p["dependencies"].as_array().expect("dependencies");
+        // A library with dev-dependencies only is a crate of tests whose lib holds just its
+        // module doc (on-target-props): it is `tests` in the table too.
+        let only_dev_deps =
+            !all_deps.is_empty() && all_deps.iter().all(|d| d["kind"].as_str() == Some("dev"));
         let kind = match (kinds.contains("lib"), kinds.contains("bin")) {
             (true, true) => "lib + bin",
             (false, true) => "bin",
+            (true, false) if only_dev_deps => "tests",
             (true, false) => "lib",
             (false, false) => "tests",
         };

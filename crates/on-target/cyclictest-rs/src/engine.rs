@@ -74,7 +74,11 @@ pub fn check_cpus(cpus: &[usize], main: Option<&[usize]>) -> Result<(), Error> {
 }
 
 /// [`check_cpus`] against a given CPU count and online set.
-pub fn check_cpus_against(cpus: &[usize], possible: usize, online: &[usize]) -> Result<(), Error> {
+pub(crate) fn check_cpus_against(
+    cpus: &[usize],
+    possible: usize,
+    online: &[usize],
+) -> Result<(), Error> {
     let possible = possible
         .max(online.iter().max().map_or(0, |m| m + 1))
         .max(1);

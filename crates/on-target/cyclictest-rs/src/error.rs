@@ -5,7 +5,7 @@ use std::io;
 use crate::config::Policy;
 
 /// Symbolic errno name (`EPERM`, …) of an I/O error, else its text.
-pub fn errno_label(e: &io::Error) -> String {
+pub(crate) fn errno_label(e: &io::Error) -> String {
     match e.raw_os_error() {
         Some(n) => libevl::errno_name(n),
         None => e.to_string(),

@@ -5,6 +5,23 @@
 //! expiry` in ns. Backends: [`BackendKind::Posix`] (`clock_nanosleep`) and
 //! [`BackendKind::Evl`] (libevl on RROS/EVL; cargo feature `evl`).
 //!
+//! The API is what a consumer (the `cyclictest-rs` binary, `rros-validate`, `rros-board`'s
+//! profile checks) needs, and no more:
+//!
+//! - **configure**: [`RunConfig`] with its [`BackendKind`] (the backend selection), [`Policy`]
+//!   and [`HistogramSpec`]; the bounds every caller checks against ([`MIN_INTERVAL_NS`],
+//!   [`MAX_INTERVAL_NS`], [`MAX_DURATION`], [`MAX_BUCKETS`]);
+//! - **run**: [`run`] (and [`check_cpus`] to refuse bad CPUs before it), watched through an
+//!   [`Observer`] and ended early by a [`StopToken`]; failures are one [`Error`];
+//! - **results**: [`RunReport`] with per-CPU [`Stats`], its [`Histogram`] and [`Percentiles`],
+//!   and [`Stats::of_series`] to put a recorded series through the same arithmetic;
+//! - **rt-tests formats**: [`write_rt_tests_json`], [`summary_line`], [`write_text_histogram`];
+//! - **the system around a run**: [`SysInfo`], [`allowed_cpus`], [`online_cpus`],
+//!   [`set_affinity_current`] (to keep the caller's own thread off the measured CPUs), and
+//!   the cpulist syntax ([`parse_cpulist`], [`format_cpulist`]).
+//!
+//! The backends, the sampler loop and the syscall wrappers are private.
+//!
 //! ```no_run
 //! use cyclictest::{run, write_rt_tests_json, CompatOptions, RunConfig, StopToken};
 //!
@@ -27,24 +44,40 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod backend;
-pub mod config;
-pub mod cpuset;
-pub mod engine;
-pub mod error;
-pub mod histogram;
-pub mod observer;
-pub mod report;
-pub mod rt_tests;
-pub mod stats;
-pub mod sys;
+// Everything below is private: the API is the re-exports that follow, and nothing else
+// (`sys` was public once and rros-validate reached into it; issue #15). The lint keeps a `pub`
+// inside a module from pretending to be API.
+#![deny(unreachable_pub)]
 
-pub use backend::{Backend, BackendInfo, SampleClock};
-pub use config::{BackendKind, HistogramSpec, Policy, RunConfig};
-pub use engine::{check_cpus, check_cpus_against, run};
+mod backend;
+mod config;
+mod cpuset;
+mod engine;
+mod error;
+mod histogram;
+mod observer;
+mod report;
+mod rt_tests;
+mod stats;
+mod sys;
+
+// Configure a run, and the engine's bounds that a profile is checked against.
+pub use config::{
+    BackendKind, HistogramSpec, MAX_BUCKETS, MAX_DURATION, MAX_DURATION_NS, MAX_INTERVAL_NS,
+    MIN_INTERVAL_NS, Policy, RunConfig,
+};
+// Run it, watch it, stop it.
+pub use engine::{check_cpus, run};
 pub use error::Error;
-pub use histogram::Histogram;
 pub use observer::{FnObserver, LiveStats, Observer, Progress, StopToken};
-pub use report::{CpuStats, EndReason, PmQosStatus, RunReport, Timestamp};
-pub use rt_tests::{CompatOptions, summary_line, write_rt_tests_json, write_text_histogram};
+// What it measured.
+pub use backend::BackendInfo;
+pub use histogram::{Histogram, Ppm};
+pub use report::{CpuStats, EndReason, NATIVE_FORMAT, PmQosStatus, RunReport, Timestamp};
 pub use stats::{Outlier, Percentiles, Stats};
+// rt-tests' output formats.
+pub use rt_tests::{CompatOptions, summary_line, write_rt_tests_json, write_text_histogram};
+// The system facts a caller needs around a run: the CPUs it may use, pinning its own thread
+// off the measured CPUs, and the kernel it runs on.
+pub use cpuset::{format_cpulist, parse_cpulist};
+pub use sys::{SysInfo, allowed_cpus, online_cpus, set_affinity_current};

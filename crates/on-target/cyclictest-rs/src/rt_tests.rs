@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use crate::report::{CpuStats, RunReport};
 
 /// The rt-tests version whose JSON schema this output follows (`rt_test_version:`).
-pub const RT_TESTS_SCHEMA_VERSION: f64 = 2.40;
+pub(crate) const RT_TESTS_SCHEMA_VERSION: f64 = 2.40;
 
 /// How to render the cyclictest-compatible output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl CompatOptions {
 }
 
 /// Converts ns to cyclictest's unit (truncation toward zero, like its `calcdiff`).
-pub fn to_unit(ns: i64, nsecs: bool) -> i64 {
+pub(crate) fn to_unit(ns: i64, nsecs: bool) -> i64 {
     if nsecs { ns } else { ns / 1000 }
 }
 

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::config::HistogramSpec;
+use crate::config::{HistogramSpec, RunConfig};
 use crate::histogram::{Histogram, P50, P99, P999, P9999};
 
 /// One of the largest latencies of a run.
@@ -137,7 +137,7 @@ impl OverflowLog {
 /// Running statistics of one sampler thread. Everything is preallocated in
 /// [`Accumulator::new`]; [`Accumulator::record`] does no allocation, locking or syscall.
 #[derive(Debug, Clone)]
-pub struct Accumulator {
+pub(crate) struct Accumulator {
     pub(crate) samples: u64,
     pub(crate) missed: u64,
     pub(crate) min: i64,
@@ -152,7 +152,7 @@ pub struct Accumulator {
 
 impl Accumulator {
     /// Preallocates everything a run needs.
-    pub fn new(
+    pub(crate) fn new(
         spec: HistogramSpec,
         outliers: usize,
         overflow_log: usize,
@@ -174,13 +174,13 @@ impl Accumulator {
     }
 
     /// Touches the preallocated storage so the hot loop takes no page faults on it.
-    pub fn prefault(&mut self) {
+    pub(crate) fn prefault(&mut self) {
         self.hist.prefault();
     }
 
     /// Records one latency (ns) measured at clock time `clock_ns`.
     #[inline(always)]
-    pub fn record(&mut self, latency_ns: i64, clock_ns: i64) {
+    pub(crate) fn record(&mut self, latency_ns: i64, clock_ns: i64) {
         if latency_ns < self.min {
             self.min = latency_ns;
         }
@@ -200,22 +200,17 @@ impl Accumulator {
 
     /// Counts `n` missed periods (overruns).
     #[inline(always)]
-    pub fn add_missed(&mut self, n: u64) {
+    pub(crate) fn add_missed(&mut self, n: u64) {
         self.missed += n;
     }
 
     /// Samples so far.
-    pub fn samples(&self) -> u64 {
+    pub(crate) fn samples(&self) -> u64 {
         self.samples
     }
 
-    /// Missed periods so far.
-    pub fn missed(&self) -> u64 {
-        self.missed
-    }
-
     /// Final statistics; `start_ns` is the run's start on the backend clock.
-    pub fn finish(self, start_ns: i64) -> Stats {
+    pub(crate) fn finish(self, start_ns: i64) -> Stats {
         let n = self.samples;
         Stats {
             samples: n,
@@ -291,6 +286,29 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// The statistics the engine reports for one sampler thread (thread 0, on the first CPU of
+    /// `config.cpus`) that measured `latencies_ns` in this order, one per `config.interval_ns`
+    /// from the start: `config.histogram`'s geometry, its `outliers` largest latencies, its
+    /// `overflow_log` first overflows. For replaying a recorded series (cyclictest's `-v`
+    /// dump, a synthetic one) through the engine's own arithmetic.
+    pub fn of_series(config: &RunConfig, latencies_ns: &[i64]) -> Stats {
+        let cpu = config.cpus.first().copied().unwrap_or(0);
+        let mut acc = Accumulator::new(
+            config.histogram,
+            config.outliers,
+            config.overflow_log,
+            0,
+            cpu,
+        );
+        let interval = i64::try_from(config.interval_ns).unwrap_or(i64::MAX);
+        let mut clock: i64 = 0;
+        for &latency in latencies_ns {
+            clock = clock.saturating_add(interval);
+            acc.record(latency, clock);
+        }
+        acc.finish(0)
+    }
+
     /// Merges per-thread statistics into overall ones (same histogram geometry; outliers
     /// keep the `keep` largest; `last_ns` is that of the last part with samples).
     pub fn merge(parts: &[&Stats], spec: HistogramSpec, keep: usize) -> Stats {
@@ -352,7 +370,6 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
     fn spec() -> HistogramSpec {
         HistogramSpec {
@@ -406,51 +423,41 @@ mod tests {
     }
 
     #[test]
+    fn of_series_is_one_sampler_of_the_engine() {
+        let cfg = RunConfig {
+            cpus: vec![3, 1],
+            interval_ns: 250_000,
+            histogram: spec(),
+            outliers: 2,
+            overflow_log: 1,
+            ..RunConfig::default()
+        };
+        let s = Stats::of_series(&cfg, &[5_000, 70_000, 2_000, 60_000]);
+        assert_eq!(s, {
+            let mut a = Accumulator::new(spec(), 2, 1, 0, 3);
+            for (i, latency) in [5_000, 70_000, 2_000, 60_000].into_iter().enumerate() {
+                a.record(latency, (i as i64 + 1) * 250_000);
+            }
+            a.finish(0)
+        });
+        let got: Vec<_> = s
+            .outliers
+            .iter()
+            .map(|o| (o.latency_ns, o.sample, o.at_ns, o.thread, o.cpu))
+            .collect();
+        assert_eq!(
+            got,
+            [(70_000, 1, 500_000, 0, 3), (60_000, 3, 1_000_000, 0, 3)]
+        );
+        assert_eq!(s.overflow_samples, [1]);
+        assert_eq!(Stats::of_series(&cfg, &[]).samples, 0);
+    }
+
+    #[test]
     fn compat_average_truncates_per_sample() {
         let s = run(&[12_900, 12_900], 0);
         assert_eq!(s.compat_avg(false), 12.0);
         assert_eq!(s.compat_avg(true), 12_900.0);
         assert_eq!(s.avg_ns, Some(12_900.0));
-    }
-
-    proptest! {
-        #[test]
-        fn stats_match_brute_force(samples in prop::collection::vec(-10i64..80_000, 0..300), keep in 0usize..12) {
-            let s = run(&samples, keep);
-            prop_assert_eq!(s.samples, samples.len() as u64);
-            prop_assert_eq!(s.min_ns, samples.iter().copied().min());
-            prop_assert_eq!(s.max_ns, samples.iter().copied().max());
-            prop_assert_eq!(s.sum_ns, samples.iter().sum::<i64>());
-            prop_assert_eq!(s.sum_us_truncated, samples.iter().map(|x| x / 1000).sum::<i64>());
-            prop_assert_eq!(s.last_ns, samples.last().copied());
-            // Top-K: the k largest, largest first, earlier sample first among equals.
-            let mut brute: Vec<(i64, u64)> = samples.iter().enumerate().map(|(i, v)| (*v, i as u64)).collect();
-            brute.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            brute.truncate(keep);
-            let got: Vec<(i64, u64)> = s.outliers.iter().map(|o| (o.latency_ns, o.sample)).collect();
-            prop_assert_eq!(got, brute);
-            // Overflow log: first 8 indices at or above the range.
-            let over: Vec<u64> = samples.iter().enumerate().filter(|(_, v)| **v >= 50_000).map(|(i, _)| i as u64).take(8).collect();
-            prop_assert_eq!(s.overflow_samples, over);
-        }
-
-        #[test]
-        fn merge_matches_single_stream(a in prop::collection::vec(0i64..80_000, 0..150), b in prop::collection::vec(0i64..80_000, 0..150)) {
-            let (sa, sb) = (run(&a, 5), run(&b, 5));
-            let m = Stats::merge(&[&sa, &sb], spec(), 5);
-            let all: Vec<i64> = a.iter().chain(&b).copied().collect();
-            let sall = run(&all, 0);
-            prop_assert_eq!(m.samples, sall.samples);
-            prop_assert_eq!(m.min_ns, sall.min_ns);
-            prop_assert_eq!(m.max_ns, sall.max_ns);
-            prop_assert_eq!(m.sum_ns, sall.sum_ns);
-            prop_assert_eq!(&m.histogram, &sall.histogram);
-            prop_assert_eq!(m.percentiles, sall.percentiles);
-            let mut top: Vec<i64> = all.clone();
-            top.sort_unstable_by(|x, y| y.cmp(x));
-            top.truncate(5);
-            let got: Vec<i64> = m.outliers.iter().map(|o| o.latency_ns).collect();
-            prop_assert_eq!(got, top);
-        }
     }
 }

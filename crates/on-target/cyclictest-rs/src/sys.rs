@@ -10,7 +10,7 @@ use crate::config::Policy;
 
 /// `clock_gettime(clock)` in ns.
 #[inline(always)]
-pub fn clock_ns(clock: libc::clockid_t) -> i64 {
+pub(crate) fn clock_ns(clock: libc::clockid_t) -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -22,7 +22,7 @@ pub fn clock_ns(clock: libc::clockid_t) -> i64 {
 
 /// `clock_nanosleep(clock, TIMER_ABSTIME, deadline)`; `Err(errno)` on failure (EINTR included).
 #[inline(always)]
-pub fn sleep_until_abs(clock: libc::clockid_t, deadline_ns: i64) -> Result<(), i32> {
+pub(crate) fn sleep_until_abs(clock: libc::clockid_t, deadline_ns: i64) -> Result<(), i32> {
     let ts = libevl::ns_to_timespec(deadline_ns);
     // SAFETY: ts is a valid timespec; no remainder is requested for an absolute sleep.
     let ret =
@@ -31,7 +31,7 @@ pub fn sleep_until_abs(clock: libc::clockid_t, deadline_ns: i64) -> Result<(), i
 }
 
 /// `clock_getres(clock)` in ns.
-pub fn clock_resolution_ns(clock: libc::clockid_t) -> Option<i64> {
+pub(crate) fn clock_resolution_ns(clock: libc::clockid_t) -> Option<i64> {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -41,7 +41,7 @@ pub fn clock_resolution_ns(clock: libc::clockid_t) -> Option<i64> {
 }
 
 /// The kernel's current clocksource (e.g. `tsc`, `arch_sys_counter`).
-pub fn current_clocksource() -> Option<String> {
+pub(crate) fn current_clocksource() -> Option<String> {
     std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
         .ok()
         .map(|s| s.trim().to_string())
@@ -85,7 +85,7 @@ pub fn allowed_cpus() -> Vec<usize> {
 }
 
 /// Sets the calling thread's scheduling policy and priority.
-pub fn set_scheduler_current(policy: Policy, priority: i32) -> io::Result<()> {
+pub(crate) fn set_scheduler_current(policy: Policy, priority: i32) -> io::Result<()> {
     let p = libc::sched_param {
         sched_priority: priority,
     };
@@ -99,13 +99,13 @@ pub fn set_scheduler_current(policy: Policy, priority: i32) -> io::Result<()> {
 }
 
 /// The calling thread's kernel thread id.
-pub fn gettid() -> i32 {
+pub(crate) fn gettid() -> i32 {
     // SAFETY: no arguments, cannot fail.
     unsafe { libc::gettid() }
 }
 
 /// `mlockall(MCL_CURRENT | MCL_FUTURE)`.
-pub fn mlockall() -> io::Result<()> {
+pub(crate) fn mlockall() -> io::Result<()> {
     // SAFETY: flags are valid.
     let r = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) };
     if r == 0 {
@@ -116,7 +116,7 @@ pub fn mlockall() -> io::Result<()> {
 }
 
 /// `munlockall()`.
-pub fn munlockall() {
+pub(crate) fn munlockall() {
     // SAFETY: no arguments.
     unsafe { libc::munlockall() };
 }
@@ -131,7 +131,7 @@ fn soft_limit(r: Option<libc::rlimit>) -> String {
 }
 
 /// Soft RLIMIT_RTPRIO.
-pub fn rlimit_rtprio() -> String {
+pub(crate) fn rlimit_rtprio() -> String {
     let mut r = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -142,7 +142,7 @@ pub fn rlimit_rtprio() -> String {
 }
 
 /// Soft RLIMIT_MEMLOCK in KiB (as `ulimit -l` shows it).
-pub fn rlimit_memlock_kib() -> String {
+pub(crate) fn rlimit_memlock_kib() -> String {
     let mut r = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -157,7 +157,7 @@ pub fn rlimit_memlock_kib() -> String {
 }
 
 /// Blocks SIGINT/SIGTERM/SIGHUP in the calling thread, so process signals go elsewhere.
-pub fn block_termination_signals() {
+pub(crate) fn block_termination_signals() {
     // SAFETY: set is initialised by sigemptyset before use.
     unsafe {
         let mut set = MaybeUninit::<libc::sigset_t>::uninit();
@@ -171,7 +171,7 @@ pub fn block_termination_signals() {
 }
 
 /// Number of possible CPUs (`_SC_NPROCESSORS_CONF`).
-pub fn cpus_configured() -> usize {
+pub(crate) fn cpus_configured() -> usize {
     // SAFETY: sysconf has no memory effects.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
     if n > 0 { n as usize } else { 1 }
@@ -186,7 +186,7 @@ pub fn online_cpus() -> Vec<usize> {
 }
 
 /// NUMA node of `cpu` (0 if unknown).
-pub fn numa_node_of(cpu: usize) -> i32 {
+pub(crate) fn numa_node_of(cpu: usize) -> i32 {
     let dir = format!("/sys/devices/system/cpu/cpu{cpu}");
     std::fs::read_dir(dir)
         .ok()
@@ -201,28 +201,26 @@ pub fn numa_node_of(cpu: usize) -> i32 {
 /// A held PM QoS request on `/dev/cpu_dma_latency`: the kernel keeps the CPU-latency
 /// constraint while the file is open (binary s32 in µs) and drops it on close.
 #[derive(Debug)]
-pub struct PmQos {
+pub(crate) struct PmQos {
     _file: File,
-    /// The value written, µs.
-    pub value_us: i32,
 }
 
 /// Path of the CPU-latency PM QoS device.
-pub const CPU_DMA_LATENCY: &str = "/dev/cpu_dma_latency";
+pub(crate) const CPU_DMA_LATENCY: &str = "/dev/cpu_dma_latency";
 
 impl PmQos {
     /// Opens the device and writes `value_us` as 4 native-endian bytes.
-    pub fn hold(value_us: i32) -> io::Result<PmQos> {
+    pub(crate) fn hold(value_us: i32) -> io::Result<PmQos> {
         let mut f = OpenOptions::new()
             .read(true)
             .write(true)
             .open(CPU_DMA_LATENCY)?;
         f.write_all(&value_us.to_ne_bytes())?;
-        Ok(PmQos { _file: f, value_us })
+        Ok(PmQos { _file: f })
     }
 }
 
-/// `uname` plus `/sys/kernel/realtime` (what rt-tests reports as `sysinfo`).
+/// `uname` plus whether the kernel is PREEMPT_RT (what rt-tests reports as `sysinfo`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SysInfo {
     /// e.g. `Linux`.
@@ -235,7 +233,8 @@ pub struct SysInfo {
     pub version: String,
     /// e.g. `x86_64`.
     pub machine: String,
-    /// `/sys/kernel/realtime` reads `1` (PREEMPT_RT).
+    /// The kernel is PREEMPT_RT (`rros-rtcore`'s detection: `/sys/kernel/realtime` reads `1`,
+    /// or `/proc/version` says so; an unreadable file counts as not).
     pub realtime: bool,
 }
 
@@ -257,9 +256,8 @@ impl SysInfo {
                 .collect();
             String::from_utf8_lossy(&bytes).into_owned()
         };
-        let realtime = std::fs::read("/sys/kernel/realtime")
-            .map(|b| b.first() == Some(&b'1'))
-            .unwrap_or(false);
+        let realtime = rros_rtcore::detect()
+            .is_ok_and(|found| found.core == rros_rtcore::RealtimeCore::PreemptRt);
         SysInfo {
             sysname: field(&u.sysname),
             nodename: field(&u.nodename),
@@ -273,7 +271,7 @@ impl SysInfo {
 
 /// `strftime("%a, %d %b %Y %T %z")` of a Unix time in the local time zone (rt-tests'
 /// timestamp format).
-pub fn format_rfc2822_local(unix_secs: i64) -> String {
+pub(crate) fn format_rfc2822_local(unix_secs: i64) -> String {
     let t = unix_secs as libc::time_t;
     // SAFETY: tm is plain data, filled by localtime_r; buf is large enough and strftime
     // NUL-terminates within the given size.

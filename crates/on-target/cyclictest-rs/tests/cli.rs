@@ -398,11 +398,11 @@ fn cpu_outside_the_inherited_mask_is_measured() {
     // Under `isolcpus=` every task starts with the isolated CPUs outside its affinity mask, yet
     // measuring there is the whole point: the samplers must pin themselves onto them. taskset
     // narrows this process's mask the same way.
-    if !Path::new("/usr/bin/taskset").exists() || cyclictest::sys::online_cpus().len() < 2 {
+    if !Path::new("/usr/bin/taskset").exists() || cyclictest::online_cpus().len() < 2 {
         eprintln!("notice: needs taskset and 2 online CPUs: skipping");
         return;
     }
-    let cpus = cyclictest::sys::online_cpus();
+    let cpus = cyclictest::online_cpus();
     let (a, b) = (cpus[0].to_string(), cpus[1].to_string());
     let o = Command::new("taskset")
         // A 20 ms period: on a busy machine a 1 ms one misses periods (`-l` counts them).

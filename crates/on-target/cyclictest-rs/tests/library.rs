@@ -9,7 +9,7 @@ use cyclictest::{
 fn base() -> RunConfig {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    let cpu = cyclictest::sys::allowed_cpus()[0];
+    let cpu = cyclictest::allowed_cpus()[0];
     RunConfig {
         cpus: vec![cpu],
         interval_ns: 500_000,

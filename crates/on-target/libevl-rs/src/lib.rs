@@ -32,12 +32,6 @@ use mock as ffi;
 /// `true` when this build links libevl (feature `evl`).
 pub const ENABLED: bool = cfg!(feature = "evl");
 
-/// Control devices of the two cores that serve the libevl API.
-pub const CONTROL_DEVICES: [(CoreKind, &str); 2] = [
-    (CoreKind::Rros, "/dev/rros/control"),
-    (CoreKind::Evl, "/dev/evl/control"),
-];
-
 /// Where the monotonic clock element may live, most specific first: RROS names its elements
 /// `rros/<type>/<name>` with the name `RROS_CLOCK_MONOTONIC_DEV`; EVL uses `evl/clock/monotonic`.
 pub const MONOTONIC_CLOCK_DEVICES: [&str; 3] = [
@@ -46,45 +40,8 @@ pub const MONOTONIC_CLOCK_DEVICES: [&str; 3] = [
     "/dev/evl/clock/monotonic",
 ];
 
-/// Which dual-kernel core is running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CoreKind {
-    /// RROS (BUPT-OS), `/dev/rros/control`.
-    Rros,
-    /// EVL (Xenomai 4), `/dev/evl/control`.
-    Evl,
-}
-
-impl CoreKind {
-    /// Short lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            CoreKind::Rros => "rros",
-            CoreKind::Evl => "evl",
-        }
-    }
-}
-
-/// The core whose control device exists, if any (no libevl call: works in every build).
-pub fn detect_core() -> Option<(CoreKind, &'static Path)> {
-    detect_core_in(Path::new("/")).map(|(kind, _)| (kind, Path::new(control_device(kind))))
-}
-
-fn control_device(kind: CoreKind) -> &'static str {
-    CONTROL_DEVICES
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map(|(_, p)| *p)
-        .unwrap_or("/dev/evl/control")
-}
-
-/// [`detect_core`] below another root directory (for tests and sysroots).
-pub fn detect_core_in(root: &Path) -> Option<(CoreKind, PathBuf)> {
-    CONTROL_DEVICES.iter().find_map(|(kind, dev)| {
-        let p = root.join(dev.trim_start_matches('/'));
-        p.exists().then_some((*kind, p))
-    })
-}
+// Which core is running (RROS, EVL, PREEMPT_RT or none) is not this crate's question: it needs
+// no libevl call, and `rros-rtcore` answers it for every on-target crate.
 
 /// The clocks libevl knows by handle (`EVL_CLOCK_MONOTONIC`, `EVL_CLOCK_REALTIME`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -502,20 +459,6 @@ mod tests {
     fn invalid_name_is_rejected_before_any_call() {
         let e = attach_self("a\0b").unwrap_err();
         assert!(matches!(e, Error::InvalidName(_)), "{e}");
-    }
-
-    #[test]
-    fn detect_core_in_a_fake_root() {
-        let dir = std::env::temp_dir().join(format!("libevl-rs-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(detect_core_in(&dir), None);
-        std::fs::create_dir_all(dir.join("dev/evl")).unwrap();
-        std::fs::write(dir.join("dev/evl/control"), b"").unwrap();
-        assert_eq!(detect_core_in(&dir).map(|c| c.0), Some(CoreKind::Evl));
-        std::fs::create_dir_all(dir.join("dev/rros")).unwrap();
-        std::fs::write(dir.join("dev/rros/control"), b"").unwrap();
-        assert_eq!(detect_core_in(&dir).map(|c| c.0), Some(CoreKind::Rros));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

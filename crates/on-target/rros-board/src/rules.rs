@@ -11,7 +11,7 @@ use crate::profile::{
     Arch, CmdlineDelivery, DEFAULT_MIN_SAMPLES, Flavour, Profile, SCHEMA_VERSION, Scenario,
     SmtPolicy, Threshold, Tuning,
 };
-use cyclictest::config::{MAX_DURATION, MAX_INTERVAL_NS, MIN_INTERVAL_NS};
+use cyclictest::{MAX_DURATION, MAX_INTERVAL_NS, MIN_INTERVAL_NS};
 use std::fmt;
 use std::time::Duration;
 

@@ -563,8 +563,8 @@ fn interval_range_matches_the_engine() {
         *rros_board::INTERVAL_US_RANGE.start(),
         *rros_board::INTERVAL_US_RANGE.end(),
     );
-    assert_eq!(u64::from(lo) * 1000, cyclictest::config::MIN_INTERVAL_NS);
-    assert_eq!(u64::from(hi) * 1000, cyclictest::config::MAX_INTERVAL_NS);
+    assert_eq!(u64::from(lo) * 1000, cyclictest::MIN_INTERVAL_NS);
+    assert_eq!(u64::from(hi) * 1000, cyclictest::MAX_INTERVAL_NS);
     assert_eq!(
         errors(&with(
             r#"duration = "10s""#,

@@ -3,45 +3,17 @@
 use crate::sysroot::{Sysroot, SysrootError};
 use rros_board::Flavour;
 use serde::Serialize;
-use std::fmt;
 
-/// The real-time core of the running kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RealtimeCore {
-    /// Single kernel with `CONFIG_PREEMPT_RT`.
-    PreemptRt,
-    /// Dovetail + RROS (`/dev/rros/control`, class `rros`).
-    Rros,
-    /// Dovetail + EVL (`/sys/devices/virtual/evl/`).
-    Evl,
-    /// None of them: a stock kernel.
-    None,
-}
+/// The real-time core of the running kernel: one type and one detection for every on-target
+/// crate, owned by `rros-rtcore`.
+pub use rros_rtcore::RealtimeCore;
 
-impl RealtimeCore {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RealtimeCore::PreemptRt => "preempt-rt",
-            RealtimeCore::Rros => "rros",
-            RealtimeCore::Evl => "evl",
-            RealtimeCore::None => "none",
-        }
-    }
-
-    /// The core a profile flavour asks for.
-    pub fn of_flavour(flavour: Flavour) -> Self {
-        match flavour {
-            Flavour::PreemptRt => RealtimeCore::PreemptRt,
-            Flavour::Rros => RealtimeCore::Rros,
-            Flavour::Evl => RealtimeCore::Evl,
-        }
-    }
-}
-
-impl fmt::Display for RealtimeCore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
+/// The core a profile flavour asks for.
+pub(crate) fn core_of_flavour(flavour: Flavour) -> RealtimeCore {
+    match flavour {
+        Flavour::PreemptRt => RealtimeCore::PreemptRt,
+        Flavour::Rros => RealtimeCore::Rros,
+        Flavour::Evl => RealtimeCore::Evl,
     }
 }
 
@@ -61,11 +33,7 @@ pub struct KernelInfo {
     pub online_cpus: String,
 }
 
-pub(crate) const RROS_DEV: &str = "dev/rros/control";
-pub(crate) const RROS_SYSFS: &str = "sys/devices/virtual/rros/control";
-pub(crate) const EVL_SYSFS: &str = "sys/devices/virtual/evl";
 pub(crate) const EVL_CPUS: &str = "sys/devices/virtual/evl/control/cpus";
-pub(crate) const REALTIME: &str = "sys/kernel/realtime";
 
 pub(crate) fn read_kernel(root: &Sysroot) -> Result<KernelInfo, SysrootError> {
     let version = root.read("proc/version")?.trim().to_owned();
@@ -83,7 +51,7 @@ pub(crate) fn read_kernel(root: &Sysroot) -> Result<KernelInfo, SysrootError> {
     let online_cpus = root
         .cpulist("sys/devices/system/cpu/online", &online)?
         .to_string();
-    let (realtime_core, realtime_evidence) = detect_core(root, &version)?;
+    let (realtime_core, realtime_evidence) = detect_core(root)?;
     Ok(KernelInfo {
         release,
         version,
@@ -94,47 +62,22 @@ pub(crate) fn read_kernel(root: &Sysroot) -> Result<KernelInfo, SysrootError> {
     })
 }
 
-/// RROS and EVL by their control device (RROS registers the device class `rros` with a
-/// `control` device, node `/dev/rros/control`; EVL the class `evl`), PREEMPT_RT by
-/// `/sys/kernel/realtime` = 1 or `PREEMPT_RT` in `/proc/version`.
-fn detect_core(root: &Sysroot, version: &str) -> Result<(RealtimeCore, String), SysrootError> {
-    for rel in [RROS_DEV, RROS_SYSFS] {
-        if root.exists(rel) {
-            return Ok((
-                RealtimeCore::Rros,
-                format!("{} exists", Sysroot::shown(rel)),
-            ));
-        }
+/// `rros-rtcore`'s detection, read through the sysroot (so what it reads is the sysroot's).
+fn detect_core(root: &Sysroot) -> Result<(RealtimeCore, String), SysrootError> {
+    let found = rros_rtcore::detect_with(root)?;
+    Ok((found.core, found.evidence.to_string()))
+}
+
+impl rros_rtcore::SysFiles for Sysroot {
+    type Error = SysrootError;
+
+    fn exists(&self, rel: &str) -> bool {
+        Sysroot::exists(self, rel)
     }
-    if root.exists(EVL_SYSFS) {
-        return Ok((
-            RealtimeCore::Evl,
-            format!("{} exists", Sysroot::shown(EVL_SYSFS)),
-        ));
+
+    fn read_opt(&self, rel: &str) -> Result<Option<String>, SysrootError> {
+        Sysroot::read_opt(self, rel)
     }
-    if let Some(text) = root.read_opt(REALTIME)?
-        && text.trim() == "1"
-    {
-        return Ok((
-            RealtimeCore::PreemptRt,
-            format!("{} = 1", Sysroot::shown(REALTIME)),
-        ));
-    }
-    if version.split_whitespace().any(|w| w == "PREEMPT_RT") {
-        return Ok((
-            RealtimeCore::PreemptRt,
-            "/proc/version says PREEMPT_RT".to_owned(),
-        ));
-    }
-    Ok((
-        RealtimeCore::None,
-        format!(
-            "no {}, no {}, no {} = 1, no PREEMPT_RT in /proc/version",
-            Sysroot::shown(RROS_DEV),
-            Sysroot::shown(EVL_SYSFS),
-            Sysroot::shown(REALTIME)
-        ),
-    ))
 }
 
 /// `(major, minor)` of a release string like `6.12.43+deb13-rt-amd64`.

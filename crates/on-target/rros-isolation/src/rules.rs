@@ -268,7 +268,7 @@ fn shown(rel: &str) -> String {
 
 fn realtime_core(ctx: &Ctx, out: &mut Out) -> Result<(), SysrootError> {
     let flavour = ctx.board.flavour;
-    let want = RealtimeCore::of_flavour(flavour);
+    let want = kernel::core_of_flavour(flavour);
     let have = ctx.kernel.realtime_core;
     if have != want {
         out.error(

@@ -227,7 +227,7 @@ fn wrong_realtime_core_is_one_finding() {
         &rros_isolation::Finding {
             rule: "realtime-core".into(),
             severity: Severity::Error,
-            evidence: "the running kernel 5.13.19-rros has real-time core `none` (no /dev/rros/control, no /sys/devices/virtual/evl, no /sys/kernel/realtime = 1, no PREEMPT_RT in /proc/version); the profile's flavour is `rros`".into(),
+            evidence: "the running kernel 5.13.19-rros has real-time core `none` (no /dev/rros/control or /sys/devices/virtual/rros/control, no /dev/evl/control or /sys/devices/virtual/evl, no /sys/kernel/realtime = 1, no PREEMPT_RT in /proc/version); the profile's flavour is `rros`".into(),
             fix: "boot the Dovetail + RROS kernel of meta-rros (linux-rros, CONFIG_Rros=y); it creates /dev/rros/control".into(),
         },
     );

@@ -516,7 +516,7 @@ fn realtime_core_missing() {
         &audit,
         &error(
             "realtime-core",
-            "the running kernel 6.18.44-fc-v669 has real-time core `none` (no /dev/rros/control, no /sys/devices/virtual/evl, no /sys/kernel/realtime = 1, no PREEMPT_RT in /proc/version); the profile's flavour is `preempt-rt`",
+            "the running kernel 6.18.44-fc-v669 has real-time core `none` (no /dev/rros/control or /sys/devices/virtual/rros/control, no /dev/evl/control or /sys/devices/virtual/evl, no /sys/kernel/realtime = 1, no PREEMPT_RT in /proc/version); the profile's flavour is `preempt-rt`",
             "boot a PREEMPT_RT kernel (CONFIG_PREEMPT_RT=y: linux-yocto-rt in the image, Debian's linux-image-rt-* in the virtual board); it shows /sys/kernel/realtime = 1",
         ),
     );

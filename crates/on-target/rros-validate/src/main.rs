@@ -158,7 +158,7 @@ struct RunCli {
 fn positive_duration(s: &str) -> Result<Duration, String> {
     match humantime::parse_duration(s) {
         Ok(d) if d.is_zero() => Err("must be longer than zero".into()),
-        Ok(d) if d > cyclictest::config::MAX_DURATION => {
+        Ok(d) if d > cyclictest::MAX_DURATION => {
             Err("longer than the 365 days a run may last (use e.g. 5s, 10m, 24h)".into())
         }
         Ok(d) => Ok(d),

@@ -38,7 +38,7 @@ pub fn run_config(
         duration_ns: Some(duration.as_nanos().min(u64::MAX as u128) as u64),
         histogram: HistogramSpec {
             bucket_width_ns: BUCKET_NS,
-            buckets: buckets.min(cyclictest::config::MAX_BUCKETS),
+            buckets: buckets.min(cyclictest::MAX_BUCKETS),
         },
         outliers: KEPT_OUTLIERS,
         overflow_log: 0,

@@ -18,7 +18,7 @@ use crate::sys;
 
 /// The EVL/RROS backend.
 #[derive(Debug)]
-pub struct Evl {
+pub(crate) struct Evl {
     /// What binding the process to the core gave: the clock element, or why it failed. A
     /// failure is reported by [`Backend::attach`], which knows the sampler thread and its CPU
     /// (before any thread exists there is neither to name).
@@ -31,7 +31,7 @@ impl Evl {
     /// Binds the process to the core (`evl_init`) and opens its monotonic clock element. Never
     /// fails by itself: an error is kept and returned by the first [`Backend::attach`], with the
     /// real sampler thread and CPU in it.
-    pub fn new() -> Result<Evl, Error> {
+    pub(crate) fn new() -> Result<Evl, Error> {
         let setup = libevl::init()
             .and_then(|()| ClockDevice::open_monotonic())
             .map(|device| device.map(Arc::new));
@@ -41,7 +41,11 @@ impl Evl {
                 v.version_string, v.api_level, v.abi_level
             )
         });
-        let core = libevl::detect_core().map(|(k, _)| k.name().to_string());
+        let core = rros_rtcore::detect()
+            .ok()
+            .map(|found| found.core)
+            .filter(|core| core.serves_libevl())
+            .map(|core| core.as_str().to_owned());
         Ok(Evl {
             setup,
             core,
@@ -52,7 +56,7 @@ impl Evl {
 
 /// A sampler thread attached to the core.
 #[derive(Debug)]
-pub struct EvlClock {
+pub(crate) struct EvlClock {
     device: Option<Arc<ClockDevice>>,
     _attached: Attached,
 }
@@ -123,7 +127,7 @@ mod tests {
     /// and CPU it happened on, and says it once.
     #[test]
     fn setup_failure_names_thread_and_cpu_once() {
-        if libevl::detect_core().is_some() {
+        if rros_rtcore::detect().is_ok_and(|found| found.core.serves_libevl()) {
             return; // a real core: evl_init succeeds, nothing to check here
         }
         let evl = Evl::new().expect("setup errors are kept for attach");

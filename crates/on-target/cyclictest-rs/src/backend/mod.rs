@@ -7,15 +7,15 @@ use crate::config::BackendKind;
 use crate::error::Error;
 
 #[cfg(feature = "evl")]
-pub mod evl;
-pub mod posix;
+pub(crate) mod evl;
+pub(crate) mod posix;
 
 /// A failed sleep: the errno (EINTR is retried by the sampler).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SleepError(pub i32);
+pub(crate) struct SleepError(pub i32);
 
 /// The clock a sampler thread reads and sleeps on. Created on, and used by, that thread only.
-pub trait SampleClock {
+pub(crate) trait SampleClock {
     /// Current time on the backend's monotonic clock, ns.
     fn now(&self) -> i64;
     /// Sleeps until the absolute time `deadline_ns` on that clock.
@@ -23,7 +23,7 @@ pub trait SampleClock {
 }
 
 /// A timer/clock implementation.
-pub trait Backend: Sync {
+pub(crate) trait Backend: Sync {
     /// The per-thread clock.
     type Clock: SampleClock;
     /// Describes the backend and its clock for the report.

@@ -7,11 +7,11 @@ use crate::sys;
 
 /// The POSIX backend (any Linux; PREEMPT_RT or not).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Posix;
+pub(crate) struct Posix;
 
 /// Its per-thread clock (stateless).
 #[derive(Debug, Clone, Copy)]
-pub struct PosixClock;
+pub(crate) struct PosixClock;
 
 impl SampleClock for PosixClock {
     #[inline(always)]

@@ -42,7 +42,7 @@ use std::time::{Duration, SystemTime};
 mod affinity {
     /// Pins the calling thread to `cpus`; false if the system refuses.
     pub fn pin(cpus: &[usize]) -> bool {
-        cyclictest::sys::set_affinity_current(cpus).is_ok()
+        cyclictest::set_affinity_current(cpus).is_ok()
     }
 }
 
@@ -162,7 +162,7 @@ fn run_options(plan: &RunPlan) -> RunOptions {
 }
 
 fn read_host() -> Host {
-    let si = cyclictest::sys::SysInfo::read();
+    let si = cyclictest::SysInfo::read();
     Host {
         hostname: si.nodename,
         kernel_release: si.release,

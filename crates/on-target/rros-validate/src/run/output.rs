@@ -124,7 +124,7 @@ fn empty_engine_report() -> RunReport {
     let cfg = cyclictest::RunConfig::default();
     let now = cyclictest::Timestamp::now();
     RunReport {
-        format: cyclictest::report::NATIVE_FORMAT,
+        format: cyclictest::NATIVE_FORMAT,
         tool: "cyclictest-rs",
         version: "",
         backend: cyclictest::BackendInfo {
@@ -169,7 +169,7 @@ fn empty_engine_report() -> RunReport {
             held: false,
             error: None,
         },
-        sysinfo: cyclictest::sys::SysInfo::read(),
+        sysinfo: cyclictest::SysInfo::read(),
         cpus: Vec::new(),
         warnings: Vec::new(),
     }

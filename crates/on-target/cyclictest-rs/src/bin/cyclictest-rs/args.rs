@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use cyclictest::config::{BackendKind, Policy};
-use cyclictest::cpuset::parse_cpulist;
+use cyclictest::parse_cpulist;
+use cyclictest::{BackendKind, Policy};
 
 /// A usage error (exit status 2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -348,7 +348,7 @@ pub fn parse_duration_s(v: &str) -> Result<u64, UsageError> {
     if n == 0 {
         return err("-D 0: the duration must be at least 1 s (omit -D to run until stopped)");
     }
-    let max_s = cyclictest::config::MAX_DURATION_NS / 1_000_000_000;
+    let max_s = cyclictest::MAX_DURATION_NS / 1_000_000_000;
     match n.checked_mul(mult) {
         Some(s) if s <= max_s => Ok(s),
         _ => err(format!(
@@ -401,8 +401,8 @@ fn apply(a: &mut Args, id: Id, opt: &str, val: Option<&str>) -> Result<(), Usage
         Id::Interval => {
             let i: u64 = num(opt, v(), "an interval in µs")?;
             let (min, max) = (
-                cyclictest::config::MIN_INTERVAL_NS / 1000,
-                cyclictest::config::MAX_INTERVAL_NS / 1000,
+                cyclictest::MIN_INTERVAL_NS / 1000,
+                cyclictest::MAX_INTERVAL_NS / 1000,
             );
             if !(min..=max).contains(&i) {
                 return err(format!(
@@ -418,7 +418,7 @@ fn apply(a: &mut Args, id: Id, opt: &str, val: Option<&str>) -> Result<(), Usage
             if h == 0 {
                 return err(format!("{opt} 0: the histogram needs at least 1 row"));
             }
-            a.histogram = Some(h.min(cyclictest::config::MAX_BUCKETS as u64));
+            a.histogram = Some(h.min(cyclictest::MAX_BUCKETS as u64));
             a.histofall |= id == Id::Histofall;
         }
         Id::Histfile => a.histfile = Some(PathBuf::from(v())),

@@ -8,7 +8,7 @@ use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::Context;
-use cyclictest::config::MAX_BUCKETS;
+use cyclictest::MAX_BUCKETS;
 use cyclictest::{
     CompatOptions, HistogramSpec, Observer, Policy, RunConfig, RunReport, StopToken, summary_line,
     write_rt_tests_json, write_text_histogram,
@@ -63,9 +63,9 @@ fn main() {
 /// Turns the options into an engine configuration (plus notices for stderr).
 fn build_config(a: &Args) -> Result<(RunConfig, Vec<String>), UsageError> {
     let mut notices = Vec::new();
-    let mut allowed = cyclictest::sys::allowed_cpus();
+    let mut allowed = cyclictest::allowed_cpus();
     if allowed.is_empty() {
-        allowed = cyclictest::sys::online_cpus();
+        allowed = cyclictest::online_cpus();
     }
     let set: Vec<usize> = match &a.affinity {
         Some(Some(list)) if !a.smp => list.clone(),

@@ -4,7 +4,7 @@
 //! names a field.
 //!
 //! They run in `cargo test` (a few hundred cases each, well under a second). For a longer
-//! hunt: `PROPTEST_CASES=200000 cargo test -p rros-board --test hostile_input_props`
+//! hunt: `PROPTEST_CASES=200000 cargo test -p on-target-props --test hostile_input_props`
 //! (see docs/validation.md, "Hostile input").
 
 use proptest::prelude::*;
@@ -116,7 +116,7 @@ proptest! {
             prop_assert!(board.cpu_count >= 1 && board.cpu_count <= MAX_CPU_COUNT);
             for s in &board.scenarios {
                 prop_assert!(!s.duration.is_zero());
-                prop_assert!(s.duration <= cyclictest::config::MAX_DURATION);
+                prop_assert!(s.duration <= cyclictest::MAX_DURATION);
                 prop_assert!(INTERVAL_US_RANGE.contains(&s.interval_us));
                 prop_assert!(s.min_samples >= 1);
                 prop_assert!(periods_in(s.duration, s.interval_us) >= u128::from(s.min_samples));
