@@ -81,6 +81,7 @@ pub const AUDIT_FILES: &[Capture] = &[
     Capture::File("sys/devices/virtual/evl/control/cpus"),
     Capture::File("sys/devices/virtual/rros/control/dev"),
     Capture::Marker("dev/rros/control"),
+    Capture::Marker("dev/evl/control"),
     // irqbalance: whether it runs, its banned-CPU settings.
     Capture::Process {
         name: "irqbalance",
