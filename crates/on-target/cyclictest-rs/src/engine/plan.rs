@@ -17,8 +17,9 @@ pub(crate) struct SamplerPlan {
 /// When every sampler stops, converted once here so that the sampler only copies them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct StopRule {
-    /// The period, ns (validate() bounds it to MAX_INTERVAL_NS, 1 s: no wrap).
-    pub(crate) interval_ns: i64,
+    /// The period, ns. Kept unsigned: the sampler converts it at the hot loop's call, where
+    /// the compiler sees that it is not negative (no division-overflow check in the loop).
+    pub(crate) interval_ns: u64,
     /// Samples + missed periods per sampler (`u64::MAX`: unbounded).
     pub(crate) loops: u64,
     /// How long after the start, ns (the end time is set when the gate opens).
@@ -74,7 +75,7 @@ fn samplers_of(cpus: &[usize]) -> Vec<SamplerPlan> {
 
 fn stop_rule_of(config: &RunConfig) -> StopRule {
     StopRule {
-        interval_ns: i64::try_from(config.interval_ns).unwrap_or(i64::MAX),
+        interval_ns: config.interval_ns,
         loops: config.loops.unwrap_or(u64::MAX),
         // validate() bounds it to a year; checked all the same, never wrapped.
         duration_ns: config

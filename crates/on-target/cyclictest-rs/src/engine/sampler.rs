@@ -125,7 +125,16 @@ pub(super) fn sampler<B: Backend>(
             let StopRule {
                 interval_ns, loops, ..
             } = sh.plan.stop;
-            let r = sample_loop(&clock, &mut acc, live, sh.stop, interval_ns, loops, end_at);
+            let r = sample_loop(
+                &clock,
+                &mut acc,
+                live,
+                sh.stop,
+                // validate() bounds it to MAX_INTERVAL_NS (1 s): no wrap.
+                i64::try_from(interval_ns).unwrap_or(i64::MAX),
+                loops,
+                end_at,
+            );
             drop(clock);
             match r {
                 Ok(how) => Ok((acc, how)),
