@@ -158,18 +158,38 @@ pub fn write_text_histogram<W: Write>(
     histofall: bool,
     mut f: W,
 ) -> io::Result<()> {
-    let unit = opts.unit_ns() as u64;
+    let all = histofall && report.cpus.len() > 1;
+    writeln!(f, "# Histogram")?;
+    let totals = write_histogram_rows(report, opts.unit_ns() as u64, rows, all, &mut f)?;
+    // Rows beyond `rows` (when the native histogram is wider) count as overflow here.
+    let overflow: Vec<u64> = report
+        .cpus
+        .iter()
+        .zip(&totals)
+        .map(|(c, total)| c.stats.samples - total)
+        .collect();
+    write_histogram_summary(report, opts, &totals, &overflow, all, &mut f)?;
+    write_overflow_cycles(report, &overflow, &mut f)?;
+    writeln!(f)
+}
+
+/// The `%06d` rows `0..rows` with each thread's count (and the total column with `all`);
+/// returns the counts written per thread (then the total column's).
+fn write_histogram_rows<W: Write>(
+    report: &RunReport,
+    unit: u64,
+    rows: u64,
+    all: bool,
+    f: &mut W,
+) -> io::Result<Vec<u64>> {
     let per_thread: Vec<Vec<(u64, u64)>> = report
         .cpus
         .iter()
         .map(|c| c.stats.histogram.by_unit(unit))
         .collect();
     let n = report.cpus.len();
-    let all = histofall && n > 1;
     let mut cursor = vec![0usize; n];
     let mut totals = vec![0u64; n + 1];
-    let mut overflow = vec![0u64; n];
-    writeln!(f, "# Histogram")?;
     for row in 0..rows {
         write!(f, "{row:06} ")?;
         let mut sum = 0u64;
@@ -195,38 +215,35 @@ pub fn write_text_histogram<W: Write>(
         }
         writeln!(f)?;
     }
-    // Rows beyond `rows` (when the native histogram is wider) count as overflow here.
-    for t in 0..n {
-        let s = &report.cpus[t].stats;
-        overflow[t] = s.samples - totals[t];
-    }
-    let line = |f: &mut W, label: &str, vals: &mut dyn Iterator<Item = String>| -> io::Result<()> {
-        write!(f, "# {label}:")?;
-        for v in vals {
-            write!(f, " {v}")?;
-        }
-        writeln!(f)
-    };
-    let mut tot = totals[..n]
-        .iter()
-        .map(|v| format!("{v:09}"))
-        .collect::<Vec<_>>();
+    Ok(totals)
+}
+
+/// `# Total:`, `# Min/Avg/Max Latencies:` and `# Histogram Overflows:` (with `all`, the
+/// total column's value last on Total, Max and Overflows, as cyclictest prints them).
+fn write_histogram_summary<W: Write>(
+    report: &RunReport,
+    opts: &CompatOptions,
+    totals: &[u64],
+    overflow: &[u64],
+    all: bool,
+    f: &mut W,
+) -> io::Result<()> {
+    let n = report.cpus.len();
+    let mut tot: Vec<String> = totals[..n].iter().map(|v| format!("{v:09}")).collect();
     if all {
         tot.push(format!("{:09}", totals[n]));
     }
-    line(&mut f, "Total", &mut tot.into_iter())?;
-    line(
-        &mut f,
+    summary_line_of(f, "Total", tot)?;
+    let in_unit = |ns: Option<i64>| format!("{:05}", to_unit(ns.unwrap_or(0), opts.nsecs));
+    summary_line_of(
+        f,
         "Min Latencies",
-        &mut report
-            .cpus
-            .iter()
-            .map(|c| format!("{:05}", to_unit(c.stats.min_ns.unwrap_or(0), opts.nsecs))),
+        report.cpus.iter().map(|c| in_unit(c.stats.min_ns)),
     )?;
-    line(
-        &mut f,
+    summary_line_of(
+        f,
         "Avg Latencies",
-        &mut report
+        report
             .cpus
             .iter()
             .map(|c| format!("{:05}", c.stats.compat_avg(opts.nsecs) as i64)),
@@ -234,23 +251,40 @@ pub fn write_text_histogram<W: Write>(
     let mut maxes: Vec<String> = report
         .cpus
         .iter()
-        .map(|c| format!("{:05}", to_unit(c.stats.max_ns.unwrap_or(0), opts.nsecs)))
+        .map(|c| in_unit(c.stats.max_ns))
         .collect();
     if all {
-        let m = report
-            .cpus
-            .iter()
-            .filter_map(|c| c.stats.max_ns)
-            .max()
-            .unwrap_or(0);
-        maxes.push(format!("{:05}", to_unit(m, opts.nsecs)));
+        let m = report.cpus.iter().filter_map(|c| c.stats.max_ns).max();
+        maxes.push(in_unit(m));
     }
-    line(&mut f, "Max Latencies", &mut maxes.into_iter())?;
+    summary_line_of(f, "Max Latencies", maxes)?;
     let mut ov: Vec<String> = overflow.iter().map(|v| format!("{v:05}")).collect();
     if all {
         ov.push(format!("{:05}", overflow.iter().sum::<u64>()));
     }
-    line(&mut f, "Histogram Overflows", &mut ov.into_iter())?;
+    summary_line_of(f, "Histogram Overflows", ov)
+}
+
+/// One `# LABEL: v v v` line.
+fn summary_line_of<W: Write>(
+    f: &mut W,
+    label: &str,
+    vals: impl IntoIterator<Item = String>,
+) -> io::Result<()> {
+    write!(f, "# {label}:")?;
+    for v in vals {
+        write!(f, " {v}")?;
+    }
+    writeln!(f)
+}
+
+/// `# Histogram Overflow at cycle number:` and each thread's logged overflow samples (with
+/// `# NNNNN others` when more overflowed than were logged).
+fn write_overflow_cycles<W: Write>(
+    report: &RunReport,
+    overflow: &[u64],
+    f: &mut W,
+) -> io::Result<()> {
     writeln!(f, "# Histogram Overflow at cycle number:")?;
     for (t, c) in report.cpus.iter().enumerate() {
         write!(f, "# Thread {t}:")?;
@@ -263,5 +297,5 @@ pub fn write_text_histogram<W: Write>(
         }
         writeln!(f)?;
     }
-    writeln!(f)
+    Ok(())
 }

@@ -82,8 +82,9 @@ enum Command {
         run: Option<String>,
         #[arg(long, value_name = "DIR", default_value = run::DEFAULT_OUTPUT)]
         output_dir: PathBuf,
-        /// What to print: the terminal view, report.json as it is, JUnit XML, Markdown, or
-        /// LAVA result lines (`lava-test-case ...`, run by rros-lava-report).
+        /// What to print: the terminal view, report.json as it is, JUnit XML, Markdown, LAVA
+        /// result lines (`lava-test-case ...`, run by rros-lava-report), or the verdict alone
+        /// (`verdict`: PASS, FAIL or ERROR, for scripts).
         #[arg(long, value_enum, default_value_t = show::ReportFormat::Text)]
         format: show::ReportFormat,
         /// Same as --format json.

@@ -14,6 +14,9 @@ pub enum ReportFormat {
     Junit,
     Markdown,
     Lava,
+    /// The verdict alone (`PASS`, `FAIL` or `ERROR`): what a script compares, read by the
+    /// contract (with `--from-output`, from the verdict line itself, no report needed).
+    Verdict,
 }
 
 /// `rros-validate report --from-output FILE`: the run named by the last verdict line in FILE.
@@ -26,6 +29,10 @@ pub fn cmd_report_from_output(file: &Path, format: ReportFormat) -> Result<u8> {
             file.display()
         )
     })?;
+    if format == ReportFormat::Verdict {
+        println!("{}", line.verdict);
+        return Ok(0);
+    }
     match line.dir {
         Some(dir) => cmd_report(Path::new("."), Some(&dir), format),
         None => anyhow::bail!(
@@ -58,6 +65,7 @@ pub fn cmd_report(dir: &Path, run: Option<&str>, format: ReportFormat) -> Result
         ReportFormat::Junit => render::junit::render(&report).context("cannot render JUnit")?,
         ReportFormat::Markdown => render::markdown::render(&report),
         ReportFormat::Lava => rros_contract::render::lava::render(&report),
+        ReportFormat::Verdict => format!("{}\n", report.verdict),
         ReportFormat::Text => {
             let shown = run_dir.canonicalize().unwrap_or(run_dir);
             render::text::render(&report, &shown.display().to_string())

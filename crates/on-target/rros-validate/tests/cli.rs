@@ -434,3 +434,68 @@ fn plan_json_states_the_run_steps() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(text(&unknown.stderr).contains("no scenario `nope`"));
 }
+
+/// `report --format verdict` prints the verdict alone, for scripts (the vboard tier): of the
+/// golden reports, and with `--from-output` of every golden verdict line, read by the
+/// contract's parser (a journal's noise around it; a broken line is no verdict, exit 2).
+#[test]
+fn report_format_verdict_reads_golden_reports_and_verdict_lines() {
+    let golden = project_root().join("crates/on-target/rros-contract/golden");
+    for (file, want) in [
+        ("pass.json", "PASS"),
+        ("fail.json", "FAIL"),
+        ("error.json", "ERROR"),
+    ] {
+        let path = golden.join(file);
+        let out = run(
+            &["report", "--format", "verdict", path.to_str().unwrap()],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(0), "{file}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), format!("{want}\n"), "{file}");
+    }
+    let cases = std::fs::read_to_string(golden.join("verdict-lines.txt")).unwrap();
+    let lines: Vec<&str> = cases.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(lines.len() >= 6, "{cases}");
+    let dir = tempfile::tempdir().unwrap();
+    for pair in lines.chunks(2) {
+        let line = pair[0]
+            .strip_prefix('|')
+            .and_then(|l| l.strip_suffix('|'))
+            .unwrap();
+        let want = pair[1].strip_prefix("=> ").unwrap();
+        let journal = dir.path().join("journal.txt");
+        std::fs::write(
+            &journal,
+            format!("Started rros-validate.service\nrros-validate: measuring\n{line}\nrros-validate.service: Deactivated successfully.\n"),
+        )
+        .unwrap();
+        let out = run(
+            &[
+                "report",
+                "--format",
+                "verdict",
+                "--from-output",
+                journal.to_str().unwrap(),
+            ],
+            &[],
+        );
+        if want == "reject" {
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{line:?} was read as a verdict line"
+            );
+            assert!(text(&out.stderr).contains("no verdict line"), "{line:?}");
+        } else {
+            let verdict = want.split('\t').next().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{line:?}: {}",
+                text(&out.stderr)
+            );
+            assert_eq!(text(&out.stdout), format!("{verdict}\n"), "{line:?}");
+        }
+    }
+}

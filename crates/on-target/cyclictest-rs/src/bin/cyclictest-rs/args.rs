@@ -368,26 +368,13 @@ fn apply(a: &mut Args, id: Id, opt: &str, val: Option<&str>) -> Result<(), Usage
     let v = || val.unwrap_or("");
     match id {
         Id::Affinity => {
-            a.affinity = Some(match val {
-                None => None,
-                Some(s) => {
-                    let l = cpus_arg(opt, s)?;
-                    if l.is_empty() { None } else { Some(l) }
-                }
-            })
+            a.affinity = Some(
+                val.map(|s| cpus_arg(opt, s))
+                    .transpose()?
+                    .filter(|l| !l.is_empty()),
+            )
         }
-        Id::Threads => {
-            a.threads = Some(match val {
-                None => None,
-                Some(s) => {
-                    let n: usize = num(opt, s, "a thread count")?;
-                    if n == 0 {
-                        return err(format!("{opt} 0: give at least 1 thread"));
-                    }
-                    Some(n)
-                }
-            })
-        }
+        Id::Threads => a.threads = Some(val.map(|s| thread_count(opt, s)).transpose()?),
         Id::Smp => a.smp = true,
         Id::Priority => a.priority = Some(num(opt, v(), "a priority 0-99")?),
         Id::Policy => {
@@ -398,36 +385,21 @@ fn apply(a: &mut Args, id: Id, opt: &str, val: Option<&str>) -> Result<(), Usage
                 ))
             })?)
         }
-        Id::Interval => {
-            let i: u64 = num(opt, v(), "an interval in µs")?;
-            let (min, max) = (
-                cyclictest::MIN_INTERVAL_NS / 1000,
-                cyclictest::MAX_INTERVAL_NS / 1000,
-            );
-            if !(min..=max).contains(&i) {
-                return err(format!(
-                    "{opt} {i}: the interval must be {min} to {max} µs (1 µs to 1 s)"
-                ));
-            }
-            a.interval_us = i;
-        }
+        Id::Interval => a.interval_us = interval_us(opt, v())?,
         Id::Loops => a.loops = num(opt, v(), "a loop count (0 = endless)")?,
         Id::Duration => a.duration_s = Some(parse_duration_s(v())?),
         Id::Histogram | Id::Histofall => {
-            let h: u64 = num(opt, v(), "the histogram size (rows)")?;
-            if h == 0 {
-                return err(format!("{opt} 0: the histogram needs at least 1 row"));
-            }
-            a.histogram = Some(h.min(cyclictest::MAX_BUCKETS as u64));
+            a.histogram = Some(histogram_rows(opt, v())?);
             a.histofall |= id == Id::Histofall;
         }
         Id::Histfile => a.histfile = Some(PathBuf::from(v())),
         Id::BucketNs => {
-            let b: u64 = num(opt, v(), "a bucket width in ns")?;
-            if b == 0 {
-                return err(format!("{opt} 0: the bucket width must be at least 1 ns"));
-            }
-            a.bucket_ns = Some(b);
+            a.bucket_ns = Some(positive(
+                opt,
+                v(),
+                "a bucket width in ns",
+                "the bucket width must be at least 1 ns",
+            )?)
         }
         Id::Nsecs => a.nsecs = true,
         Id::Quiet => a.quiet = true,
@@ -438,13 +410,7 @@ fn apply(a: &mut Args, id: Id, opt: &str, val: Option<&str>) -> Result<(), Usage
             let l: i32 = num(opt, v(), "a PM QoS latency in µs")?;
             a.latency_us = l.max(0);
         }
-        Id::MainAffinity => {
-            let l = cpus_arg(opt, v())?;
-            if l.is_empty() {
-                return err(format!("{opt} all: name the housekeeping CPUs (e.g. 0)"));
-            }
-            a.main_affinity = Some(l)
-        }
+        Id::MainAffinity => a.main_affinity = Some(main_cpus(opt, v())?),
         Id::Json => a.json = Some(PathBuf::from(v())),
         Id::JsonNative => a.json_native = Some(PathBuf::from(v())),
         Id::Backend => {
@@ -456,17 +422,7 @@ fn apply(a: &mut Args, id: Id, opt: &str, val: Option<&str>) -> Result<(), Usage
             })?
         }
         Id::Outliers => a.outliers = num(opt, v(), "a count")?,
-        Id::Distance => {
-            // cyclictest ignores the distance with -h and for a single thread; only 0
-            // (equal intervals, what this tool does) is accepted.
-            let dist: u64 = num(opt, v(), "a distance in µs")?;
-            if dist != 0 {
-                return err(format!(
-                    "{opt} {dist}: per-thread interval distance is not supported; all threads \
-                     use the same interval (-d 0)"
-                ));
-            }
-        }
+        Id::Distance => zero_distance(opt, v())?,
         Id::Unbuffered => {}
         Id::Help => a.help = true,
         Id::Version => a.version = true,
@@ -479,129 +435,188 @@ fn apply(a: &mut Args, id: Id, opt: &str, val: Option<&str>) -> Result<(), Usage
     Ok(())
 }
 
+/// `-t N`: at least one thread.
+fn thread_count(opt: &str, v: &str) -> Result<usize, UsageError> {
+    match num(opt, v, "a thread count")? {
+        0 => err(format!("{opt} 0: give at least 1 thread")),
+        n => Ok(n),
+    }
+}
+
+/// `-i US`: within the engine's interval bounds (1 µs to 1 s).
+fn interval_us(opt: &str, v: &str) -> Result<u64, UsageError> {
+    let i: u64 = num(opt, v, "an interval in µs")?;
+    let (min, max) = (
+        cyclictest::MIN_INTERVAL_NS / 1000,
+        cyclictest::MAX_INTERVAL_NS / 1000,
+    );
+    if !(min..=max).contains(&i) {
+        return err(format!(
+            "{opt} {i}: the interval must be {min} to {max} µs (1 µs to 1 s)"
+        ));
+    }
+    Ok(i)
+}
+
+/// `-h ROWS`: at least one row, at most the engine's bucket count.
+fn histogram_rows(opt: &str, v: &str) -> Result<u64, UsageError> {
+    let h: u64 = num(opt, v, "the histogram size (rows)")?;
+    if h == 0 {
+        return err(format!("{opt} 0: the histogram needs at least 1 row"));
+    }
+    Ok(h.min(cyclictest::MAX_BUCKETS as u64))
+}
+
+/// A number of at least 1; `why` says what 0 would break.
+fn positive(opt: &str, v: &str, what: &str, why: &str) -> Result<u64, UsageError> {
+    match num(opt, v, what)? {
+        0 => err(format!("{opt} 0: {why}")),
+        n => Ok(n),
+    }
+}
+
+/// `--mainaffinity CPUS`: named CPUs (not `all`).
+fn main_cpus(opt: &str, v: &str) -> Result<Vec<usize>, UsageError> {
+    let l = cpus_arg(opt, v)?;
+    if l.is_empty() {
+        return err(format!("{opt} all: name the housekeeping CPUs (e.g. 0)"));
+    }
+    Ok(l)
+}
+
+/// `-d US`: cyclictest ignores the distance with -h and for a single thread; only 0 (equal
+/// intervals, what this tool does) is accepted.
+fn zero_distance(opt: &str, v: &str) -> Result<(), UsageError> {
+    let dist: u64 = num(opt, v, "a distance in µs")?;
+    if dist != 0 {
+        return err(format!(
+            "{opt} {dist}: per-thread interval distance is not supported; all threads \
+             use the same interval (-d 0)"
+        ));
+    }
+    Ok(())
+}
+
 /// Parses `argv[1..]`.
 pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Args, UsageError> {
     let mut a = Args::default();
-    let mut i = 0;
-    let words: Vec<&str> = argv.iter().map(|s| s.as_ref()).collect();
-    while i < words.len() {
-        let w = words[i];
-        i += 1;
+    let mut words = Words {
+        words: argv.iter().map(|s| s.as_ref()).collect(),
+        next: 0,
+    };
+    while let Some(w) = words.take() {
         if w == "--" {
-            if let Some(extra) = words.get(i) {
+            if let Some(extra) = words.take() {
                 return err(format!("unexpected argument `{extra}`"));
             }
             break;
         }
         if let Some(body) = w.strip_prefix("--") {
-            let (name, inline) = match body.split_once('=') {
-                Some((n, v)) => (n, Some(v)),
-                None => (body, None),
-            };
-            let exact = DEFS.iter().find(|d| d.long == name);
-            let def: &'static Def = match exact {
-                Some(d) => d,
-                None => {
-                    let cands: Vec<&'static Def> =
-                        DEFS.iter().filter(|d| d.long.starts_with(name)).collect();
-                    match cands.as_slice() {
-                        [d] => d,
-                        [] => return err(format!("unknown option `--{name}` (see --help)")),
-                        _ => {
-                            let names: Vec<String> =
-                                cands.iter().map(|d| format!("--{}", d.long)).collect();
-                            return err(format!(
-                                "option `--{name}` is ambiguous: {}",
-                                names.join(", ")
-                            ));
-                        }
-                    }
-                }
-            };
-            let opt = format!("--{}", def.long);
-            let val = match def.kind {
-                Kind::Flag => {
-                    if inline.is_some() {
-                        return err(format!("option {opt} takes no value"));
-                    }
-                    None
-                }
-                Kind::Required => match inline {
-                    Some(v) => Some(v),
-                    None => {
-                        let v = words
-                            .get(i)
-                            .copied()
-                            .ok_or_else(|| UsageError(format!("option {opt} needs a value")))?;
-                        i += 1;
-                        Some(v)
-                    }
-                },
-                Kind::Optional => match inline {
-                    Some(v) => Some(v),
-                    None => match words.get(i) {
-                        Some(next) if looks_like_value(def.id, next) => {
-                            i += 1;
-                            Some(*next)
-                        }
-                        _ => None,
-                    },
-                },
-            };
-            apply(&mut a, def.id, &opt, val)?;
-            continue;
-        }
-        if let Some(cluster) = w.strip_prefix('-')
+            parse_long(&mut a, body, &mut words)?;
+        } else if let Some(cluster) = w.strip_prefix('-')
             && !cluster.is_empty()
         {
-            let chars: Vec<(usize, char)> = cluster.char_indices().collect();
-            let mut k = 0;
-            while k < chars.len() {
-                let (pos, c) = chars[k];
-                k += 1;
-                let def = DEFS
-                    .iter()
-                    .find(|d| d.short == Some(c))
-                    .ok_or_else(|| UsageError(format!("unknown option `-{c}` (see --help)")))?;
-                let opt = format!("-{c}");
-                let rest = &cluster[pos + c.len_utf8()..];
-                let val = match def.kind {
-                    Kind::Flag => None,
-                    Kind::Required => {
-                        k = chars.len();
-                        if !rest.is_empty() {
-                            Some(rest)
-                        } else {
-                            let v = words
-                                .get(i)
-                                .copied()
-                                .ok_or_else(|| UsageError(format!("option {opt} needs a value")))?;
-                            i += 1;
-                            Some(v)
-                        }
-                    }
-                    Kind::Optional => {
-                        k = chars.len();
-                        if !rest.is_empty() {
-                            Some(rest)
-                        } else {
-                            match words.get(i) {
-                                Some(next) if looks_like_value(def.id, next) => {
-                                    i += 1;
-                                    Some(*next)
-                                }
-                                _ => None,
-                            }
-                        }
-                    }
-                };
-                apply(&mut a, def.id, &opt, val)?;
-            }
-            continue;
+            parse_short_cluster(&mut a, cluster, &mut words)?;
+        } else {
+            return err(format!("unexpected argument `{w}` (options start with -)"));
         }
-        return err(format!("unexpected argument `{w}` (options start with -)"));
     }
     Ok(a)
+}
+
+/// The command line's words, and the next one to read: an option may take it as its value.
+struct Words<'a> {
+    words: Vec<&'a str>,
+    next: usize,
+}
+
+impl<'a> Words<'a> {
+    fn take(&mut self) -> Option<&'a str> {
+        let w = self.words.get(self.next).copied()?;
+        self.next += 1;
+        Some(w)
+    }
+
+    /// The value of `opt`, which needs one: the next word.
+    fn required(&mut self, opt: &str) -> Result<&'a str, UsageError> {
+        self.take()
+            .ok_or_else(|| UsageError(format!("option {opt} needs a value")))
+    }
+
+    /// The value of an option that may have one: the next word, if it looks like one.
+    fn optional(&mut self, id: Id) -> Option<&'a str> {
+        let next = self.words.get(self.next).copied()?;
+        if looks_like_value(id, next) {
+            self.next += 1;
+            Some(next)
+        } else {
+            None
+        }
+    }
+}
+
+/// `--name`, `--name=value` or `--name value`; a unique prefix of a name is that option.
+fn parse_long(a: &mut Args, body: &str, words: &mut Words<'_>) -> Result<(), UsageError> {
+    let (name, inline) = match body.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (body, None),
+    };
+    let def = long_def(name)?;
+    let opt = format!("--{}", def.long);
+    let val = match (def.kind, inline) {
+        (Kind::Flag, Some(_)) => return err(format!("option {opt} takes no value")),
+        (Kind::Flag, None) => None,
+        (Kind::Required | Kind::Optional, Some(v)) => Some(v),
+        (Kind::Required, None) => Some(words.required(&opt)?),
+        (Kind::Optional, None) => words.optional(def.id),
+    };
+    apply(a, def.id, &opt, val)
+}
+
+/// The option named `name` exactly, else the only one whose name starts with it.
+fn long_def(name: &str) -> Result<&'static Def, UsageError> {
+    if let Some(d) = DEFS.iter().find(|d| d.long == name) {
+        return Ok(d);
+    }
+    let cands: Vec<&'static Def> = DEFS.iter().filter(|d| d.long.starts_with(name)).collect();
+    match cands.as_slice() {
+        [d] => Ok(d),
+        [] => err(format!("unknown option `--{name}` (see --help)")),
+        _ => {
+            let names: Vec<String> = cands.iter().map(|d| format!("--{}", d.long)).collect();
+            err(format!(
+                "option `--{name}` is ambiguous: {}",
+                names.join(", ")
+            ))
+        }
+    }
+}
+
+/// `-abc` (flags), `-p80` / `-p 80` (a value ends the cluster).
+fn parse_short_cluster(
+    a: &mut Args,
+    cluster: &str,
+    words: &mut Words<'_>,
+) -> Result<(), UsageError> {
+    for (pos, c) in cluster.char_indices() {
+        let def = DEFS
+            .iter()
+            .find(|d| d.short == Some(c))
+            .ok_or_else(|| UsageError(format!("unknown option `-{c}` (see --help)")))?;
+        let opt = format!("-{c}");
+        let rest = &cluster[pos + c.len_utf8()..];
+        let val = match def.kind {
+            Kind::Flag => None,
+            _ if !rest.is_empty() => Some(rest),
+            Kind::Required => Some(words.required(&opt)?),
+            Kind::Optional => words.optional(def.id),
+        };
+        apply(a, def.id, &opt, val)?;
+        if def.kind != Kind::Flag {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// `--help` text.

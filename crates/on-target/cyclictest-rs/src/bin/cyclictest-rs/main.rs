@@ -63,6 +63,34 @@ fn main() {
 /// Turns the options into an engine configuration (plus notices for stderr).
 fn build_config(a: &Args) -> Result<(RunConfig, Vec<String>), UsageError> {
     let mut notices = Vec::new();
+    let cpus = sampler_cpus(a);
+    let (policy, priority) = scheduling(a, cpus.len(), &mut notices)?;
+    let (histogram, overflow_log) = histogram_of(a)?;
+    let config = RunConfig {
+        cpus,
+        policy,
+        priority,
+        interval_ns: a
+            .interval_us
+            .checked_mul(1000)
+            .ok_or_else(|| UsageError(format!("interval {} µs is too long", a.interval_us)))?,
+        loops: (a.loops > 0).then_some(a.loops),
+        duration_ns: a.duration_s.map(|s| s.saturating_mul(1_000_000_000)),
+        histogram,
+        outliers: a.outliers,
+        overflow_log,
+        mlock: a.mlock,
+        pm_qos_us: (!a.default_system).then_some(a.latency_us),
+        main_affinity: a.main_affinity.clone(),
+        backend: a.backend,
+    };
+    config.validate().map_err(|e| UsageError(e.to_string()))?;
+    Ok((config, notices))
+}
+
+/// One CPU per sampler thread, as cyclictest picks them: `-a` (else the allowed CPUs), `-t`
+/// threads (`-t` alone or `-S`: one per CPU), round robin over the set.
+fn sampler_cpus(a: &Args) -> Vec<usize> {
     let mut allowed = cyclictest::allowed_cpus();
     if allowed.is_empty() {
         allowed = cyclictest::online_cpus();
@@ -80,10 +108,16 @@ fn build_config(a: &Args) -> Result<(RunConfig, Vec<String>), UsageError> {
             Some(Some(n)) => n,
         }
     };
-    let cpus: Vec<usize> = (0..threads).map(|i| set[i % set.len()]).collect();
+    (0..threads).map(|i| set[i % set.len()]).collect()
+}
 
-    // cyclictest: -p selects SCHED_FIFO unless --policy says rr; a real-time policy without a
-    // priority defaults to threads + 1.
+/// The policy and priority. cyclictest: -p selects SCHED_FIFO unless --policy says rr; a
+/// real-time policy without a priority defaults to threads + 1.
+fn scheduling(
+    a: &Args,
+    threads: usize,
+    notices: &mut Vec<String>,
+) -> Result<(Policy, i32), UsageError> {
     let mut policy = a.policy.unwrap_or(Policy::Other);
     let mut priority = a.priority.unwrap_or(0);
     if a.priority.is_some() && !policy.is_realtime() {
@@ -105,7 +139,12 @@ fn build_config(a: &Args) -> Result<(RunConfig, Vec<String>), UsageError> {
             "priority {priority} is out of range: use 1-99 for SCHED_FIFO/SCHED_RR"
         )));
     }
+    Ok((policy, priority))
+}
 
+/// The native histogram and how many overflow samples to log: `-h ROWS` in the output unit
+/// (µs, ns with `--nsecs`), else 10 ms of 1 µs buckets; `--bucket-ns` sets the width.
+fn histogram_of(a: &Args) -> Result<(HistogramSpec, usize), UsageError> {
     let unit: u64 = if a.nsecs { 1 } else { 1000 };
     let (histogram, overflow_log) = match a.histogram {
         Some(rows) => {
@@ -140,26 +179,7 @@ fn build_config(a: &Args) -> Result<(RunConfig, Vec<String>), UsageError> {
             histogram.bucket_width_ns
         )));
     }
-    let config = RunConfig {
-        cpus,
-        policy,
-        priority,
-        interval_ns: a
-            .interval_us
-            .checked_mul(1000)
-            .ok_or_else(|| UsageError(format!("interval {} µs is too long", a.interval_us)))?,
-        loops: (a.loops > 0).then_some(a.loops),
-        duration_ns: a.duration_s.map(|s| s.saturating_mul(1_000_000_000)),
-        histogram,
-        outliers: a.outliers,
-        overflow_log,
-        mlock: a.mlock,
-        pm_qos_us: (!a.default_system).then_some(a.latency_us),
-        main_affinity: a.main_affinity.clone(),
-        backend: a.backend,
-    };
-    config.validate().map_err(|e| UsageError(e.to_string()))?;
-    Ok((config, notices))
+    Ok((histogram, overflow_log))
 }
 
 fn open_out(path: &Path) -> anyhow::Result<Box<dyn Write>> {
