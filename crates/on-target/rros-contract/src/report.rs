@@ -124,6 +124,48 @@ pub struct Host {
     pub preempt_rt: bool,
     /// `/proc/cmdline`.
     pub cmdline: String,
+    /// The real-time core beside Linux and the ABI it serves, as its sysfs control device
+    /// shows it ([`CoreInfo::read`]); absent without a core (PREEMPT_RT, a plain kernel) and
+    /// in reports written before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core: Option<CoreInfo>,
+}
+
+/// A dual kernel's real-time core, named in the report so a result says which kernel ABI it
+/// was measured on (`uname -r` / `uname -v` name the Linux half: [`Host::kernel_release`],
+/// [`Host::kernel_version`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreInfo {
+    /// `evl` (Dovetail + EVL) or `rros` (the RROS core).
+    pub name: String,
+    /// The ABI level the running core serves (`EVL_ABI_LEVEL`), from its `abi` attribute;
+    /// `None` when the core has no such attribute.
+    pub abi: Option<u32>,
+    /// The sysfs folder it was read from.
+    pub sysfs: String,
+}
+
+impl CoreInfo {
+    /// The control devices a core creates, in the order they are looked for.
+    pub const CONTROL_DIRS: [(&'static str, &'static str); 2] = [
+        ("evl", "sys/devices/virtual/evl/control"),
+        ("rros", "sys/devices/virtual/rros/control"),
+    ];
+
+    /// Reads the running core from `sysroot` (`/` on a board): the first control folder of
+    /// [`Self::CONTROL_DIRS`] that exists, and its `abi` file when it holds a number.
+    pub fn read(sysroot: &std::path::Path) -> Option<CoreInfo> {
+        Self::CONTROL_DIRS.iter().find_map(|(name, dir)| {
+            let path = sysroot.join(dir);
+            path.is_dir().then(|| CoreInfo {
+                name: (*name).to_owned(),
+                abi: std::fs::read_to_string(path.join("abi"))
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok()),
+                sysfs: format!("/{dir}"),
+            })
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -633,6 +675,44 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_running_core_and_its_abi_are_read_from_sysfs() {
+        let root = std::env::temp_dir().join(format!("rros-contract-core-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        assert_eq!(CoreInfo::read(&root), None, "no control folder: no core");
+        let evl = root.join("sys/devices/virtual/evl/control");
+        std::fs::create_dir_all(&evl).unwrap();
+        assert_eq!(
+            CoreInfo::read(&root),
+            Some(CoreInfo {
+                name: "evl".into(),
+                abi: None,
+                sysfs: "/sys/devices/virtual/evl/control".into()
+            })
+        );
+        std::fs::write(evl.join("abi"), "26\n").unwrap();
+        assert_eq!(CoreInfo::read(&root).unwrap().abi, Some(26));
+        std::fs::write(evl.join("abi"), "x\n").unwrap();
+        assert_eq!(CoreInfo::read(&root).unwrap().abi, None);
+        std::fs::remove_dir_all(root.join("sys/devices/virtual/evl")).unwrap();
+        let rros = root.join("sys/devices/virtual/rros/control");
+        std::fs::create_dir_all(&rros).unwrap();
+        std::fs::write(rros.join("abi"), "1").unwrap();
+        let core = CoreInfo::read(&root).unwrap();
+        assert_eq!((core.name.as_str(), core.abi), ("rros", Some(1)));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_report_without_the_core_field_still_reads_and_none_is_not_written() {
+        let host: Host = serde_json::from_str(
+            r##"{"hostname":"h","kernel_release":"6.1","kernel_version":"#1","machine":"x86_64","preempt_rt":true,"cmdline":""}"##,
+        )
+        .unwrap();
+        assert_eq!(host.core, None);
+        assert!(!serde_json::to_string(&host).unwrap().contains("core"));
+    }
 
     pub(crate) fn scenario(max: Option<f64>, p99: Option<f64>, samples: u64) -> ScenarioReport {
         ScenarioReport {

@@ -72,6 +72,7 @@ fn read_host() -> Host {
             .unwrap_or_default()
             .trim()
             .to_owned(),
+        core: rros_contract::report::CoreInfo::read(std::path::Path::new("/")),
     }
 }
 
