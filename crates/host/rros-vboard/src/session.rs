@@ -153,6 +153,9 @@ pub fn run(req: &RunRequest, observe: &dyn Observer) -> Result<RunOutcome> {
     }
     outcome.timings.build = start.elapsed();
     let image = outcome.image.clone().expect("set above");
+    // What the boot-time run must match, taken now, right after the image was made from it
+    // (a profile edited during the boot must not make the guest's copy look requested).
+    let wanted = wanted(req, &image);
 
     observe.step(&format!(
         "booting {} ({} MiB, {} vCPUs{})",
@@ -227,7 +230,10 @@ pub fn run(req: &RunRequest, observe: &dyn Observer) -> Result<RunOutcome> {
         observe.accept(name, event);
     };
     let reused = if req.reuse_boot_run && !req.mask_boot_validation {
-        match reuse_boot_run(&vm, req, &image, observe) {
+        match wanted
+            .clone()
+            .and_then(|w| reuse_boot_run(&vm, req, &image, &w, observe))
+        {
             Ok((result, why)) => Some((result, why)),
             Err(why) => {
                 observe.note(&format!(
@@ -362,10 +368,10 @@ fn reuse_boot_run(
     vm: &Vm,
     req: &RunRequest,
     image: &Image,
+    wanted: &crate::reuse::Wanted,
     observe: &dyn Observer,
 ) -> std::result::Result<(BoardResult, Vec<String>), String> {
     use rros_accept::run::{busy_reason, derive_timeout, fetch, finish_verdict};
-    let wanted = wanted(req, image)?;
     let board = image.board.name.as_str();
     let profile =
         fs::read_to_string(req.build.root.join("board").join(format!("{board}.toml"))).ok();
@@ -417,7 +423,7 @@ fn reuse_boot_run(
         .as_deref()
         .filter(|t| rros_accept::report::check_report(t).is_ok())
         .and_then(|t| rros_contract::Report::from_json(t, "report.json").ok());
-    let why = crate::reuse::judge(&wanted, &found, report.as_ref())?;
+    let why = crate::reuse::judge(wanted, &found, report.as_ref())?;
     let (line, report, text) = match (line, report, text) {
         (Some(l), Some(r), Some(t)) => (l, r, t),
         _ => return Err("the boot-time run vanished".into()),

@@ -125,7 +125,9 @@ pub fn markdown(entries: &[Entry], title: &str) -> String {
             e.boot_to_verdict_s
                 .map_or("–".into(), |s| format!("{s:.1} s")),
             match (&e.reused, &e.report) {
-                (Some(why), _) => format!("boot-time run reused: {}", cell(why)),
+                (Some(_), Some(r)) =>
+                    format!("boot-time run {} reused (why: below)", cell(&r.run_id)),
+                (Some(_), None) => "boot-time run reused (why: below)".into(),
                 (None, Some(r)) => format!("measured by acceptance (run {})", cell(&r.run_id)),
                 (None, None) => "no report".into(),
             }
@@ -167,6 +169,15 @@ pub fn markdown(entries: &[Entry], title: &str) -> String {
                     );
                 }
             }
+        }
+    }
+    for e in entries {
+        if let Some(why) = &e.reused {
+            let _ = writeln!(
+                md,
+                "\n{}: the boot-time validation's run stands for the acceptance run, because: {why}.",
+                e.label
+            );
         }
     }
     md
@@ -344,7 +355,13 @@ mod tests {
         assert!(md.contains(" | 123 | "), "{md}");
         // Kernels, backends, reuse, timings and errors are named; pipes cannot break a row.
         assert!(md.contains("5.13.0 #1 SMP IRQPIPE; evl ABI 26; built from tree key 4ae96d6f"));
-        assert!(md.contains("boot-time run reused: boot-time run of this boot"));
+        assert!(md.contains(&format!(
+            "| boot-time run {} reused (why: below) |",
+            e[0].report.as_ref().unwrap().run_id
+        )));
+        assert!(md.contains(
+            "qemux86-64: the boot-time validation's run stands for the acceptance run, because: boot-time run of this boot."
+        ));
         assert!(md.contains("118.0 s"));
         assert!(md.contains("FAIL: max \\| over"));
         assert!(
