@@ -448,7 +448,28 @@ fn run_board(args: &RunArgs, root: Option<&Path>) -> Result<ExitCode> {
         } else {
             out.clone()
         };
-        let (verdict, entry) = run_one(args, &root, spec, &board_out)?;
+        let (verdict, entry) = match run_one(args, &root, spec, &board_out) {
+            Ok(done) => done,
+            // One board alone: its error is the run's. Several: the others still run, and the
+            // summary shows this one as ERROR.
+            Err(e) if specs.len() > 1 => {
+                println!("ERROR {}: {e:#}", spec.label());
+                let entry = rros_vboard::summary::Entry {
+                    label: spec.label(),
+                    board: spec.name.clone(),
+                    backend: spec.backend.clone(),
+                    verdict: Verdict::Error,
+                    reason: Some(format!("{e:#}")),
+                    kernel: Default::default(),
+                    report: None,
+                    boot_to_verdict_s: None,
+                    reused: None,
+                    run_dir: None,
+                };
+                (Verdict::Error, entry)
+            }
+            Err(e) => return Err(e),
+        };
         verdicts.push(verdict);
         entries.push(entry);
     }
@@ -580,11 +601,13 @@ fn run_one(
         .as_ref()
         .and_then(|d| std::fs::read_to_string(d.join("report.json")).ok())
         .and_then(|t| rros_contract::Report::from_json(&t, "report.json").ok());
+    // Without an image, nothing was built from anything.
+    let built_from = outcome.image.as_ref().map(|_| built_from);
     let kernel = match &report {
-        Some(r) => rros_vboard::summary::Kernel::from_report(r, Some(built_from)),
+        Some(r) => rros_vboard::summary::Kernel::from_report(r, built_from),
         None => rros_vboard::summary::Kernel {
             release: outcome.result.kernel.clone(),
-            built_from: Some(built_from),
+            built_from,
             ..Default::default()
         },
     };
