@@ -39,6 +39,8 @@ pub struct Options {
     pub boot_wait: Option<Duration>,
     pub remote_output_dir: String,
     pub programs: Programs,
+    /// Passed as `--backend` (`posix`, `evl`); `None` leaves `rros-validate`'s `auto`.
+    pub backend: Option<String>,
 }
 
 impl Default for Options {
@@ -52,6 +54,7 @@ impl Default for Options {
             boot_wait: None,
             remote_output_dir: REMOTE_OUTPUT_DIR.to_owned(),
             programs: Programs::default(),
+            backend: None,
         }
     }
 }
@@ -736,6 +739,10 @@ pub fn remote_command(opts: &Options) -> String {
         cmd.push_str(" --scenario ");
         cmd.push_str(&shell_quote(s));
     }
+    if let Some(backend) = &opts.backend {
+        cmd.push_str(" --backend ");
+        cmd.push_str(&shell_quote(backend));
+    }
     cmd
 }
 
@@ -942,7 +949,7 @@ pub fn finish_verdict(result: &mut BoardResult) {
 }
 
 /// Copies the remote run folder to `board_dir/<run>` and points `board_dir/latest` at it.
-fn fetch(ssh: &Ssh, remote_dir: &str, run: &str, board_dir: &Path) -> Result<PathBuf, String> {
+pub fn fetch(ssh: &Ssh, remote_dir: &str, run: &str, board_dir: &Path) -> Result<PathBuf, String> {
     std::fs::create_dir_all(board_dir)
         .map_err(|e| format!("cannot create {}: {e}", board_dir.display()))?;
     let local = board_dir.join(run);
@@ -1186,6 +1193,14 @@ threshold = { max_us = 30000 }
         assert_eq!(
             remote_command(&Options::default()),
             "rros-validate run --output-dir /var/lib/rros-validate"
+        );
+        let posix = Options {
+            backend: Some("posix".into()),
+            ..Options::default()
+        };
+        assert_eq!(
+            remote_command(&posix),
+            "rros-validate run --output-dir /var/lib/rros-validate --backend posix"
         );
     }
 

@@ -1041,6 +1041,7 @@ mod tests {
             bzimage: "/k/bzImage".into(),
             kernel_release: "6.6.0-evl".into(),
             kernel_commit: None,
+            kernel_key: "0123456789abcdef".into(),
             abi_base: 1,
             abi_level: 2,
             libevl_abi: 3,

@@ -71,8 +71,12 @@ pub struct EvlParts {
     pub bzimage: PathBuf,
     /// `5.13.0` (from the build's `include/config/kernel.release`).
     pub kernel_release: String,
-    /// The tree's commit when it is a git checkout, else `None`.
+    /// The tree's commit when it is a git checkout (or its `.scmversion`), else `None`.
     pub kernel_commit: Option<String>,
+    /// The content key of the kernel tree built from (every file's path, size and
+    /// modification time, with the fragments and the compiler): the tree's identity when it
+    /// has no commit, and the name of its cache entry (`evl-kernel-<key>`).
+    pub kernel_key: String,
     pub abi_base: u32,
     pub abi_level: u32,
     pub libevl_abi: u32,
@@ -93,9 +97,12 @@ impl EvlParts {
         format!(
             "Linux {} ({}), EVL ABI {}..{}, libevl ABI {}",
             self.kernel_release,
-            self.kernel_commit.as_deref().map_or(
-                "commit unknown: not a git checkout, no .scmversion".to_owned(),
-                |c| format!("commit {c}")
+            self.kernel_commit.as_deref().map_or_else(
+                || format!(
+                    "no commit: not a git checkout, no .scmversion; built from the tree of content key {}",
+                    self.kernel_key
+                ),
+                |c| format!("commit {c}, tree key {}", self.kernel_key)
             ),
             self.abi_base,
             self.abi_level,
@@ -324,6 +331,7 @@ pub fn build_parts(req: &EvlRequest, observe: &dyn Observer) -> Result<EvlParts>
         bzimage,
         kernel_release,
         kernel_commit: git_commit(&req.kernel_src),
+        kernel_key,
         abi_base,
         abi_level,
         libevl_abi: prereq,

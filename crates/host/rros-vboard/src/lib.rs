@@ -5,7 +5,9 @@
 //! `rros-validate` binary, the board profile, the sysctl.d file and the systemd units, taken
 //! from the same places the Yocto layer takes them. [`qemu`] boots it with the profile's
 //! kernel command line and forwards SSH to 127.0.0.1; [`session`] runs the whole job: build
-//! (cached), boot, acceptance through `rros-accept`, power off, timings.
+//! (cached), boot, acceptance through `rros-accept`, power off, timings. [`reuse`] decides
+//! whether the boot-time validation's run may stand for the acceptance run, and [`summary`]
+//! puts several boards' runs side by side (the A/B pair).
 //!
 //! It is not the product image: Debian's RT kernel stands in for `linux-yocto-rt`, and the
 //! image is assembled on the host instead of by BitBake.
@@ -13,8 +15,10 @@
 pub mod build;
 pub mod evl;
 pub mod qemu;
+pub mod reuse;
 pub mod session;
 pub mod sources;
+pub mod summary;
 
 pub use build::{BuildRequest, Image, build};
 pub use qemu::{Accel, BootOptions, Vm};

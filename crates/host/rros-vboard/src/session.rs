@@ -24,6 +24,9 @@ pub struct RunRequest {
     pub keep_running: bool,
     /// Boot with the boot-time validation masked (faster; the image is unchanged).
     pub mask_boot_validation: bool,
+    /// Take the boot-time validation's run as the acceptance run when it provably is the run
+    /// acceptance would make ([`crate::reuse`]); otherwise, or when `false`, measure anew.
+    pub reuse_boot_run: bool,
     pub accept: rros_accept::Options,
     /// Reports go to `out/` (summary, JUnit) and `out/<board>/` (the run, the boot's evidence).
     pub out: PathBuf,
@@ -47,6 +50,11 @@ pub const EVIDENCE: &[(&str, &str)] = &[
         "systemctl show -p Id -p ActiveState -p Result -p ExecMainStatus rros-tune.service rros-validate.service",
     ),
     ("failed-units", "systemctl --failed --no-legend --plain"),
+    // The kernel that ran: release, version string, and the real-time core's ABI if any.
+    (
+        "kernel",
+        "uname -r; uname -v; cat /proc/version; for f in /sys/devices/virtual/evl/control/abi /sys/devices/virtual/rros/control/abi; do [ -r $f ] && echo \"$f: $(cat $f)\"; done; true",
+    ),
     // The boot-time validation's own report: why it said what it said (issue #11).
     (
         "boot-report.json",
@@ -94,6 +102,11 @@ pub struct RunOutcome {
     pub boot_service_verdict: Option<String>,
     pub timings: Timings,
     pub kept: Option<Kept>,
+    /// `Some(why)`: the boot-time validation's run stands for the acceptance run (nothing was
+    /// measured twice); the facts that make it the same run, one per line.
+    pub reused: Option<Vec<String>>,
+    /// Why the boot-time run was not reused, when reuse was asked for.
+    pub not_reused: Option<String>,
 }
 
 impl RunOutcome {
@@ -123,7 +136,13 @@ pub fn run(req: &RunRequest, observe: &dyn Observer) -> Result<RunOutcome> {
         boot_service_verdict: None,
         timings: Timings::default(),
         kept: None,
+        reused: None,
+        not_reused: None,
     };
+    let reused_file = board_dir.join(REUSED_FILE);
+    if reused_file.exists() {
+        fs::remove_file(&reused_file).map_err(io_err(&reused_file))?;
+    }
     let start = Instant::now();
     match build(&req.build, observe) {
         Ok(image) => outcome.image = Some(image),
@@ -134,6 +153,9 @@ pub fn run(req: &RunRequest, observe: &dyn Observer) -> Result<RunOutcome> {
     }
     outcome.timings.build = start.elapsed();
     let image = outcome.image.clone().expect("set above");
+    // What the boot-time run must match, taken now, right after the image was made from it
+    // (a profile edited during the boot must not make the guest's copy look requested).
+    let wanted = wanted(req, &image);
 
     observe.step(&format!(
         "booting {} ({} MiB, {} vCPUs{})",
@@ -207,12 +229,43 @@ pub fn run(req: &RunRequest, observe: &dyn Observer) -> Result<RunOutcome> {
         }
         observe.accept(name, event);
     };
-    let mut result = accept_board(
-        &vm.endpoint(&board),
-        &req.accept,
-        &req.out,
-        &accept_observer,
-    );
+    let reused = if req.reuse_boot_run && !req.mask_boot_validation {
+        match wanted
+            .clone()
+            .and_then(|w| reuse_boot_run(&vm, req, &image, &w, observe))
+        {
+            Ok((result, why)) => Some((result, why)),
+            Err(why) => {
+                observe.note(&format!(
+                    "the boot-time run is not reused: {why}; acceptance measures anew"
+                ));
+                outcome.not_reused = Some(why);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut result = match reused {
+        Some((result, why)) => {
+            let mut text = String::from(
+                "The acceptance result is the boot-time validation's run (rros-validate.service), not a second measurement, because:\n",
+            );
+            for line in &why {
+                text.push_str(&format!("- {line}\n"));
+            }
+            fs::create_dir_all(&board_dir).map_err(io_err(&board_dir))?;
+            fs::write(&reused_file, text).map_err(io_err(&reused_file))?;
+            outcome.reused = Some(why);
+            result
+        }
+        None => accept_board(
+            &vm.endpoint(&board),
+            &req.accept,
+            &req.out,
+            &accept_observer,
+        ),
+    };
     outcome.timings.boot_to_verdict = Some(vm.started.elapsed());
     outcome.timings.boot_to_measuring = measuring.lock().ok().and_then(|at| *at);
     if result.verdict == Verdict::Error && !vm.running() {
@@ -256,6 +309,169 @@ pub fn run(req: &RunRequest, observe: &dyn Observer) -> Result<RunOutcome> {
     }
     finish(outcome)
 }
+
+/// Written into `out/<board>/` when the boot-time run was reused: why that is valid.
+pub const REUSED_FILE: &str = "reused.txt";
+
+/// What [`crate::reuse::judge`] compares the boot-time run with: this run's profile bytes,
+/// binary, scenarios, durations and backend, and the unit file's command line.
+fn wanted(req: &RunRequest, image: &Image) -> std::result::Result<crate::reuse::Wanted, String> {
+    use sha2::{Digest as _, Sha256};
+    let sha = |path: &Path| {
+        fs::read(path)
+            .map(|b| format!("{:x}", Sha256::digest(&b)))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let root = &req.build.root;
+    let unit = root
+        .join(crate::build::UNITS_DIR)
+        .join("rros-validate.service");
+    let exec_start = fs::read_to_string(&unit)
+        .ok()
+        .and_then(|t| crate::reuse::unit_exec_start(&t))
+        .ok_or_else(|| format!("{}: no ExecStart=", unit.display()))?;
+    let asked = &req.accept.scenarios;
+    let mut scenarios: Vec<(String, f64)> = image
+        .board
+        .scenarios
+        .iter()
+        .filter(|s| asked.is_empty() || asked.contains(&s.name))
+        .map(|s| {
+            (
+                s.name.clone(),
+                req.accept.duration.unwrap_or(s.duration).as_secs_f64(),
+            )
+        })
+        .collect();
+    // A scenario the profile does not have is still asked for: the boot-time run lacks it.
+    for name in asked {
+        if !scenarios.iter().any(|(n, _)| n == name) {
+            scenarios.push((name.clone(), 0.0));
+        }
+    }
+    Ok(crate::reuse::Wanted {
+        board: image.board.name.clone(),
+        profile_sha256: sha(&root
+            .join("board")
+            .join(format!("{}.toml", image.board.name)))?,
+        validate_sha256: sha(&req.build.validate_bin)?,
+        scenarios,
+        backend: req.accept.backend.clone(),
+        exec_start,
+    })
+}
+
+/// Waits for the boot-time validation to finish, then takes its run as the acceptance run if
+/// [`crate::reuse::judge`] finds it is the run acceptance would make: fetches it like
+/// acceptance does and returns the result and why it is valid. `Err` says why not.
+fn reuse_boot_run(
+    vm: &Vm,
+    req: &RunRequest,
+    image: &Image,
+    wanted: &crate::reuse::Wanted,
+    observe: &dyn Observer,
+) -> std::result::Result<(BoardResult, Vec<String>), String> {
+    use rros_accept::run::{Busy, derive_timeout, fetch, finish_verdict};
+    let board = image.board.name.as_str();
+    let profile =
+        fs::read_to_string(req.build.root.join("board").join(format!("{board}.toml"))).ok();
+    let bound = derive_timeout(profile.as_deref(), &[], None) + Duration::from_secs(120);
+    let started = Instant::now();
+    let mut announced = false;
+    loop {
+        let busy = vm
+            .capture(BUSY_SCRIPT, Duration::from_secs(60))
+            .ok()
+            .filter(|c| c.success())
+            .and_then(|c| Busy::of(&c.stdout).map(Busy::reason));
+        let Some(reason) = busy else { break };
+        if !announced {
+            observe.step(&format!(
+                "waiting for the boot-time validation ({reason}); its run is taken as the acceptance run if it matches this one"
+            ));
+            announced = true;
+        }
+        if started.elapsed() > bound {
+            return Err(format!("{reason}, still after {} s", bound.as_secs()));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let gathered = vm
+        .capture(crate::reuse::GATHER_SCRIPT, Duration::from_secs(60))
+        .map_err(|e| e.to_string())?;
+    let found = crate::reuse::Found::parse(&gathered.stdout);
+    let line = found
+        .verdict_line
+        .as_deref()
+        .and_then(|l| rros_contract::VerdictLine::parse(l).ok());
+    let text = line
+        .as_ref()
+        .and_then(|l| l.dir.as_deref())
+        .and_then(|dir| {
+            vm.capture(
+                &format!(
+                    "cat {}",
+                    rros_remote::ssh::shell_quote(&format!("{dir}/report.json"))
+                ),
+                Duration::from_secs(60),
+            )
+            .ok()
+            .filter(|c| c.success())
+            .map(|c| c.stdout)
+        });
+    let report = text
+        .as_deref()
+        .filter(|t| rros_accept::report::check_report(t).is_ok())
+        .and_then(|t| rros_contract::Report::from_json(t, "report.json").ok());
+    let why = crate::reuse::judge(wanted, &found, report.as_ref())?;
+    let (line, report, text) = match (line, report, text) {
+        (Some(l), Some(r), Some(t)) => (l, r, t),
+        _ => return Err("the boot-time run vanished".into()),
+    };
+    let (Some(run), Some(dir)) = (line.run.clone(), line.dir.clone()) else {
+        return Err("the boot-time run made no run folder".into());
+    };
+    observe.step(&format!(
+        "taking the boot-time run {run} as the acceptance run (same profile, binary, scenarios, durations and backend, this boot); fetching it"
+    ));
+    let board_dir = req.out.join(board);
+    let local = fetch(&vm.ssh(), &dir, &run, &board_dir)?;
+    let mut result = BoardResult {
+        name: board.to_owned(),
+        target: format!("root@127.0.0.1:{}", vm.port),
+        verdict: line.verdict,
+        reason: None,
+        kernel: Some(report.host.kernel_release.clone()),
+        run_id: Some(run),
+        remote_dir: Some(dir),
+        local_dir: Some(local.clone()),
+        missing: rros_accept::REPORT_FILES
+            .iter()
+            .filter(|f| !local.join(f).is_file())
+            .map(|f| (*f).to_owned())
+            .collect(),
+        report: None,
+        elapsed: vm.started.elapsed(),
+        error_kind: None,
+    };
+    // The fetched copy is what counts: read it as acceptance reads a fetched report.
+    match fs::read_to_string(local.join("report.json")) {
+        Ok(fetched) if fetched == text => {
+            result.report = rros_accept::report::parse_report(&fetched).ok();
+        }
+        _ => return Err("the fetched report.json differs from the one judged".into()),
+    }
+    finish_verdict(&mut result);
+    if result.verdict == Verdict::Error {
+        result.error_kind = Some(rros_accept::ErrorKind::Board);
+    }
+    Ok((result, why))
+}
+
+/// What keeps the guest busy (the boot-time validation, the boot itself), as
+/// `rros_accept::run::busy_reason` reads it.
+const BUSY_SCRIPT: &str = "printf 'system=%s\\n' \"$(systemctl is-system-running 2>/dev/null)\"; \
+printf 'service=%s\\n' \"$(systemctl is-active rros-validate.service 2>/dev/null)\"";
 
 /// Saves [`EVIDENCE`] into `dir`; returns the boot-time service's verdict line.
 fn collect_evidence(vm: &Vm, dir: &Path) -> Option<String> {

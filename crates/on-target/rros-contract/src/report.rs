@@ -124,6 +124,25 @@ pub struct Host {
     pub preempt_rt: bool,
     /// `/proc/cmdline`.
     pub cmdline: String,
+    /// The real-time core beside Linux and the ABI it serves, as its sysfs control device
+    /// shows it (rros-validate fills it from rros-rtcore's detection); absent without a core (PREEMPT_RT, a plain kernel) and
+    /// in reports written before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core: Option<CoreInfo>,
+}
+
+/// A dual kernel's real-time core, named in the report so a result says which kernel ABI it
+/// was measured on (`uname -r` / `uname -v` name the Linux half: [`Host::kernel_release`],
+/// [`Host::kernel_version`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreInfo {
+    /// `evl` (Dovetail + EVL) or `rros` (the RROS core).
+    pub name: String,
+    /// The ABI level the running core serves (`EVL_ABI_LEVEL`), from its `abi` attribute;
+    /// `None` when the core has no such attribute.
+    pub abi: Option<u32>,
+    /// The sysfs folder it was read from.
+    pub sysfs: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -687,6 +706,16 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_without_the_core_field_still_reads_and_none_is_not_written() {
+        let host: Host = serde_json::from_str(
+            r##"{"hostname":"h","kernel_release":"6.1","kernel_version":"#1","machine":"x86_64","preempt_rt":true,"cmdline":""}"##,
+        )
+        .unwrap();
+        assert_eq!(host.core, None);
+        assert!(!serde_json::to_string(&host).unwrap().contains("core"));
+    }
 
     pub(crate) fn scenario(max: Option<f64>, p99: Option<f64>, samples: u64) -> ScenarioReport {
         ScenarioReport {

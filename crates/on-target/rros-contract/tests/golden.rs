@@ -146,6 +146,7 @@ fn base(verdict_name: &str) -> Report {
             machine: "x86_64".into(),
             preempt_rt: false,
             cmdline: "isolcpus=1 nohz_full=1 rcu_nocbs=1".into(),
+            core: None,
         },
         profile: ProfileRef {
             path: "/etc/rros/board.toml".into(),

@@ -160,6 +160,40 @@ impl SysFiles for Path {
     }
 }
 
+/// The ABI a dual-kernel core serves, as its control device publishes it in sysfs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreAbi {
+    /// The ABI level (`EVL_ABI_LEVEL`) from the control device's `abi` attribute; `None` when
+    /// the attribute is missing or holds no number.
+    pub level: Option<u32>,
+    /// The sysfs control folder it was read from, as on the target (`/sys/...`).
+    pub sysfs: String,
+}
+
+impl RealtimeCore {
+    /// The sysfs control folder of a dual-kernel core (RROS, EVL); `None` for the others.
+    pub fn control_sysfs(self) -> Option<&'static str> {
+        match self {
+            RealtimeCore::Rros => Some(RROS_SYSFS),
+            RealtimeCore::Evl => Some("sys/devices/virtual/evl/control"),
+            RealtimeCore::PreemptRt | RealtimeCore::None => None,
+        }
+    }
+}
+
+/// The ABI `core` serves on the system under `root`: `None` for PREEMPT_RT and a plain kernel,
+/// and when the core's control folder is absent (detected by its device node only).
+pub fn abi_in(core: RealtimeCore, root: &Path) -> Option<CoreAbi> {
+    let dir = core.control_sysfs()?;
+    let path = root.join(dir);
+    path.is_dir().then(|| CoreAbi {
+        level: std::fs::read_to_string(path.join("abi"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok()),
+        sysfs: format!("/{dir}"),
+    })
+}
+
 /// The core of the running system (root `/`).
 pub fn detect() -> io::Result<Detection> {
     detect_in(Path::new("/"))
@@ -371,5 +405,33 @@ mod tests {
         let files = Recording(Default::default());
         assert_eq!(detect_with(&files).unwrap().core, RealtimeCore::None);
         assert_eq!(files.0.into_inner(), PROBED_FILES);
+    }
+
+    #[test]
+    fn the_abi_of_a_dual_kernel_core_is_read_from_its_control_folder() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        assert_eq!(
+            abi_in(RealtimeCore::Evl, r),
+            None,
+            "no control folder: no ABI"
+        );
+        assert_eq!(abi_in(RealtimeCore::PreemptRt, r), None);
+        let evl = r.join("sys/devices/virtual/evl/control");
+        std::fs::create_dir_all(&evl).unwrap();
+        let none = CoreAbi {
+            level: None,
+            sysfs: "/sys/devices/virtual/evl/control".into(),
+        };
+        assert_eq!(abi_in(RealtimeCore::Evl, r), Some(none));
+        std::fs::write(evl.join("abi"), "26\n").unwrap();
+        assert_eq!(abi_in(RealtimeCore::Evl, r).unwrap().level, Some(26));
+        std::fs::write(evl.join("abi"), "x\n").unwrap();
+        assert_eq!(abi_in(RealtimeCore::Evl, r).unwrap().level, None);
+        let rros = r.join("sys/devices/virtual/rros/control");
+        std::fs::create_dir_all(&rros).unwrap();
+        std::fs::write(rros.join("abi"), "1").unwrap();
+        assert_eq!(abi_in(RealtimeCore::Rros, r).unwrap().level, Some(1));
+        assert_eq!(abi_in(RealtimeCore::None, r), None);
     }
 }

@@ -173,7 +173,20 @@ fn read_host() -> Host {
             .unwrap_or_default()
             .trim()
             .to_owned(),
+        core: read_core(),
     }
+}
+
+/// The dual-kernel core beside Linux and the ABI it serves, from the one detection
+/// (rros-rtcore); `None` for PREEMPT_RT, a plain kernel, or a detection that failed.
+fn read_core() -> Option<rros_contract::report::CoreInfo> {
+    let core = rros_rtcore::detect().ok()?.core;
+    let abi = rros_rtcore::abi_in(core, std::path::Path::new("/"))?;
+    Some(rros_contract::report::CoreInfo {
+        name: core.as_str().to_owned(),
+        abi: abi.level,
+        sysfs: abi.sysfs,
+    })
 }
 
 fn board_info(b: &Board) -> BoardInfo {
