@@ -97,6 +97,7 @@ fn scenario(name: &str, load: Option<LoadReport>, samples: u64, max_us: f64) -> 
             },
         }],
         warnings: vec![],
+        analysis: None,
     };
     if s.max_us.is_none() {
         s.margin_us = None;

@@ -101,6 +101,7 @@ pub fn stub(board: &Board, step: &Step, backend: BackendKind) -> ScenarioReport 
         pm_qos: None,
         per_cpu: Vec::new(),
         warnings: Vec::new(),
+        analysis: None,
     }
 }
 

@@ -1,0 +1,519 @@
+//! The analysis: a table of rules, each turning the captured [`Evidence`] into causes with
+//! their evidence (numbers, names), a confidence and the fix. Pure: no file is read here, so
+//! every rule is tested on synthetic evidence. `docs/validation.md` ("Why did it fail?")
+//! describes them; keep the two in step.
+//!
+//! Ranking: confidence first, then how many of the worst samples fell in an interval where
+//! the culprit was active, then the size of the evidence. A culprit active in the worst
+//! samples' intervals is raised one confidence level: the coincidence is the evidence.
+
+use crate::capture::Evidence;
+use crate::snapshot::Delta;
+use crate::sources::{is_realtime, policy_name};
+use rros_contract::analysis::{Analysis, AnalysisLabel, Cause, Confidence, WorstSample};
+
+/// The worst samples looked at, worst first.
+pub const WORST: usize = 5;
+
+/// One of the engine's kept worst samples.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub cpu: u32,
+    pub latency_ns: i64,
+    /// Wake-up time on CLOCK_MONOTONIC, ns.
+    pub mono_ns: u64,
+}
+
+/// What the analysis knows besides the evidence.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The samplers' real-time priority.
+    pub priority: u32,
+    /// The samplers ran out of band (EVL/RROS backend).
+    pub out_of_band: bool,
+    /// The housekeeping CPUs, for the fixes (`0`, `0-1`).
+    pub housekeeping: String,
+    /// When the measurement started, CLOCK_MONOTONIC ns.
+    pub start_ns: u64,
+}
+
+type RuleFn = fn(&Ctx, &mut Vec<Found>);
+
+/// One rule of the analysis.
+pub struct Rule {
+    pub id: &'static str,
+    pub title: &'static str,
+    run: RuleFn,
+}
+
+pub const RULES: &[Rule] = &[
+    Rule {
+        id: "in-band-switch",
+        title: "an out-of-band sampler switched to the in-band (Linux) domain",
+        run: in_band_switch,
+    },
+    Rule {
+        id: "steal",
+        title: "a hypervisor took time from a measured CPU",
+        run: steal,
+    },
+    Rule {
+        id: "smi",
+        title: "system management interrupts (firmware) ran",
+        run: smi,
+    },
+    Rule {
+        id: "thermal-throttle",
+        title: "a measured CPU was thermally throttled",
+        run: thermal,
+    },
+    Rule {
+        id: "foreign-task",
+        title: "a task other than the samplers ran on a measured CPU",
+        run: foreign_task,
+    },
+    Rule {
+        id: "device-irq",
+        title: "a device IRQ was served by a measured CPU",
+        run: device_irq,
+    },
+    Rule {
+        id: "ipi",
+        title: "inter-processor interrupts hit a measured CPU",
+        run: ipi,
+    },
+    Rule {
+        id: "softirq",
+        title: "softirq work ran on a measured CPU",
+        run: softirq,
+    },
+    Rule {
+        id: "sampler-preempted",
+        title: "a sampler was preempted",
+        run: sampler_preempted,
+    },
+    Rule {
+        id: "c-state",
+        title: "a measured CPU slept in a deep idle state",
+        run: c_state,
+    },
+    Rule {
+        id: "cpufreq",
+        title: "a measured CPU changed frequency",
+        run: cpufreq,
+    },
+];
+
+/// A cause before ranking.
+struct Found {
+    rule: &'static str,
+    confidence: Confidence,
+    /// Worst samples in whose interval the culprit was active.
+    aligned: usize,
+    /// Size of the evidence, for ranking within a confidence level.
+    score: f64,
+    evidence: String,
+    fix: String,
+}
+
+struct Ctx<'a> {
+    ev: &'a Evidence,
+    cx: &'a Context,
+    /// The worst samples with the interval each fell in.
+    worst: Vec<(Sample, Option<&'a Delta>)>,
+    rule: &'static str,
+}
+
+impl Ctx<'_> {
+    /// How many worst samples fell in an interval where `active(delta, cpu)` holds.
+    fn aligned(&self, active: impl Fn(&Delta, u32) -> bool) -> usize {
+        self.worst
+            .iter()
+            .filter(|(s, d)| d.is_some_and(|d| active(d, s.cpu)))
+            .count()
+    }
+
+    fn found(
+        &self,
+        base: Confidence,
+        aligned: usize,
+        score: f64,
+        evidence: String,
+        fix: String,
+    ) -> Found {
+        let confidence = if aligned > 0 { raise(base) } else { base };
+        let evidence = if aligned > 0 {
+            format!(
+                "{evidence}; {aligned} of the {} worst samples fell in the same 100 ms intervals",
+                self.worst.len()
+            )
+        } else {
+            evidence
+        };
+        Found {
+            rule: self.rule,
+            confidence,
+            aligned,
+            score,
+            evidence,
+            fix,
+        }
+    }
+}
+
+fn raise(c: Confidence) -> Confidence {
+    match c {
+        Confidence::Informational | Confidence::Low => Confidence::Medium,
+        Confidence::Medium | Confidence::High => Confidence::High,
+    }
+}
+
+fn ms(ns: u64) -> String {
+    format!("{:.1} ms", ns as f64 / 1e6)
+}
+
+/// The interval `mono_ns` fell in.
+fn interval_of(ev: &Evidence, mono_ns: u64) -> Option<&Delta> {
+    let i = ev.intervals.partition_point(|d| d.to_ns <= mono_ns);
+    ev.intervals
+        .get(i)
+        .filter(|d| d.from_ns <= mono_ns && mono_ns < d.to_ns)
+}
+
+/// Runs every rule; the causes are ranked, the worst samples placed in their intervals.
+pub fn analyse(ev: &Evidence, cx: &Context, samples: &[Sample], label: AnalysisLabel) -> Analysis {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(|a, b| b.latency_ns.cmp(&a.latency_ns));
+    sorted.truncate(WORST);
+    let worst: Vec<(Sample, Option<&Delta>)> = sorted
+        .iter()
+        .map(|s| (*s, interval_of(ev, s.mono_ns)))
+        .collect();
+    let mut found = Vec::new();
+    for rule in RULES {
+        let ctx = Ctx {
+            ev,
+            cx,
+            worst: worst.clone(),
+            rule: rule.id,
+        };
+        (rule.run)(&ctx, &mut found);
+    }
+    found.sort_by(|a, b| {
+        a.confidence
+            .cmp(&b.confidence)
+            .then(b.aligned.cmp(&a.aligned))
+            .then(b.score.total_cmp(&a.score))
+    });
+    let mut unchecked: Vec<String> = ev.missing.iter().map(|s| s.to_string()).collect();
+    if cx.out_of_band && ev.total.evl.is_empty() {
+        unchecked.push(
+            "in-band switches of the out-of-band samplers: no /sys/devices/virtual/evl/thread/<sampler>/stats (RROS exports no per-thread counters)".into(),
+        );
+    }
+    if ev.dropped > 0 {
+        unchecked.push(format!(
+            "the first {} capture intervals were dropped from the ring: worst samples in them are not placed",
+            ev.dropped
+        ));
+    }
+    Analysis {
+        label,
+        causes: found
+            .into_iter()
+            .map(|f| Cause {
+                rule: f.rule.to_owned(),
+                confidence: f.confidence,
+                evidence: f.evidence,
+                fix: f.fix,
+            })
+            .collect(),
+        worst: worst
+            .iter()
+            .map(|(s, d)| WorstSample {
+                cpu: s.cpu,
+                latency_us: s.latency_ns as f64 / 1000.0,
+                at_s: s.mono_ns.saturating_sub(cx.start_ns) as f64 / 1e9,
+                interval: d.map(|d| describe(d, s.cpu)).unwrap_or_default(),
+            })
+            .collect(),
+        unchecked,
+    }
+}
+
+/// What happened on `cpu` in an interval, briefly.
+pub fn describe(d: &Delta, cpu: u32) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for i in d.irqs.iter().filter(|i| i.cpu == cpu && i.irq != "LOC") {
+        parts.push(format!("IRQ {} ({}) ×{}", i.irq, i.device, i.count));
+    }
+    for t in d.tasks.iter().filter(|t| t.cpu == cpu).take(3) {
+        parts.push(format!("{} (pid {}) {}", t.comm, t.tid, ms(t.run_ns)));
+    }
+    for (c, n) in d.smi.iter().filter(|(c, _)| *c == cpu) {
+        parts.push(format!("SMI ×{n} (CPU {c})"));
+    }
+    for (_, state, n) in d.idle.iter().filter(|(c, s, _)| *c == cpu && deep(s)) {
+        parts.push(format!("{state} ×{n}"));
+    }
+    for (name, isw, _) in d.evl.iter().filter(|(_, isw, _)| *isw > 0) {
+        parts.push(format!("{name} in-band ×{isw}"));
+    }
+    parts.join(", ")
+}
+
+fn in_band_switch(c: &Ctx, out: &mut Vec<Found>) {
+    for (name, isw, _) in c.ev.total.evl.iter().filter(|(_, isw, _)| *isw > 0) {
+        let aligned = c.aligned(|d, _| d.evl.iter().any(|(n, i, _)| n == name && *i > 0));
+        out.push(c.found(
+            Confidence::High,
+            aligned,
+            *isw as f64,
+            format!("out-of-band sampler {name} switched in-band {isw} time(s): those samples were measured by Linux, not by the real-time core"),
+            "a sampler must make no in-band call: this is a bug in the measurement path (a system call, a page fault: memory not locked, a signal); report it with the kernel and libevl versions".into(),
+        ));
+    }
+}
+
+fn steal(c: &Ctx, out: &mut Vec<Found>) {
+    for (cpu, t) in c.ev.total.ticks.iter().filter(|(_, t)| t.steal > 0) {
+        let aligned =
+            c.aligned(|d, s| s == *cpu && d.ticks.iter().any(|(x, t)| x == cpu && t.steal > 0));
+        out.push(c.found(
+            Confidence::High,
+            aligned,
+            t.steal as f64,
+            format!("the hypervisor took {} tick(s) from CPU {cpu} (steal time in /proc/stat)", t.steal),
+            "a virtual machine cannot hold a hard budget while its vCPUs are descheduled: pin the vCPUs to isolated host CPUs, or measure on the real board".into(),
+        ));
+    }
+}
+
+fn smi(c: &Ctx, out: &mut Vec<Found>) {
+    let total: u64 =
+        c.ev.total
+            .smi
+            .iter()
+            .map(|(_, n)| n)
+            .max()
+            .copied()
+            .unwrap_or(0);
+    if total == 0 {
+        return;
+    }
+    let aligned = c.aligned(|d, _| !d.smi.is_empty());
+    out.push(c.found(
+        Confidence::High,
+        aligned,
+        total as f64,
+        format!("{total} SMI(s) during the run (MSR_SMI_COUNT)"),
+        "firmware cause, no software fix: disable the BIOS features that use SMM (legacy USB emulation, power/thermal management by firmware), or choose another board".into(),
+    ));
+}
+
+fn thermal(c: &Ctx, out: &mut Vec<Found>) {
+    for (cpu, n) in &c.ev.total.throttle {
+        let aligned = c.aligned(|d, s| s == *cpu && d.throttle.iter().any(|(x, _)| x == cpu));
+        out.push(c.found(
+            Confidence::High,
+            aligned,
+            *n as f64,
+            format!("CPU {cpu} was thermally throttled {n} time(s) during the run"),
+            "improve the cooling (heatsink, fan, airflow) or lower the load; a throttled CPU runs slower and late".into(),
+        ));
+    }
+}
+
+/// Per-CPU kernel threads (`ksoftirqd/3`, `kworker/3:1`, `migration/3`): bound to the CPU.
+fn per_cpu_kthread(comm: &str) -> bool {
+    [
+        "ksoftirqd/",
+        "kworker/",
+        "migration/",
+        "cpuhp/",
+        "rcuc/",
+        "rcuop/",
+        "idle_inject/",
+    ]
+    .iter()
+    .any(|p| comm.starts_with(p))
+}
+
+fn foreign_task(c: &Ctx, out: &mut Vec<Found>) {
+    for t in &c.ev.total.tasks {
+        let aligned = c.aligned(|d, s| s == t.cpu && d.tasks.iter().any(|x| x.tid == t.tid));
+        let rt = is_realtime(t.policy);
+        let irq_thread = t.comm.starts_with("irq/");
+        let base = if rt && t.rt_priority >= c.cx.priority {
+            Confidence::High
+        } else if irq_thread || rt || t.run_ns >= 50_000_000 {
+            Confidence::Medium
+        } else if t.run_ns >= 1_000_000 && !per_cpu_kthread(&t.comm) {
+            Confidence::Low
+        } else {
+            Confidence::Informational
+        };
+        let prio = if rt {
+            format!("{} {}", policy_name(t.policy), t.rt_priority)
+        } else {
+            policy_name(t.policy).to_owned()
+        };
+        let fix = if irq_thread {
+            let irq = t
+                .comm
+                .trim_start_matches("irq/")
+                .split('-')
+                .next()
+                .unwrap_or("N");
+            format!(
+                "this is the thread of IRQ {irq}: move the IRQ to the housekeeping CPUs (`echo {} > /proc/irq/{irq}/smp_affinity_list`)",
+                c.cx.housekeeping
+            )
+        } else if per_cpu_kthread(&t.comm) {
+            "a per-CPU kernel thread: its work comes from this CPU (timers, workqueues, RCU callbacks); check the audit's nohz_full, rcu_nocbs and workqueue cpumask findings".into()
+        } else {
+            format!(
+                "move it to the housekeeping CPUs {hk}: `taskset -apc {hk} {pid}` now, `CPUAffinity={hk}` in its systemd unit for good",
+                hk = c.cx.housekeeping,
+                pid = t.pid
+            )
+        };
+        out.push(c.found(
+            base,
+            aligned,
+            t.run_ns as f64,
+            format!(
+                "task `{}` (pid {}, tid {}, {prio}) ran {} on CPU {}",
+                t.comm,
+                t.pid,
+                t.tid,
+                ms(t.run_ns),
+                t.cpu
+            ),
+            fix,
+        ));
+    }
+}
+
+fn device_irq(c: &Ctx, out: &mut Vec<Found>) {
+    for i in c.ev.total.irqs.iter().filter(|i| i.movable) {
+        let aligned =
+            c.aligned(|d, s| s == i.cpu && d.irqs.iter().any(|x| x.irq == i.irq && x.cpu == i.cpu));
+        let base = if i.count >= 10 {
+            Confidence::High
+        } else {
+            Confidence::Medium
+        };
+        out.push(c.found(
+            base,
+            aligned,
+            i.count as f64,
+            format!("IRQ {} ({}) fired {} time(s) on CPU {} during the run", i.irq, i.device, i.count, i.cpu),
+            format!(
+                "move it to the housekeeping CPUs: `echo {hk} > /proc/irq/{irq}/smp_affinity_list` (rros-isolation applies the profile's IRQ affinity at boot: an IRQ requested later, or irqbalance, escapes it; set IRQBALANCE_BANNED_CPULIST or disable irqbalance)",
+                hk = c.cx.housekeeping,
+                irq = i.irq
+            ),
+        ));
+    }
+}
+
+fn ipi(c: &Ctx, out: &mut Vec<Found>) {
+    for i in c.ev.total.irqs.iter().filter(|i| !i.movable) {
+        let base = match i.irq.as_str() {
+            "TLB" | "CAL" | "IPI1" | "IPI2" => Confidence::Low,
+            "MCE" | "MCP" | "THR" | "NMI" | "PMI" | "HYP" => Confidence::Medium,
+            // The local timer and rescheduling IPIs are the samplers' own wake-ups.
+            _ => Confidence::Informational,
+        };
+        let aligned = if base == Confidence::Informational {
+            0
+        } else {
+            c.aligned(|d, s| s == i.cpu && d.irqs.iter().any(|x| x.irq == i.irq && x.cpu == i.cpu))
+        };
+        out.push(c.found(
+            base,
+            aligned,
+            i.count as f64,
+            format!("{} ({}) ×{} on CPU {}", i.irq, i.device, i.count, i.cpu),
+            "inter-processor and architecture interrupts come from work elsewhere (TLB shootdowns from munmap/mprotect in a process sharing the CPU mask, function calls from kernel code): keep such processes off the isolated CPUs' mask".into(),
+        ));
+    }
+}
+
+fn softirq(c: &Ctx, out: &mut Vec<Found>) {
+    for (name, cpu, n) in &c.ev.total.softirqs {
+        let base = match name.as_str() {
+            "NET_RX" | "NET_TX" | "BLOCK" | "TASKLET" | "IRQ_POLL" => Confidence::Medium,
+            // Timers (the samplers' own), RCU and scheduler balancing run on every CPU.
+            _ => Confidence::Informational,
+        };
+        let aligned = if base == Confidence::Informational {
+            0
+        } else {
+            c.aligned(|d, s| s == *cpu && d.softirqs.iter().any(|(x, y, _)| x == name && y == cpu))
+        };
+        out.push(c.found(
+            base,
+            aligned,
+            *n as f64,
+            format!("softirq {name} ran {n} time(s) on CPU {cpu}"),
+            format!("softirqs run where their IRQ fired: move the device IRQ (network, storage) off CPU {cpu}, and keep RPS/XPS masks (/sys/class/net/*/queues/*/rps_cpus) on the housekeeping CPUs"),
+        ));
+    }
+}
+
+fn sampler_preempted(c: &Ctx, out: &mut Vec<Found>) {
+    for (name, _, involuntary) in c.ev.total.samplers.iter().filter(|(_, _, n)| *n > 0) {
+        out.push(c.found(
+            Confidence::Medium,
+            0,
+            *involuntary as f64,
+            format!("{name} was preempted {involuntary} time(s) (involuntary context switches) while measuring"),
+            format!("something of equal or higher priority ran on its CPU: see the task and IRQ-thread causes; the samplers run at priority {}", c.cx.priority),
+        ));
+    }
+}
+
+/// Idle states with a real exit latency (anything deeper than polling or C1/WFI).
+fn deep(state: &str) -> bool {
+    !matches!(state, "POLL" | "C1" | "WFI" | "C1_ACPI" | "poll")
+}
+
+fn c_state(c: &Ctx, out: &mut Vec<Found>) {
+    for (cpu, state, n) in &c.ev.total.idle {
+        let base = if deep(state) {
+            Confidence::Medium
+        } else {
+            Confidence::Informational
+        };
+        let aligned = if deep(state) {
+            c.aligned(|d, s| s == *cpu && d.idle.iter().any(|(x, y, _)| x == cpu && y == state))
+        } else {
+            0
+        };
+        out.push(c.found(
+            base,
+            aligned,
+            *n as f64,
+            format!("CPU {cpu} entered idle state {state} {n} time(s)"),
+            "hold PM QoS during the run (profile `tuning.pm_qos_us = 0`, /dev/cpu_dma_latency) or limit the depth at boot (`processor.max_cstate=1 intel_idle.max_cstate=1`, `cpuidle.off=1`)".into(),
+        ));
+    }
+}
+
+fn cpufreq(c: &Ctx, out: &mut Vec<Found>) {
+    for (cpu, n, khz) in &c.ev.total.freq {
+        let aligned = c.aligned(|d, s| s == *cpu && d.freq.iter().any(|(x, _, _)| x == cpu));
+        let now = khz
+            .map(|k| format!(", {} MHz at the end", k / 1000))
+            .unwrap_or_default();
+        out.push(c.found(
+            Confidence::Medium,
+            aligned,
+            *n as f64,
+            format!("CPU {cpu} changed frequency {n} time(s){now}"),
+            "run the measured CPUs at a fixed frequency: profile `tuning.governor = \"performance\"` (or pin scaling_min_freq = scaling_max_freq)".into(),
+        ));
+    }
+}
