@@ -5,7 +5,8 @@
 //!
 //! Ranking: confidence first, then how many of the worst samples fell in an interval where
 //! the culprit was active, then the size of the evidence. A culprit active in the worst
-//! samples' intervals is raised one confidence level: the coincidence is the evidence.
+//! samples' intervals is raised one confidence level (informational stays informational:
+//! the samplers' own timer is active in every interval).
 
 use crate::capture::Evidence;
 use crate::snapshot::Delta;
@@ -163,7 +164,9 @@ impl Ctx<'_> {
 
 fn raise(c: Confidence) -> Confidence {
     match c {
-        Confidence::Informational | Confidence::Low => Confidence::Medium,
+        // What is normal stays normal, whenever it happened.
+        Confidence::Informational => Confidence::Informational,
+        Confidence::Low => Confidence::Medium,
         Confidence::Medium | Confidence::High => Confidence::High,
     }
 }
@@ -515,5 +518,301 @@ fn cpufreq(c: &Ctx, out: &mut Vec<Found>) {
             format!("CPU {cpu} changed frequency {n} time(s){now}"),
             "run the measured CPUs at a fixed frequency: profile `tuning.governor = \"performance\"` (or pin scaling_min_freq = scaling_max_freq)".into(),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{IrqDelta, TaskRun};
+    use crate::sources::CpuTicks;
+
+    const CPU: u32 = 3;
+
+    /// Evidence whose whole run is one interval `[1 s, 2 s)` holding `d`.
+    fn evidence(mut d: Delta) -> Evidence {
+        d.from_ns = 1_000_000_000;
+        d.to_ns = 2_000_000_000;
+        Evidence {
+            cpus: vec![CPU],
+            total: d.clone(),
+            intervals: vec![d],
+            dropped: 0,
+            missing: Default::default(),
+        }
+    }
+
+    fn context() -> Context {
+        Context {
+            priority: 90,
+            out_of_band: false,
+            housekeeping: "0-1".into(),
+            start_ns: 1_000_000_000,
+        }
+    }
+
+    /// A worst sample inside the interval (`aligned`) or outside every interval.
+    fn sample(aligned: bool) -> Sample {
+        Sample {
+            cpu: CPU,
+            latency_ns: 120_000,
+            mono_ns: if aligned {
+                1_500_000_000
+            } else {
+                5_000_000_000
+            },
+        }
+    }
+
+    fn run(d: Delta, aligned: bool) -> Analysis {
+        analyse(
+            &evidence(d),
+            &context(),
+            &[sample(aligned)],
+            AnalysisLabel::Failure,
+        )
+    }
+
+    fn top(a: &Analysis) -> &Cause {
+        a.top(1).next().expect("a cause above informational")
+    }
+
+    fn task(comm: &str, policy: u32, prio: u32, run_ns: u64) -> TaskRun {
+        TaskRun {
+            tid: 123,
+            pid: 123,
+            comm: comm.into(),
+            cpu: CPU,
+            policy,
+            rt_priority: prio,
+            run_ns,
+        }
+    }
+
+    /// What a healthy isolated CPU shows: the samplers' own timer, C1 between samples, a
+    /// per-CPU kworker for a moment.
+    fn intact() -> Delta {
+        Delta {
+            irqs: vec![IrqDelta {
+                irq: "LOC".into(),
+                device: "Local timer interrupts".into(),
+                movable: false,
+                cpu: CPU,
+                count: 10_000,
+            }],
+            softirqs: vec![("TIMER".into(), CPU, 40), ("RCU".into(), CPU, 3)],
+            idle: vec![(CPU, "C1".into(), 9_990), (CPU, "POLL".into(), 3)],
+            tasks: vec![task("kworker/3:1", 0, 0, 40_000)],
+            samplers: vec![("sampler-0".into(), 10_000, 0)],
+            ..Delta::default()
+        }
+    }
+
+    #[test]
+    fn an_intact_run_has_no_cause_above_informational() {
+        let a = run(intact(), true);
+        assert_eq!(a.top(5).count(), 0, "{:#?}", a.causes);
+        assert!(!a.causes.is_empty(), "what was seen is still recorded");
+    }
+
+    #[test]
+    fn device_irq_names_the_irq_the_cpu_and_the_affinity_fix() {
+        let mut d = intact();
+        d.irqs.push(IrqDelta {
+            irq: "45".into(),
+            device: "eth0".into(),
+            movable: true,
+            cpu: CPU,
+            count: 812,
+        });
+        let a = run(d, true);
+        let c = top(&a);
+        assert_eq!(
+            (c.rule.as_str(), c.confidence),
+            ("device-irq", Confidence::High)
+        );
+        assert!(
+            c.evidence
+                .starts_with("IRQ 45 (eth0) fired 812 time(s) on CPU 3"),
+            "{}",
+            c.evidence
+        );
+        assert!(
+            c.evidence.contains("1 of the 1 worst samples"),
+            "{}",
+            c.evidence
+        );
+        assert!(
+            c.fix.contains("echo 0-1 > /proc/irq/45/smp_affinity_list"),
+            "{}",
+            c.fix
+        );
+        assert!(a.worst[0].interval.contains("IRQ 45 (eth0) ×812"));
+    }
+
+    #[test]
+    fn a_realtime_task_at_or_above_the_samplers_is_high() {
+        let mut d = intact();
+        d.tasks.push(task("foo", 1, 99, 1_200_000_000));
+        let c = top(&run(d, false)).clone();
+        assert_eq!(
+            (c.rule.as_str(), c.confidence),
+            ("foreign-task", Confidence::High)
+        );
+        assert_eq!(
+            c.evidence,
+            "task `foo` (pid 123, tid 123, SCHED_FIFO 99) ran 1200.0 ms on CPU 3"
+        );
+        assert!(c.fix.contains("taskset -apc 0-1 123") && c.fix.contains("CPUAffinity=0-1"));
+    }
+
+    #[test]
+    fn a_small_normal_task_is_low_until_it_lines_up_with_the_worst_sample() {
+        let mut d = intact();
+        d.tasks.push(task("logger", 0, 0, 2_000_000));
+        assert_eq!(top(&run(d.clone(), false)).confidence, Confidence::Low);
+        let aligned = run(d, true);
+        assert_eq!(top(&aligned).confidence, Confidence::Medium);
+        assert!(top(&aligned).evidence.contains("`logger`"));
+    }
+
+    #[test]
+    fn an_irq_thread_points_at_its_irq() {
+        let mut d = intact();
+        d.tasks.push(task("irq/45-eth0", 1, 50, 3_000_000));
+        let c = top(&run(d, false)).clone();
+        assert_eq!(c.confidence, Confidence::Medium);
+        assert!(
+            c.fix.contains("/proc/irq/45/smp_affinity_list"),
+            "{}",
+            c.fix
+        );
+    }
+
+    #[test]
+    fn smis_are_firmware() {
+        let mut d = intact();
+        d.smi = vec![(CPU, 3)];
+        let a = run(d, true);
+        let c = top(&a);
+        assert_eq!((c.rule.as_str(), c.confidence), ("smi", Confidence::High));
+        assert!(c.evidence.starts_with("3 SMI(s) during the run"));
+        assert!(c.fix.starts_with("firmware cause, no software fix"));
+    }
+
+    #[test]
+    fn deep_c_states_count_shallow_ones_do_not() {
+        let mut d = intact();
+        d.idle.push((CPU, "C6".into(), 214));
+        let c = top(&run(d, false)).clone();
+        assert_eq!(
+            (c.rule.as_str(), c.confidence),
+            ("c-state", Confidence::Medium)
+        );
+        assert_eq!(c.evidence, "CPU 3 entered idle state C6 214 time(s)");
+        assert!(c.fix.contains("processor.max_cstate=1"));
+    }
+
+    #[test]
+    fn an_in_band_switch_of_an_out_of_band_sampler_is_a_finding() {
+        let mut d = intact();
+        d.evl = vec![("cyclictest-rs:1:0".into(), 17, 12_000)];
+        let c = top(&run(d, false)).clone();
+        assert_eq!(
+            (c.rule.as_str(), c.confidence),
+            ("in-band-switch", Confidence::High)
+        );
+        assert!(c.evidence.contains("switched in-band 17 time(s)"));
+    }
+
+    #[test]
+    fn an_out_of_band_run_without_evl_stats_says_it_could_not_check() {
+        let mut cx = context();
+        cx.out_of_band = true;
+        let a = analyse(&evidence(intact()), &cx, &[], AnalysisLabel::Record);
+        assert!(a.unchecked[0].contains("RROS exports no per-thread counters"));
+    }
+
+    #[test]
+    fn steal_thermal_cpufreq_softirq_and_preemption() {
+        let cases: Vec<(Box<dyn Fn(&mut Delta)>, &str, Confidence)> = vec![
+            (
+                Box::new(|d| {
+                    d.ticks = vec![(
+                        CPU,
+                        CpuTicks {
+                            steal: 12,
+                            ..CpuTicks::default()
+                        },
+                    )]
+                }),
+                "steal",
+                Confidence::High,
+            ),
+            (
+                Box::new(|d| d.throttle = vec![(CPU, 2)]),
+                "thermal-throttle",
+                Confidence::High,
+            ),
+            (
+                Box::new(|d| d.freq = vec![(CPU, 6, Some(1_200_000))]),
+                "cpufreq",
+                Confidence::Medium,
+            ),
+            (
+                Box::new(|d| d.softirqs.push(("NET_RX".into(), CPU, 900))),
+                "softirq",
+                Confidence::Medium,
+            ),
+            (
+                Box::new(|d| d.samplers = vec![("sampler-0".into(), 10_000, 4)]),
+                "sampler-preempted",
+                Confidence::Medium,
+            ),
+        ];
+        for (change, rule, confidence) in cases {
+            let mut d = intact();
+            change(&mut d);
+            let a = run(d, false);
+            let c = top(&a);
+            assert_eq!(
+                (c.rule.as_str(), c.confidence),
+                (rule, confidence),
+                "{:#?}",
+                a.causes
+            );
+            assert_eq!(a.top(5).count(), 1, "one cause at a time: {:#?}", a.causes);
+        }
+    }
+
+    #[test]
+    fn ranking_puts_the_aligned_culprit_first() {
+        let mut d = intact();
+        d.irqs.push(IrqDelta {
+            irq: "45".into(),
+            device: "eth0".into(),
+            movable: true,
+            cpu: CPU,
+            count: 5,
+        });
+        let mut ev = evidence(d);
+        // A second, earlier interval where only the hog ran; the worst sample is in it.
+        let mut early = Delta {
+            from_ns: 0,
+            to_ns: 1_000_000_000,
+            ..Delta::default()
+        };
+        early.tasks.push(task("hog", 0, 0, 800_000_000));
+        ev.total.tasks.push(task("hog", 0, 0, 800_000_000));
+        ev.intervals.insert(0, early);
+        let s = Sample {
+            cpu: CPU,
+            latency_ns: 1,
+            mono_ns: 500_000_000,
+        };
+        let a = analyse(&ev, &context(), &[s], AnalysisLabel::Failure);
+        assert!(a.causes[0].evidence.contains("`hog`"), "{:#?}", a.causes);
+        assert_eq!(a.causes[0].confidence, Confidence::High);
+        assert_eq!(a.causes[1].rule, "device-irq");
     }
 }
