@@ -186,7 +186,7 @@ fn interval_of(ev: &Evidence, mono_ns: u64) -> Option<&Delta> {
 /// Runs every rule; the causes are ranked, the worst samples placed in their intervals.
 pub fn analyse(ev: &Evidence, cx: &Context, samples: &[Sample], label: AnalysisLabel) -> Analysis {
     let mut sorted = samples.to_vec();
-    sorted.sort_by(|a, b| b.latency_ns.cmp(&a.latency_ns));
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.latency_ns));
     sorted.truncate(WORST);
     let worst: Vec<(Sample, Option<&Delta>)> = sorted
         .iter()
@@ -735,7 +735,8 @@ mod tests {
 
     #[test]
     fn steal_thermal_cpufreq_softirq_and_preemption() {
-        let cases: Vec<(Box<dyn Fn(&mut Delta)>, &str, Confidence)> = vec![
+        type Change = Box<dyn Fn(&mut Delta)>;
+        let cases: Vec<(Change, &str, Confidence)> = vec![
             (
                 Box::new(|d| {
                     d.ticks = vec![(
