@@ -101,7 +101,45 @@ impl Analysis {
     pub fn shown(&self) -> bool {
         self.label != AnalysisLabel::Record
     }
+
+    /// The line the summaries put above the causes; `None` when not shown.
+    pub fn heading(&self, max_us: Option<f64>, budget_us: f64) -> Option<String> {
+        let max = max_us.map_or("-".into(), |m| format!("{m:.1}"));
+        let what = match self.label {
+            AnalysisLabel::Record => return None,
+            AnalysisLabel::Failure => "why it failed".to_owned(),
+            AnalysisLabel::Warning => format!(
+                "warning: thin margin, max {max} µs is above {:.0} % of the {budget_us} µs budget",
+                THIN_MARGIN * 100.0
+            ),
+        };
+        Some(if self.top(1).next().is_some() {
+            format!("{what}, most likely first:")
+        } else if self.unchecked.is_empty() {
+            format!("{what}: nothing the captured counters show explains it")
+        } else {
+            format!(
+                "{what}: nothing the captured counters show explains it; not checked: {}",
+                self.unchecked.join("; ")
+            )
+        })
+    }
+
+    /// The top cause in one line (for a JUnit message, a fleet summary).
+    pub fn top_line(&self) -> Option<String> {
+        self.top(1).next().map(|c| {
+            format!(
+                "likely cause ({}): {}; fix: {}",
+                c.confidence.as_str(),
+                c.evidence,
+                c.fix
+            )
+        })
+    }
 }
+
+/// How many causes the summaries show.
+pub const SHOWN: usize = 3;
 
 #[cfg(test)]
 mod tests {
