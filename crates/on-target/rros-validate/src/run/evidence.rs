@@ -57,7 +57,7 @@ pub fn analyse(
         .flat_map(|c| c.stats.outliers.first())
         .map(|o| (o.clock_ns - o.at_ns).max(0) as u64)
         .next()
-        .unwrap_or_else(|| ev.total.from_ns);
+        .unwrap_or(ev.total.from_ns);
     let label = match sr.verdict {
         Verdict::Fail => AnalysisLabel::Failure,
         Verdict::Pass if thin_margin(sr.max_us, sr.threshold.max_us) => AnalysisLabel::Warning,
