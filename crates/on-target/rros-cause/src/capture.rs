@@ -4,9 +4,12 @@
 //!
 //! Only the deltas are kept: the whole run's, and a ring of the last [`RING`] intervals
 //! (about ten minutes at 100 ms), each bounded in size, so a long run costs bounded memory.
+//! What lives and dies during the run (the samplers themselves, whose threads and EVL
+//! elements are gone at the last snapshot, a short-lived task) is summed over the intervals
+//! instead of taken from the first and last snapshots.
 
-use crate::snapshot::{Delta, Probe, Snapshot};
-use std::collections::{BTreeSet, VecDeque};
+use crate::snapshot::{Delta, Probe, Snapshot, TaskRun};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -16,6 +19,8 @@ use std::time::Duration;
 pub const PERIOD: Duration = Duration::from_millis(100);
 /// Intervals kept.
 pub const RING: usize = 6000;
+/// Tasks kept in the whole run's delta, the busiest.
+pub const TOTAL_TASKS: usize = 32;
 
 /// What the capture saw.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +58,49 @@ pub struct Recorder {
     ring: VecDeque<Delta>,
     dropped: u64,
     missing: BTreeSet<&'static str>,
+    sums: Sums,
+}
+
+/// What is summed over the intervals.
+#[derive(Default)]
+struct Sums {
+    tasks: BTreeMap<u32, TaskRun>,
+    samplers: BTreeMap<String, (u64, u64)>,
+    evl: BTreeMap<String, (u64, u64)>,
+}
+
+impl Sums {
+    fn add(&mut self, d: &Delta) {
+        for t in &d.tasks {
+            let e = self.tasks.entry(t.tid).or_insert_with(|| TaskRun {
+                run_ns: 0,
+                ..t.clone()
+            });
+            e.run_ns = e.run_ns.saturating_add(t.run_ns);
+            e.cpu = t.cpu;
+        }
+        for (name, v, n) in &d.samplers {
+            let e = self.samplers.entry(name.clone()).or_default();
+            *e = (e.0 + v, e.1 + n);
+        }
+        for (name, isw, csw) in &d.evl {
+            let e = self.evl.entry(name.clone()).or_default();
+            *e = (e.0 + isw, e.1 + csw);
+        }
+    }
+
+    fn into_total(self, total: &mut Delta) {
+        let mut tasks: Vec<TaskRun> = self.tasks.into_values().collect();
+        tasks.sort_by(|a, b| b.run_ns.cmp(&a.run_ns).then(a.tid.cmp(&b.tid)));
+        tasks.truncate(TOTAL_TASKS);
+        total.tasks = tasks;
+        total.samplers = self
+            .samplers
+            .into_iter()
+            .map(|(k, (v, n))| (k, v, n))
+            .collect();
+        total.evl = self.evl.into_iter().map(|(k, (i, c))| (k, i, c)).collect();
+    }
 }
 
 impl Recorder {
@@ -66,6 +114,7 @@ impl Recorder {
             probe,
             ring: VecDeque::new(),
             dropped: 0,
+            sums: Sums::default(),
         }
     }
 
@@ -78,6 +127,7 @@ impl Recorder {
     /// Keeps the interval up to `next` (tests feed snapshots of their own).
     pub fn push(&mut self, next: Snapshot) {
         let d = Delta::between(&self.last, &next, &self.probe.cpus);
+        self.sums.add(&d);
         if self.ring.len() == RING {
             self.ring.pop_front();
             self.dropped += 1;
@@ -95,9 +145,11 @@ impl Recorder {
 
     /// The evidence up to the last snapshot taken or pushed.
     pub fn evidence(self) -> Evidence {
+        let mut total = Delta::between(&self.first, &self.last, &self.probe.cpus);
+        self.sums.into_total(&mut total);
         Evidence {
             cpus: self.probe.cpus.clone(),
-            total: Delta::between(&self.first, &self.last, &self.probe.cpus),
+            total,
             intervals: self.ring.into(),
             dropped: self.dropped,
             missing: self.missing,
@@ -171,5 +223,55 @@ fn pin(cpus: &[usize]) {
             }
         }
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Task;
+
+    fn snap(mono_ns: u64, sampler: Option<u64>, task_ns: Option<u64>) -> Snapshot {
+        let mut s = Snapshot {
+            mono_ns,
+            ..Snapshot::default()
+        };
+        if let Some(n) = sampler {
+            s.samplers.insert(77, ("sampler-0".into(), n, n / 10));
+            s.evl.insert("cyclictest-rs:1:0".into(), (n / 100, n));
+        }
+        if let Some(run_ns) = task_ns {
+            s.tasks.insert(
+                5,
+                Task {
+                    pid: 5,
+                    comm: "cron".into(),
+                    cpu: 3,
+                    policy: 0,
+                    rt_priority: 0,
+                    run_ns,
+                },
+            );
+        }
+        s
+    }
+
+    /// The samplers and a short-lived task exist only in the middle snapshots: the whole
+    /// run's delta still has them, summed over the intervals.
+    #[test]
+    fn what_lives_and_dies_during_the_run_is_summed() {
+        let mut probe = Probe::live(vec![3]);
+        probe.root = "/nonexistent/rros-cause".into();
+        let mut rec = Recorder::start(probe);
+        rec.push(snap(1, Some(1000), Some(0)));
+        rec.push(snap(2, Some(3000), Some(7_000_000)));
+        rec.push(snap(3, None, None));
+        let ev = rec.evidence();
+        assert_eq!(ev.intervals.len(), 3);
+        assert_eq!(ev.total.samplers, vec![("sampler-0".into(), 3000, 300)]);
+        assert_eq!(ev.total.evl, vec![("cyclictest-rs:1:0".into(), 30, 3000)]);
+        assert_eq!(ev.total.tasks.len(), 1);
+        assert_eq!(ev.total.tasks[0].run_ns, 7_000_000);
+        assert!(ev.missing.contains("/proc/interrupts"));
     }
 }
