@@ -353,7 +353,11 @@ fn foreign_task(c: &Ctx, out: &mut Vec<Found>) {
         let irq_thread = t.comm.starts_with("irq/");
         // Only a real-time task at or above the samplers' priority preempts them; the others
         // delay them through what they do in the kernel (locks, non-preemptible sections).
-        let base = if rt && t.rt_priority >= c.cx.priority {
+        let kthread_moment = per_cpu_kthread(&t.comm) && t.run_ns < 1_000_000;
+        let base = if kthread_moment {
+            // `migration/3` is FIFO 99 on every kernel: a moment of it is the scheduler's.
+            Confidence::Informational
+        } else if rt && t.rt_priority >= c.cx.priority {
             Confidence::High
         } else if irq_thread {
             Confidence::Medium
@@ -680,6 +684,14 @@ mod tests {
         let aligned = run(d, true);
         assert_eq!(top(&aligned).confidence, Confidence::Medium);
         assert!(top(&aligned).evidence.contains("`logger`"));
+    }
+
+    #[test]
+    fn a_moment_of_a_per_cpu_kernel_thread_is_not_a_cause() {
+        let mut d = intact();
+        d.tasks.push(task("migration/3", 1, 99, 20_000));
+        let a = run(d, true);
+        assert_eq!(a.top(5).count(), 0, "{:#?}", a.causes);
     }
 
     #[test]
