@@ -3,10 +3,10 @@
 //! every rule is tested on synthetic evidence. `docs/validation.md` ("Why did it fail?")
 //! describes them; keep the two in step.
 //!
-//! Ranking: confidence first, then how many of the worst samples fell in an interval where
-//! the culprit was active, then the size of the evidence. A culprit active in the worst
-//! samples' intervals is raised one confidence level (informational stays informational:
-//! the samplers' own timer is active in every interval).
+//! Ranking: confidence first, then the CPU time the culprit took (an estimate for counts)
+//! weighted by how many of the worst samples fell in an interval where it was active. A
+//! culprit active in the worst samples' intervals is raised one confidence level
+//! (informational stays informational: the samplers' own timer is active in every interval).
 
 use crate::capture::Evidence;
 use crate::snapshot::Delta;
@@ -121,6 +121,15 @@ struct Found {
     fix: String,
 }
 
+impl Found {
+    /// The rank within a confidence level: the CPU time taken, times one plus the worst
+    /// samples it lines up with. On a busy CPU everything lines up with something; a
+    /// second of a FIFO 99 hog still outranks a hundred disk interrupts.
+    fn weight(&self) -> f64 {
+        self.score * (1.0 + self.aligned as f64)
+    }
+}
+
 struct Ctx<'a> {
     ev: &'a Evidence,
     cx: &'a Context,
@@ -209,8 +218,7 @@ pub fn analyse(ev: &Evidence, cx: &Context, samples: &[Sample], label: AnalysisL
     found.sort_by(|a, b| {
         a.confidence
             .cmp(&b.confidence)
-            .then(b.aligned.cmp(&a.aligned))
-            .then(b.score.total_cmp(&a.score))
+            .then(b.weight().total_cmp(&a.weight()))
     });
     let mut unchecked: Vec<String> = ev.missing.iter().map(|s| s.to_string()).collect();
     if cx.out_of_band && ev.total.evl.is_empty() {
