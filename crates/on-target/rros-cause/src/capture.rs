@@ -35,6 +35,8 @@ pub struct Evidence {
     pub dropped: u64,
     /// Sources that could not be read.
     pub missing: BTreeSet<&'static str>,
+    /// The affinity, at the end, of each device IRQ that fired on a measured CPU.
+    pub irq_affinity: BTreeMap<String, String>,
 }
 
 /// CLOCK_MONOTONIC, ns: the clock the samplers time-stamp their wake-ups with.
@@ -147,7 +149,14 @@ impl Recorder {
     pub fn evidence(self) -> Evidence {
         let mut total = Delta::between(&self.first, &self.last, &self.probe.cpus);
         self.sums.into_total(&mut total);
+        let irq_affinity = total
+            .irqs
+            .iter()
+            .filter(|i| i.movable)
+            .filter_map(|i| Some((i.irq.clone(), self.probe.irq_affinity(&i.irq)?)))
+            .collect();
         Evidence {
+            irq_affinity,
             cpus: self.probe.cpus.clone(),
             total,
             intervals: self.ring.into(),

@@ -429,7 +429,17 @@ fn device_irq(c: &Ctx, out: &mut Vec<Found>) {
             base,
             aligned,
             i.count as f64 * IRQ_MS,
-            format!("IRQ {} ({}) fired {} time(s) on CPU {} during the run", i.irq, i.device, i.count, i.cpu),
+            format!(
+                "IRQ {} ({}) fired {} time(s) on CPU {} during the run{}",
+                i.irq,
+                i.device,
+                i.count,
+                i.cpu,
+                c.ev.irq_affinity
+                    .get(&i.irq)
+                    .map(|a| format!("; its affinity is {a}"))
+                    .unwrap_or_default()
+            ),
             format!(
                 "move it to the housekeeping CPUs: `echo {hk} > /proc/irq/{irq}/smp_affinity_list` (rros-isolation applies the profile's IRQ affinity at boot: an IRQ requested later, or irqbalance, escapes it; set IRQBALANCE_BANNED_CPULIST or disable irqbalance)",
                 hk = c.cx.housekeeping,
@@ -552,6 +562,7 @@ mod tests {
         d.from_ns = 1_000_000_000;
         d.to_ns = 2_000_000_000;
         Evidence {
+            irq_affinity: [("45".to_owned(), "0-3".to_owned())].into(),
             cpus: vec![CPU],
             total: d.clone(),
             intervals: vec![d],
@@ -650,8 +661,9 @@ mod tests {
             ("device-irq", Confidence::High)
         );
         assert!(
-            c.evidence
-                .starts_with("IRQ 45 (eth0) fired 812 time(s) on CPU 3"),
+            c.evidence.starts_with(
+                "IRQ 45 (eth0) fired 812 time(s) on CPU 3 during the run; its affinity is 0-3;"
+            ),
             "{}",
             c.evidence
         );

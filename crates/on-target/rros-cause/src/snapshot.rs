@@ -74,6 +74,15 @@ impl Probe {
             .collect()
     }
 
+    /// The CPUs IRQ `irq` may be served by (`/proc/irq/N/smp_affinity_list`, `0-3`).
+    pub fn irq_affinity(&self, irq: &str) -> Option<String> {
+        if irq.is_empty() || !irq.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let text = self.read_str(&format!("proc/irq/{irq}/smp_affinity_list"))?;
+        Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+    }
+
     /// Takes a snapshot at `mono_ns` (CLOCK_MONOTONIC, the samplers' clock).
     pub fn snapshot(&self, mono_ns: u64) -> Snapshot {
         let mut s = Snapshot {

@@ -142,6 +142,14 @@ fn the_analysis_names_the_rt_hog_first_with_its_fix() {
         a.worst[0].interval
     );
     assert!(a.unchecked.is_empty(), "{:?}", a.unchecked);
+    let irq = a.causes.iter().find(|c| c.rule == "device-irq").unwrap();
+    assert!(
+        irq.evidence.starts_with(
+            "IRQ 45 (eth0) fired 812 time(s) on CPU 3 during the run; its affinity is 0-3"
+        ),
+        "{}",
+        irq.evidence
+    );
 }
 
 #[test]
