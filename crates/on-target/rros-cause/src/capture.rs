@@ -3,7 +3,7 @@
 //! capture reads files the kernel keeps anyway, so the hot path is unchanged.
 //!
 //! Only the deltas are kept: the whole run's, and a ring of the last [`RING`] intervals
-//! (about ten minutes at 100 ms), each bounded in size, so a long run costs bounded memory.
+//! (five minutes at 100 ms), each bounded in size, so a long run costs bounded memory.
 //! What lives and dies during the run (the samplers themselves, whose threads and EVL
 //! elements are gone at the last snapshot, a short-lived task) is summed over the intervals
 //! instead of taken from the first and last snapshots.
@@ -18,7 +18,7 @@ use std::time::Duration;
 /// Time between two periodic snapshots.
 pub const PERIOD: Duration = Duration::from_millis(100);
 /// Intervals kept.
-pub const RING: usize = 6000;
+pub const RING: usize = 3000;
 /// Tasks kept in the whole run's delta, the busiest.
 pub const TOTAL_TASKS: usize = 32;
 
