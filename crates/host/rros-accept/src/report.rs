@@ -37,6 +37,8 @@ pub struct ScenarioResult {
     pub max_us: Option<f64>,
     pub threshold_us: Option<f64>,
     pub margin_us: Option<f64>,
+    /// The analysis' top cause of a FAIL, or of a PASS with a thin margin (issue #16).
+    pub top_cause: Option<String>,
 }
 
 /// What the host needs from a board's `report.json` (schema `rros-validate/1`). Unknown
@@ -77,6 +79,11 @@ pub fn parse_report(json_text: &str) -> Result<ReportSummary, String> {
                 max_us: s.max_us,
                 threshold_us: Some(s.threshold.max_us),
                 margin_us: s.margin_us,
+                top_cause: s
+                    .analysis
+                    .as_ref()
+                    .filter(|a| a.shown())
+                    .and_then(|a| a.top_line()),
             })
             .collect(),
         errors: report.errors.into_iter().map(|e| e.message).collect(),
@@ -389,10 +396,40 @@ pub fn summary_md(results: &[BoardResult], out: &Path) -> String {
             r.reason.as_deref().map_or("".into(), md_cell)
         );
     }
+    top_causes(&mut s, results);
     for r in results {
         board_section(&mut s, r, out);
     }
     s
+}
+
+/// The top cause of each board's failed or thin scenarios, under the fleet table.
+fn top_causes(s: &mut String, results: &[BoardResult]) {
+    let lines: Vec<String> = results
+        .iter()
+        .filter_map(|r| Some((r, r.report.as_ref()?)))
+        .flat_map(|(r, report)| {
+            report.scenarios.iter().filter_map(move |sc| {
+                let cause = sc.top_cause.as_deref()?;
+                Some(format!(
+                    "- {} / {}: {}",
+                    md_cell(&r.name),
+                    md_cell(&sc.name),
+                    md_cell(cause)
+                ))
+            })
+        })
+        .collect();
+    if !lines.is_empty() {
+        s.push_str(
+            "
+Top causes:
+
+",
+        );
+        s.push_str(&lines.join("\n"));
+        s.push('\n');
+    }
 }
 
 /// One board's part of `summary.md`: where it ran and why it ended as it did, then its
@@ -434,6 +471,11 @@ fn board_section(s: &mut String, r: &BoardResult, out: &Path) {
                 opt(sc.threshold_us),
                 opt(sc.margin_us)
             );
+        }
+        for sc in &report.scenarios {
+            if let Some(cause) = &sc.top_cause {
+                let _ = writeln!(s, "\n- {}: {}", md_cell(&sc.name), md_cell(cause));
+            }
         }
     }
     if report.findings.is_empty() {
@@ -768,6 +810,45 @@ mod tests {
         let doc: Value = serde_json::from_str(&accept_json(&results)).unwrap();
         assert_eq!(doc["verdict"], "FAIL");
         assert_eq!(doc["boards"][1]["audit_findings"][0]["rule"], "nohz-full");
+    }
+
+    /// Issue #16: the analysis comes home with report.json, and the summary lists each
+    /// board's top cause (under the fleet table and in the board's section).
+    #[test]
+    fn the_summary_lists_the_top_cause_per_board() {
+        let mut doc: Value = serde_json::from_str(REPORT).unwrap();
+        doc["scenarios"][1]["analysis"] = json!({
+            "label": "failure",
+            "causes": [{
+                "rule": "foreign-task",
+                "confidence": "high",
+                "evidence": "task `foo` (pid 123, tid 123, SCHED_FIFO 99) ran 1200.0 ms on CPU 1",
+                "fix": "move it to the housekeeping CPUs 0: `taskset -apc 0 123`"
+            }],
+            "worst": [],
+            "unchecked": []
+        });
+        let report = parse_report(&doc.to_string()).unwrap();
+        let results = [result("b", Verdict::Fail, Some(report))];
+        let md = summary_md(&results, Path::new("/out"));
+        let line = "b / hackbench load: likely cause (high): task `foo` (pid 123, tid 123, SCHED_FIFO 99) ran 1200.0 ms on CPU 1; fix: move it to the housekeeping CPUs 0: `taskset -apc 0 123`";
+        assert!(md.contains(&format!("Top causes:\n\n- {line}\n")), "{md}");
+        assert!(
+            md.contains("\n- hackbench load: likely cause (high): task `foo`"),
+            "{md}"
+        );
+        let plain = summary_md(
+            &[result(
+                "b",
+                Verdict::Fail,
+                Some(parse_report(REPORT).unwrap()),
+            )],
+            Path::new("/out"),
+        );
+        assert!(
+            !plain.contains("Top causes"),
+            "no analysis, no list: {plain}"
+        );
     }
 
     #[test]

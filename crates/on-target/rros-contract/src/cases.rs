@@ -203,8 +203,15 @@ pub fn cases(report: &Report) -> Vec<Case> {
         if let Some(e) = &s.evt {
             case.output += &format!("\n{}", e.statement);
         }
+        let cause = s.analysis.as_ref().filter(|a| a.shown());
+        if let Some(line) = cause.and_then(|a| a.top_line()) {
+            case.output += &format!("\n{line}");
+        }
         if s.verdict != Verdict::Pass {
             case.message = s.reasons.join("; ");
+            if let Some(line) = cause.and_then(|a| a.top_line()) {
+                case.message += &format!("; {line}");
+            }
             case.details = numbers;
         }
         case.max_us = s.max_us;

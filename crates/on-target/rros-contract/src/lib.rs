@@ -8,6 +8,8 @@
 //! - [`report`]: the versioned `report.json` types ([`Report`], [`Verdict`], [`Severity`],
 //!   [`Finding`]), the verdict rules, and [`Report::from_json`], the one reader
 //!   (tolerant of added fields, strict on the fields decisions are made with);
+//! - [`analysis`]: a scenario's ranked causes (issue #16) and the one definition of a thin
+//!   margin;
 //! - [`verdict_line`]: `rros-validate: verdict=PASS run=<id> dir=<dir>` and its only parser;
 //! - [`plan`]: the run plan (scenarios, durations) and the one timeout formula a consumer
 //!   should allow a run;
@@ -17,6 +19,7 @@
 //! It runs on the board (rros-validate links it), so it stays small: serde, serde_json,
 //! thiserror and quick-junit.
 
+pub mod analysis;
 pub mod cases;
 pub mod plan;
 pub mod render;

@@ -485,6 +485,10 @@ pub struct ScenarioReport {
     pub per_cpu: Vec<CpuReport>,
     /// The engine's own warnings.
     pub warnings: Vec<String>,
+    /// Why the latency was what it was (absent in reports written before it existed, and
+    /// for scenarios not measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<crate::analysis::Analysis>,
 }
 
 impl ScenarioReport {
@@ -753,6 +757,7 @@ mod tests {
             pm_qos: None,
             per_cpu: vec![],
             warnings: vec![],
+            analysis: None,
         }
     }
 

@@ -97,6 +97,7 @@ fn scenario(name: &str, load: Option<LoadReport>, samples: u64, max_us: f64) -> 
             },
         }],
         warnings: vec![],
+        analysis: None,
     };
     if s.max_us.is_none() {
         s.margin_us = None;
@@ -463,4 +464,89 @@ fn lava_lines_map_the_cases() {
     );
     let junit = render::junit::render(&fail()).unwrap();
     assert!(junit.contains("nohz-full: nohz_full CPUs"), "{junit}");
+}
+
+/// Issue #16: a FAIL shows its top causes in the text and Markdown views and the JUnit
+/// message; a PASS with a thin margin shows them as a warning; the section follows the
+/// schema. The golden set carries no analysis (it is optional): old reports stay valid.
+#[test]
+fn the_analysis_shows_for_a_fail_and_a_thin_pass() {
+    use rros_contract::analysis::*;
+    let analysis = |label| Analysis {
+        label,
+        causes: vec![
+            Cause {
+                rule: "device-irq".into(),
+                confidence: Confidence::High,
+                evidence: "IRQ 45 (eth0) fired 812 time(s) on CPU 1 during the run".into(),
+                fix: "echo 0 > /proc/irq/45/smp_affinity_list".into(),
+            },
+            Cause {
+                rule: "ipi".into(),
+                confidence: Confidence::Informational,
+                evidence: "LOC (Local timer interrupts) ×5000 on CPU 1".into(),
+                fix: "-".into(),
+            },
+        ],
+        worst: vec![WorstSample {
+            cpu: 1,
+            latency_us: 812.3,
+            at_s: 3.2,
+            interval: "IRQ 45 (eth0) ×9".into(),
+        }],
+        unchecked: vec![],
+    };
+    let mut failed = fail();
+    let name = failed.scenarios[1].name.clone();
+    failed.scenarios[1].analysis = Some(analysis(AnalysisLabel::Failure));
+    let text = render::text::render(&failed, "/x");
+    assert!(
+        text.contains(&format!("  {name}: why it failed, most likely first:\n    [high] IRQ 45 (eth0) fired 812 time(s) on CPU 1 during the run\n      fix: echo 0 > /proc/irq/45/smp_affinity_list\n")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("LOC"),
+        "informational causes are not shown: {text}"
+    );
+    let md = render::markdown::render(&failed);
+    assert!(md.contains("  - *high*: IRQ 45 (eth0) fired 812"), "{md}");
+    let junit = render::junit::render(&failed).unwrap();
+    assert!(
+        junit.contains("likely cause (high): IRQ 45 (eth0) fired 812 time(s) on CPU 1"),
+        "{junit}"
+    );
+
+    let mut thin = pass();
+    thin.scenarios[0].max_us = Some(85.0);
+    thin.scenarios[0].analysis = Some(analysis(AnalysisLabel::Warning));
+    let text = render::text::render(&thin, "/x");
+    assert!(
+        text.contains("warning: thin margin, max 85.0 µs is above 80 % of the 100 µs budget, most likely first:"),
+        "{text}"
+    );
+    let mut record = pass();
+    record.scenarios[0].analysis = Some(analysis(AnalysisLabel::Record));
+    assert!(!render::text::render(&record, "/x").contains("IRQ 45"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.json");
+    std::fs::write(&path, failed.to_json()).unwrap();
+    let back = Report::from_json(&failed.to_json(), "analysis").unwrap();
+    assert_eq!(back.scenarios[1].analysis, failed.scenarios[1].analysis);
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/report.schema.json");
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.load(open(sys.argv[2])))",
+        ])
+        .arg(&schema)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

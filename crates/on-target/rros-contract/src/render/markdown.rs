@@ -104,6 +104,19 @@ pub fn render(report: &Report) -> String {
             for w in &sc.warnings {
                 s += &format!("- warning: {}\n", cell(w));
             }
+            if let Some(a) = &sc.analysis
+                && let Some(heading) = a.heading(sc.max_us, sc.threshold.max_us)
+            {
+                s += &format!("- {}\n", cell(&heading));
+                for c in a.top(crate::analysis::SHOWN) {
+                    s += &format!(
+                        "  - *{}*: {} — fix: {}\n",
+                        c.confidence.as_str(),
+                        cell(&c.evidence),
+                        cell(&c.fix)
+                    );
+                }
+            }
             s += "\n";
         }
         s += "![latency histogram](histogram.svg)\n";

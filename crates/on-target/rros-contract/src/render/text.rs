@@ -82,6 +82,19 @@ pub fn render(report: &Report, dir: &str) -> String {
             if let Some(e) = &sc.evt {
                 s += &format!("  {}: {}\n", sc.name, e.statement);
             }
+            if let Some(a) = &sc.analysis
+                && let Some(heading) = a.heading(sc.max_us, sc.threshold.max_us)
+            {
+                s += &format!("  {}: {heading}\n", sc.name);
+                for c in a.top(crate::analysis::SHOWN) {
+                    s += &format!(
+                        "    [{}] {}\n      fix: {}\n",
+                        c.confidence.as_str(),
+                        c.evidence,
+                        c.fix
+                    );
+                }
+            }
         }
     }
     if !report.errors.is_empty() {

@@ -7,7 +7,8 @@
 //!    scenarios with their durations, CPUs, loads and budgets, the backend choice, the output,
 //!    and every reason known in advance why a scenario cannot be measured.
 //! 2. [`execute`]: the plan is carried out step by step (pin, audit, backend, then each
-//!    scenario, which [`scenario`] measures under its load). What stops a scenario is a typed
+//!    scenario, which [`scenario`] measures under its load, with [`evidence`] captured
+//!    around it for the analysis of why). What stops a scenario is a typed
 //!    [`cause::NotRun`], never a message recognised later.
 //! 3. The contract judges: `Report::decide` (rros-contract) sets the verdict from the parts.
 //! 4. [`output`]: the reports are rendered, stored atomically and the verdict line printed.
@@ -17,6 +18,7 @@
 //! threaded through all of them.
 
 mod cause;
+mod evidence;
 mod execute;
 mod output;
 mod plan;

@@ -101,6 +101,7 @@ pub fn stub(board: &Board, step: &Step, backend: BackendKind) -> ScenarioReport 
         pm_qos: None,
         per_cpu: Vec::new(),
         warnings: Vec::new(),
+        analysis: None,
     }
 }
 
@@ -124,7 +125,9 @@ pub fn measure(ctx: &ScenarioRun, mut sr: ScenarioReport) -> Measured {
     let meter = running
         .as_ref()
         .map(|l| loadwork::Meter::start(l.supervisor_pid()));
+    let watch = super::evidence::Watch::start(ctx.board);
     let result = cyclictest::run(&cfg, ctx.term, &mut progress);
+    let evidence = watch.finish();
     let work = meter.and_then(loadwork::Meter::finish);
     if ctx.step.load.is_some() {
         check_load_work(&mut sr, work, result.is_ok());
@@ -133,7 +136,7 @@ pub fn measure(ctx: &ScenarioRun, mut sr: ScenarioReport) -> Measured {
         reap_load(&mut sr, l);
     }
     match result {
-        Ok(rr) => measured(ctx, sr, rr),
+        Ok(rr) => measured(ctx, sr, rr, evidence.as_ref()),
         Err(e) => engine_failed(sr, &e),
     }
 }
@@ -262,7 +265,12 @@ fn engine_failed(mut sr: ScenarioReport, e: &impl std::fmt::Display) -> Measured
 }
 
 /// The engine's numbers in the report entry, judged against the budget.
-fn measured(ctx: &ScenarioRun, mut sr: ScenarioReport, rr: RunReport) -> Measured {
+fn measured(
+    ctx: &ScenarioRun,
+    mut sr: ScenarioReport,
+    rr: RunReport,
+    evidence: Option<&rros_cause::Evidence>,
+) -> Measured {
     record_numbers(&mut sr, &rr, ctx.first_thread);
     record_tail(&mut sr, &rr, ctx);
     let interrupted = rr.end_reason == EndReason::Stopped;
@@ -274,6 +282,7 @@ fn measured(ctx: &ScenarioRun, mut sr: ScenarioReport, rr: RunReport) -> Measure
         ));
     }
     sr.judge();
+    super::evidence::analyse(&mut sr, evidence, &rr, ctx.board);
     Measured {
         report: sr,
         engine: Some(rr),
