@@ -15,8 +15,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Time between two periodic snapshots.
+/// Time between two periodic snapshots, at the shortest.
 pub const PERIOD: Duration = Duration::from_millis(100);
+/// The share of one housekeeping CPU the capture may take: a snapshot reads every thread's
+/// `stat` (a few ms on a desktop, tens of ms on a slow or emulated board), so the next one
+/// waits until the snapshot's cost is at most this share of the interval. Intervals grow on
+/// a slow board; the housekeeping CPU (sshd, the loads' own work) keeps its time.
+pub const MAX_CPU_SHARE: f64 = 0.02;
 /// Intervals kept.
 pub const RING: usize = 3000;
 /// Tasks kept in the whole run's delta, the busiest.
@@ -184,14 +189,16 @@ impl Capture {
             .name("rros-cause".into())
             .spawn(move || {
                 pin(&cpus);
+                lower_priority();
                 let mut rec = Recorder::start(probe);
                 let _ = ready_tx.send(());
                 let mut next = std::time::Instant::now() + PERIOD;
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(10));
-                    if std::time::Instant::now() >= next {
+                    let now = std::time::Instant::now();
+                    if now >= next {
                         rec.tick();
-                        next += PERIOD;
+                        next = now + interval_after(now.elapsed());
                     }
                 }
                 rec.finish()
@@ -216,6 +223,23 @@ impl Drop for Capture {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+/// The wait before the next snapshot, given what the last one cost: [`PERIOD`], or longer
+/// so that the capture takes at most [`MAX_CPU_SHARE`] of its CPU.
+pub fn interval_after(cost: Duration) -> Duration {
+    PERIOD.max(cost.mul_f64((1.0 - MAX_CPU_SHARE) / MAX_CPU_SHARE))
+}
+
+/// nice 10 for the capture thread (Linux sets it per thread): on the housekeeping CPU,
+/// sshd and the scenario's load come first.
+fn lower_priority() {
+    // SAFETY: gettid has no preconditions; setpriority on our own thread id only changes
+    // this thread's nice value, and a refusal is harmless (the capture runs at its default).
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
     }
 }
 
@@ -282,5 +306,20 @@ mod tests {
         assert_eq!(ev.total.tasks.len(), 1);
         assert_eq!(ev.total.tasks[0].run_ns, 7_000_000);
         assert!(ev.missing.contains("/proc/interrupts"));
+    }
+
+    #[test]
+    fn a_costly_snapshot_stretches_the_interval_to_its_cpu_share() {
+        assert_eq!(interval_after(Duration::from_millis(1)), PERIOD);
+        // 5 ms a snapshot (this desktop): 245 ms apart, 2 % of a CPU.
+        assert_eq!(
+            interval_after(Duration::from_millis(5)),
+            Duration::from_millis(245)
+        );
+        // 50 ms (an emulated board): 2.45 s apart.
+        let slow = interval_after(Duration::from_millis(50));
+        assert_eq!(slow, Duration::from_millis(2450));
+        let share = 0.050 / (0.050 + slow.as_secs_f64());
+        assert!(share <= MAX_CPU_SHARE + 1e-9, "{share}");
     }
 }

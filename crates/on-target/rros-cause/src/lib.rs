@@ -10,8 +10,8 @@
 //! - [`sources`]: one parser per kernel file, pure and panic-free on any text;
 //! - [`snapshot`]: a [`Probe`] reads them under a root (`/`, or a fixture tree) into a
 //!   [`Snapshot`]; a [`Delta`] is what changed on the measured CPUs between two;
-//! - [`capture`]: a thread on the housekeeping CPUs snapshots at the start, every 100 ms and
-//!   at the end; the samplers' hot path is untouched;
+//! - [`capture`]: a thread on the housekeeping CPUs snapshots at the start, every 100 ms (or
+//!   longer, to stay under 2 % of a CPU) and at the end; the samplers' hot path is untouched;
 //! - [`rules`]: the table-driven analysis, pure, which places each of the worst samples in
 //!   the interval it fell in and ranks the causes.
 

@@ -158,7 +158,7 @@ impl Ctx<'_> {
         let confidence = if aligned > 0 { raise(base) } else { base };
         let evidence = if aligned > 0 {
             format!(
-                "{evidence}; {aligned} of the {} worst samples fell in the same 100 ms intervals",
+                "{evidence}; {aligned} of the {} worst samples fell in the same intervals between snapshots",
                 self.worst.len()
             )
         } else {
