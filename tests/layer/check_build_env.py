@@ -80,7 +80,8 @@ def version_tuple(text):
 
 def check_board(board, include, env_dir):
     """Returns (lines, ok): one `ok:`/`FAIL:`/`skip:` line per check."""
-    lines, ok = [], True
+    checks = cd.Checks()
+    lines, report = checks.lines, checks.report
     env_dir = Path(env_dir)
     flavour = include.get("RROS_KERNEL_FLAVOUR", "")
     delivery = include.get("RROS_CMDLINE_DELIVERY", "")
@@ -94,13 +95,6 @@ def check_board(board, include, env_dir):
             return None
         return cd.parse_env(path.read_text(errors="replace"))
 
-    def report(what, problems):
-        nonlocal ok
-        if problems:
-            ok = False
-            lines.extend(f"FAIL: {what}: {p}" for p in problems)
-        else:
-            lines.append(f"ok: {what}")
 
     image, kernel = load("rros-image"), load("virtual/kernel")
     kernel_text = (env_dir / "env-virtual_kernel.txt").read_text(errors="replace")
@@ -157,7 +151,7 @@ def check_board(board, include, env_dir):
         report(f"rros-validate.service auto-enable is {want!r} (RROS_VALIDATE_AT_BOOT={at_boot!r}, "
                f"RROS_DEVELOPMENT={validate.get('RROS_DEVELOPMENT')!r})",
                [] if got == want else [f"SYSTEMD_AUTO_ENABLE is {got!r}"])
-    return lines, ok
+    return lines, checks.ok
 
 
 def excerpt(env_dir, out_dir):

@@ -138,19 +138,27 @@ def label_value(env, var, label):
     return best
 
 
+class Checks:
+    """The lines of a board's checks (`ok: WHAT` or `FAIL: WHAT: PROBLEM`), and whether all passed."""
+
+    def __init__(self):
+        self.lines, self.ok = [], True
+
+    def report(self, what, problems):
+        if problems:
+            self.ok = False
+            self.lines.extend(f"FAIL: {what}: {p}" for p in problems)
+        else:
+            self.lines.append(f"ok: {what}")
+
+
 def check_board(board, include, env):
     """Returns (lines, ok): one `ok:`/`FAIL:` line per check."""
-    lines, ok = [], True
+    checks = Checks()
+    lines, report = checks.lines, checks.report
     expected = include.get("RROS_ISOLATION_CMDLINE", "")
     delivery = include.get("RROS_CMDLINE_DELIVERY", "")
 
-    def report(what, problems):
-        nonlocal ok
-        if problems:
-            ok = False
-            lines.extend(f"FAIL: {what}: {p}" for p in problems)
-        else:
-            lines.append(f"ok: {what}")
 
     def same(what, value, want):
         report(what, [] if value == want else [f"is {value!r}, expected {want!r}"])
@@ -214,7 +222,7 @@ def check_board(board, include, env):
             same("QB_SMP (vCPUs = the profile's CPUs, RROS_CPU_COUNT)", image.get("QB_SMP"), f"-smp {count}")
     else:
         return [f"FAIL: {board}: unknown RROS_CMDLINE_DELIVERY {delivery!r}"], False
-    return lines, ok
+    return lines, checks.ok
 
 
 def main(argv):
