@@ -8,6 +8,8 @@
 //! - [`report`]: the versioned `report.json` types ([`Report`], [`Verdict`], [`Severity`],
 //!   [`Finding`]), the verdict rules, and [`Report::from_json`], the one reader
 //!   (tolerant of added fields, strict on the fields decisions are made with);
+//! - [`claim`]: what a PASS must prove (a scenario's claim), the one zero-exceedance bound
+//!   formula, and the INCONCLUSIVE verdict it leads to;
 //! - [`verdict_line`]: `rros-validate: verdict=PASS run=<id> dir=<dir>` and its only parser;
 //! - [`plan`]: the run plan (scenarios, durations) and the one timeout formula a consumer
 //!   should allow a run;
@@ -18,11 +20,13 @@
 //! thiserror and quick-junit.
 
 pub mod cases;
+pub mod claim;
 pub mod plan;
 pub mod render;
 pub mod report;
 pub mod verdict_line;
 
+pub use claim::{Claim, ClaimReport};
 pub use report::{Finding, Report, Severity, Verdict};
 pub use verdict_line::VerdictLine;
 
