@@ -17,7 +17,7 @@ pub mod rules;
 
 pub use cpulist::{CpuListError, CpuSet};
 pub use profile::{
-    Arch, CmdlineDelivery, DEFAULT_MIN_SAMPLES, Flavour, Profile, SmtPolicy, Threshold, Tuning,
+    Arch, Claim, CmdlineDelivery, DEFAULT_MIN_SAMPLES, Flavour, Profile, SmtPolicy, Threshold, Tuning,
 };
 pub use rules::{
     Board, BoardScenario, Finding, INTERVAL_US_RANGE, MAX_CPU_COUNT, Severity, Validation,
