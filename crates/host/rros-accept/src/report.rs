@@ -274,6 +274,12 @@ pub fn fail_reason(report: &ReportSummary) -> Option<String> {
         parts.push(format!("audit: {total} finding(s): {}", shown.join(", ")));
     }
     for s in &report.scenarios {
+        if s.verdict == Some(Verdict::Inconclusive) {
+            parts.push(format!(
+                "scenario {} inconclusive (within budget, too few samples to prove its claim)",
+                s.name
+            ));
+        }
         if s.verdict == Some(Verdict::Fail) {
             let mut part = format!("scenario {} over budget", s.name);
             if let (Some(max), Some(threshold)) = (s.max_us, s.threshold_us) {
@@ -296,7 +302,7 @@ fn acceptance_case(r: &BoardResult) -> Case {
         .collect();
     let status = match r.verdict {
         Verdict::Error => Status::Error,
-        Verdict::Fail if r.report.is_none() => Status::Fail,
+        Verdict::Fail | Verdict::Inconclusive if r.report.is_none() => Status::Fail,
         _ if !missing.is_empty() => Status::Fail,
         _ => Status::Pass,
     };
@@ -370,11 +376,15 @@ pub fn summary_md(results: &[BoardResult], out: &Path) -> String {
     let _ = writeln!(s, "# Acceptance: {verdict}\n");
     let _ = writeln!(
         s,
-        "{} board(s): {} PASS, {} FAIL, {} ERROR.\n",
+        "{} board(s): {} PASS, {} FAIL, {} ERROR.{}\n",
         results.len(),
         count(Verdict::Pass),
         count(Verdict::Fail),
-        count(Verdict::Error)
+        count(Verdict::Error),
+        match count(Verdict::Inconclusive) {
+            0 => String::new(),
+            n => format!(" {n} INCONCLUSIVE (within budget, too few samples to prove the claim)."),
+        }
     );
     s.push_str("| board | target | verdict | run | time | why |\n|---|---|---|---|---|---|\n");
     for r in results {

@@ -55,6 +55,9 @@ pub struct Board {
     /// Empty unless the flavour is a dual kernel.
     pub oob: CpuSet,
     pub tuning: Tuning,
+    /// The board-wide `claim`, the default of every scenario (each scenario's resolved claim
+    /// is [`BoardScenario::claim`]).
+    pub claim: Option<Claim>,
     pub scenarios: Vec<BoardScenario>,
 }
 
@@ -662,6 +665,7 @@ fn board(ctx: &ProfileCtx<'_>, scenarios: &[ScenarioCtx<'_>]) -> Option<Board> {
         isolated: ctx.isolated.clone().ok()?,
         oob: ctx.oob.clone().ok()?,
         tuning: profile.tuning.clone(),
+        claim: profile.claim,
         scenarios,
     })
 }
