@@ -2,7 +2,8 @@
 //!
 //! `audit` checks the live CPU isolation against the board profile, `tune` applies its
 //! runtime part, `run` audits, measures every scenario under its load and writes the reports
-//! with a PASS / FAIL / ERROR verdict (exit 0 / 1 / 2), `report` prints a run. See
+//! with a PASS / FAIL / ERROR / INCONCLUSIVE verdict (exit 0 / 1 / 2 / 3), `report` prints a
+//! run. See
 //! `docs/validation.md`.
 
 mod audit;
@@ -74,7 +75,7 @@ enum Command {
         dry_run: bool,
     },
     /// Audit, measure every scenario under its load, write the reports (exit 0 PASS, 1 FAIL,
-    /// 2 ERROR).
+    /// 2 ERROR, 3 INCONCLUSIVE: within budget, too few samples to prove the claim).
     Run(RunCli),
     /// Print a run (default: the newest) in one of the contract's renderings.
     Report {
