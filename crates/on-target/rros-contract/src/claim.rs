@@ -251,10 +251,17 @@ mod tests {
             1,
         );
         assert_eq!(r.more_samples, 2_695_731);
-        assert!((r.more_time_s - 539.146_2).abs() < 1e-3, "{}", r.more_time_s);
+        assert!(
+            (r.more_time_s - 539.146_2).abs() < 1e-3,
+            "{}",
+            r.more_time_s
+        );
         let text = r.shortfall(300_000, 200, 1);
         assert!(text.contains("2695731 more"), "{text}");
-        assert!(text.contains("about 540 s more at 200 µs on 1 CPU"), "{text}");
+        assert!(
+            text.contains("about 540 s more at 200 µs on 1 CPU"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -566,8 +566,7 @@ impl ScenarioReport {
             return;
         };
         let cpus = self.per_cpu.len().max(1);
-        let judged =
-            crate::claim::ClaimReport::judge(asked, self.samples, self.interval_us, cpus);
+        let judged = crate::claim::ClaimReport::judge(asked, self.samples, self.interval_us, cpus);
         if !judged.proven {
             self.verdict = Verdict::Inconclusive;
             self.reasons
@@ -915,7 +914,11 @@ mod tests {
         };
         let short = with_claim(50.0, 2994);
         assert_eq!(short.verdict, Verdict::Inconclusive);
-        assert!(short.reasons[0].contains("2995 samples, 1 more"), "{:?}", short.reasons);
+        assert!(
+            short.reasons[0].contains("2995 samples, 1 more"),
+            "{:?}",
+            short.reasons
+        );
         assert!(!short.claim.as_ref().unwrap().proven);
         let enough = with_claim(50.0, 2995);
         assert_eq!(enough.verdict, Verdict::Pass, "{:?}", enough.reasons);
@@ -927,7 +930,12 @@ mod tests {
         r.scenarios = vec![enough, short];
         r.decide();
         assert_eq!(r.verdict, Verdict::Inconclusive);
-        assert!(r.summary.starts_with("not proven: idle: budget never exceeded"), "{}", r.summary);
+        assert!(
+            r.summary
+                .starts_with("not proven: idle: budget never exceeded"),
+            "{}",
+            r.summary
+        );
         assert!(r.errors.is_empty());
     }
 }

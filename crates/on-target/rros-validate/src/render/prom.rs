@@ -201,7 +201,10 @@ mod tests {
         for (line, want) in [
             ("verdict=\"PASS\"}", " 0"),
             ("verdict=\"INCONCLUSIVE\"}", " 1"),
-            ("rros_validate_scenario_pass{board=\"qemux86-64\",scenario=\"idle\"}", " 0"),
+            (
+                "rros_validate_scenario_pass{board=\"qemux86-64\",scenario=\"idle\"}",
+                " 0",
+            ),
         ] {
             assert!(
                 text.lines().any(|l| l.contains(line) && l.ends_with(want)),
