@@ -10,6 +10,8 @@
 //!   (tolerant of added fields, strict on the fields decisions are made with);
 //! - [`claim`]: what a PASS must prove (a scenario's claim), the one zero-exceedance bound
 //!   formula, and the INCONCLUSIVE verdict it leads to;
+//! - [`compare`]: two runs' distributions compared per scenario (p50, p99, p99.9 with
+//!   order-statistic intervals, max by exchangeability): REGRESSED / UNCHANGED / IMPROVED;
 //! - [`verdict_line`]: `rros-validate: verdict=PASS run=<id> dir=<dir>` and its only parser;
 //! - [`plan`]: the run plan (scenarios, durations) and the one timeout formula a consumer
 //!   should allow a run;
@@ -21,6 +23,7 @@
 
 pub mod cases;
 pub mod claim;
+pub mod compare;
 pub mod plan;
 pub mod render;
 pub mod report;

@@ -1,0 +1,618 @@
+//! Did this build get worse? Two runs' latency distributions, compared with stated confidence.
+//!
+//! Pure statistics over two [`Report`]s: no I/O, so `rros-validate compare` and any host tool
+//! give the same answer. Everything is distribution-free (no normality, no fitted tail):
+//!
+//! - **Quantiles (p50, p99, p99.9)**: the order-statistic confidence interval. Among `n`
+//!   samples, the number below the true `q`-quantile is Binomial(n, q), so
+//!   `[X₍ₗ₎, X₍ᵤ₎]` covers it with probability `F(u−1) − F(l−1)` (`F` the Binomial(n, q)
+//!   CDF). [`quantile_interval`] takes the largest `l` with `F(l−1) ≤ α/2` and the smallest
+//!   `u` with `F(u−1) ≥ 1 − α/2`, so the coverage is at least `1 − α`; the order statistics
+//!   are read from the pooled histogram (lower bounds of 1 µs buckets, as the report's
+//!   percentiles). A bound whose rank falls outside the samples, or in the histogram's
+//!   overflow, is unknown (`None`).
+//! - **REGRESSED** when NEW's interval lies wholly above BASE's, **IMPROVED** when wholly
+//!   below, else **UNCHANGED**: two 95 % intervals that do not overlap is a conservative test.
+//! - **max** is one extreme, so it has no interval. Instead: if both runs come from one
+//!   distribution, every ordering of the pooled samples is equally likely, so the chance that
+//!   NEW has `k` samples above BASE's max is `∏ᵢ₌₀..ₖ₋₁ (n_new − i)/(n_base + n_new − i)`
+//!   (exchangeability; [`max_shift_p`]). Below `α` that is REGRESSED (and the mirror is
+//!   IMPROVED). One higher maximum of runs of equal length has p ≈ ½: never a regression.
+//!
+//! Like with like: [`Comparison::key_differences`] names every field of the run's key
+//! (board, kernel release and version, command line, scenario, backend, interval, CPUs)
+//! that differs; the caller refuses or warns.
+
+use crate::report::{Histogram, Report, ScenarioReport};
+
+/// The confidence of every interval and test (1 − α).
+pub const CONFIDENCE: f64 = 0.95;
+
+/// The quantiles compared, with their names.
+pub const QUANTILES: [(&str, f64); 3] = [("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999)];
+
+/// REGRESSED / UNCHANGED / IMPROVED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Change {
+    Improved,
+    Unchanged,
+    Regressed,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Improved => "IMPROVED",
+            Change::Unchanged => "UNCHANGED",
+            Change::Regressed => "REGRESSED",
+        }
+    }
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A sorted sample given as a histogram: `(lower bound µs, count)` in ascending order, plus
+/// the samples beyond the range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Distribution {
+    pub bins: Vec<(f64, u64)>,
+    pub overflow: u64,
+    /// The exact maximum, when known.
+    pub max_us: Option<f64>,
+}
+
+impl Distribution {
+    /// All measured CPUs of a scenario pooled into one histogram (the report's own bucket
+    /// width; CPUs of one run share it).
+    pub fn of(s: &ScenarioReport) -> Distribution {
+        let hists: Vec<&Histogram> = s.per_cpu.iter().map(|c| &c.histogram).collect();
+        let mut bins: Vec<(f64, u64)> = hists.iter().flat_map(|h| h.bins.iter().copied()).collect();
+        bins.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut merged: Vec<(f64, u64)> = Vec::with_capacity(bins.len());
+        for (lower, count) in bins {
+            match merged.last_mut() {
+                Some(last) if last.0 == lower => last.1 += count,
+                _ => merged.push((lower, count)),
+            }
+        }
+        Distribution {
+            bins: merged,
+            overflow: hists.iter().map(|h| h.overflow).sum(),
+            max_us: s.max_us,
+        }
+    }
+
+    pub fn samples(&self) -> u64 {
+        self.bins.iter().map(|b| b.1).sum::<u64>() + self.overflow
+    }
+
+    /// The `rank`-th smallest sample (1-based), as its bucket's lower bound; `None` past the
+    /// samples or in the overflow.
+    pub fn order_statistic(&self, rank: u64) -> Option<f64> {
+        if rank == 0 {
+            return None;
+        }
+        let mut seen = 0u64;
+        for &(lower, count) in &self.bins {
+            seen += count;
+            if seen >= rank {
+                return Some(lower);
+            }
+        }
+        None
+    }
+
+    /// Samples strictly above `value` (bins whose lower bound is above it, and the overflow).
+    pub fn above(&self, value: f64) -> u64 {
+        self.bins
+            .iter()
+            .filter(|b| b.0 > value)
+            .map(|b| b.1)
+            .sum::<u64>()
+            + self.overflow
+    }
+}
+
+/// The CDF of Binomial(n, q) at every k of the window that holds all but a negligible part
+/// of its mass: `(first k, cdf values)`. Exact up to double rounding: the weights are built
+/// from the mode by the pmf ratio `(n − k)/(k + 1) · q/(1 − q)` and normalised by their sum,
+/// so no factorial or gamma function is needed and n in the billions costs only the window.
+fn binomial_cdf_window(n: u64, q: f64) -> (u64, Vec<f64>) {
+    let mode = (((n + 1) as f64) * q).floor().min(n as f64) as u64;
+    let ratio_up = |k: u64| (n - k) as f64 / (k + 1) as f64 * q / (1.0 - q);
+    // Walk down and up from the mode until the weight is negligible (1e-18 of the mode's).
+    let mut down = Vec::new();
+    let (mut k, mut w) = (mode, 1.0f64);
+    while k > 0 {
+        w /= ratio_up(k - 1);
+        if w < 1e-18 {
+            break;
+        }
+        k -= 1;
+        down.push(w);
+    }
+    let first = mode - down.len() as u64;
+    let mut weights: Vec<f64> = down.into_iter().rev().collect();
+    weights.push(1.0);
+    let (mut k, mut w) = (mode, 1.0f64);
+    while k < n {
+        w *= ratio_up(k);
+        if w < 1e-18 {
+            break;
+        }
+        k += 1;
+        weights.push(w);
+    }
+    let total: f64 = weights.iter().sum();
+    let mut acc = 0.0;
+    let cdf = weights
+        .iter()
+        .map(|w| {
+            acc += w / total;
+            acc
+        })
+        .collect();
+    (first, cdf)
+}
+
+/// The ranks `(l, u)` (1-based) of the distribution-free `confidence` interval
+/// `[X₍ₗ₎, X₍ᵤ₎]` for the `q`-quantile of `n` samples, and its exact coverage. `l = 0`
+/// means no lower bound is possible; `u = n + 1` no upper bound (too few samples).
+pub fn quantile_interval(n: u64, q: f64, confidence: f64) -> (u64, u64, f64) {
+    if n == 0 {
+        return (0, 1, 1.0);
+    }
+    let alpha = 1.0 - confidence;
+    let (first, cdf) = binomial_cdf_window(n, q);
+    // F(k) for any k: 0 below the window, 1 above it.
+    let f = |k: i128| -> f64 {
+        if k < i128::from(first) {
+            0.0
+        } else {
+            let i = (k - i128::from(first)) as usize;
+            cdf.get(i).copied().unwrap_or(1.0)
+        }
+    };
+    // Largest l ≥ 1 with F(l − 1) ≤ α/2; 0 when even F(0) is above it.
+    let mut l: u64 = 0;
+    let (lo, hi) = (first.max(1), (first + cdf.len() as u64 + 1).min(n));
+    if f(0) <= alpha / 2.0 {
+        l = 1;
+        for cand in lo..=hi {
+            if f(i128::from(cand) - 1) <= alpha / 2.0 {
+                l = cand;
+            } else {
+                break;
+            }
+        }
+    }
+    // Smallest u ≤ n with F(u − 1) ≥ 1 − α/2; n + 1 when none.
+    let mut u = n + 1;
+    for cand in first.max(1)..=n.min(first + cdf.len() as u64 + 1) {
+        if f(i128::from(cand) - 1) >= 1.0 - alpha / 2.0 {
+            u = cand;
+            break;
+        }
+    }
+    let coverage = f(i128::from(u) - 1) - if l == 0 { 0.0 } else { f(i128::from(l) - 1) };
+    (l, u, coverage)
+}
+
+/// The chance, if BASE and NEW come from one distribution, that NEW has at least `k`
+/// samples above BASE's maximum: `∏ᵢ₌₀..ₖ₋₁ (n_new − i)/(n_base + n_new − i)`.
+pub fn max_shift_p(k: u64, n_base: u64, n_new: u64) -> f64 {
+    let total = n_base + n_new;
+    let mut p = 1.0f64;
+    for i in 0..k.min(n_new) {
+        p *= (n_new - i) as f64 / (total - i) as f64;
+        if p < 1e-300 {
+            return 0.0;
+        }
+    }
+    if k > n_new { 0.0 } else { p }
+}
+
+/// A quantile of one run with its interval (µs; `None`: unknown, see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    pub value: Option<f64>,
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+}
+
+impl Estimate {
+    pub fn of(d: &Distribution, q: f64, confidence: f64) -> Estimate {
+        let n = d.samples();
+        let (l, u, _) = quantile_interval(n, q, confidence);
+        let point = ((n as f64 * q).ceil() as u64).max(1);
+        Estimate {
+            value: d.order_statistic(point),
+            lower: d.order_statistic(l),
+            upper: (u <= n).then(|| d.order_statistic(u)).flatten(),
+        }
+    }
+}
+
+/// One metric of one scenario in both runs, and the word.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricChange {
+    /// `p50`, `p99`, `p99.9` or `max`.
+    pub metric: &'static str,
+    pub base: Estimate,
+    pub new: Estimate,
+    pub change: Change,
+    /// Why this word, with the numbers.
+    pub why: String,
+}
+
+fn fmt_us(v: Option<f64>) -> String {
+    v.map_or_else(|| "?".into(), |v| format!("{v:.0}"))
+}
+
+fn fmt_interval(e: &Estimate) -> String {
+    format!(
+        "{} µs [{}, {}]",
+        fmt_us(e.value),
+        fmt_us(e.lower),
+        fmt_us(e.upper)
+    )
+}
+
+/// Compares one quantile: REGRESSED when NEW's lower bound is above BASE's upper bound,
+/// IMPROVED when NEW's upper bound is below BASE's lower bound. An unknown bound never
+/// decides.
+pub fn compare_quantile(
+    name: &'static str,
+    q: f64,
+    base: &Distribution,
+    new: &Distribution,
+) -> MetricChange {
+    let b = Estimate::of(base, q, CONFIDENCE);
+    let n = Estimate::of(new, q, CONFIDENCE);
+    let above = matches!((n.lower, b.upper), (Some(nl), Some(bu)) if nl > bu);
+    let below = matches!((n.upper, b.lower), (Some(nu), Some(bl)) if nu < bl);
+    let change = if above {
+        Change::Regressed
+    } else if below {
+        Change::Improved
+    } else {
+        Change::Unchanged
+    };
+    let why = format!(
+        "{name} {} → {} ({} % intervals {})",
+        fmt_interval(&b),
+        fmt_interval(&n),
+        CONFIDENCE * 100.0,
+        match change {
+            Change::Regressed => "apart: NEW above",
+            Change::Improved => "apart: NEW below",
+            Change::Unchanged => "overlap",
+        }
+    );
+    MetricChange {
+        metric: name,
+        base: b,
+        new: n,
+        change,
+        why,
+    }
+}
+
+/// Compares the maxima by exchangeability ([`max_shift_p`]).
+pub fn compare_max(base: &Distribution, new: &Distribution) -> MetricChange {
+    let (nb, nn) = (base.samples(), new.samples());
+    let point = |d: &Distribution| Estimate {
+        value: d.max_us,
+        lower: None,
+        upper: None,
+    };
+    let alpha = 1.0 - CONFIDENCE;
+    let (mut change, mut why) = (
+        Change::Unchanged,
+        format!(
+            "max {} µs → {} µs (one extreme each: not apart at {} %)",
+            fmt_us(base.max_us),
+            fmt_us(new.max_us),
+            CONFIDENCE * 100.0
+        ),
+    );
+    if let (Some(bmax), Some(nmax)) = (base.max_us, new.max_us) {
+        let up = new.above(bmax);
+        let down = base.above(nmax);
+        let p_up = max_shift_p(up, nb, nn);
+        let p_down = max_shift_p(down, nn, nb);
+        if up > 0 && p_up < alpha {
+            change = Change::Regressed;
+            why = format!(
+                "max {bmax:.0} µs → {nmax:.0} µs: {up} NEW sample(s) above BASE's max, p = {p_up:.2e} if both were one distribution"
+            );
+        } else if down > 0 && p_down < alpha {
+            change = Change::Improved;
+            why = format!(
+                "max {bmax:.0} µs → {nmax:.0} µs: {down} BASE sample(s) above NEW's max, p = {p_down:.2e} if both were one distribution"
+            );
+        }
+    }
+    MetricChange {
+        metric: "max",
+        base: point(base),
+        new: point(new),
+        change,
+        why,
+    }
+}
+
+/// One scenario in both runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioComparison {
+    pub name: String,
+    pub base_samples: u64,
+    pub new_samples: u64,
+    pub metrics: Vec<MetricChange>,
+    /// The worst word of its metrics.
+    pub change: Change,
+    /// Key fields of this scenario that differ (backend, interval, CPUs).
+    pub differences: Vec<String>,
+}
+
+/// Two runs compared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub scenarios: Vec<ScenarioComparison>,
+    /// Scenarios in only one run (named with the run).
+    pub unmatched: Vec<String>,
+    /// Run-level key fields that differ, each `field: BASE → NEW`.
+    pub key_differences: Vec<String>,
+    /// The worst word of all scenarios (UNCHANGED when none was compared).
+    pub change: Change,
+}
+
+fn differ(out: &mut Vec<String>, field: &str, base: &str, new: &str) {
+    if base != new {
+        out.push(format!("{field}: {base:?} → {new:?}"));
+    }
+}
+
+/// Compares every scenario the two runs share. Scenarios without samples compare nothing
+/// (UNCHANGED, with no interval).
+pub fn compare(base: &Report, new: &Report) -> Comparison {
+    let mut key = Vec::new();
+    let board = |r: &Report| r.board.as_ref().map(|b| b.name.clone()).unwrap_or_default();
+    differ(&mut key, "board", &board(base), &board(new));
+    differ(
+        &mut key,
+        "kernel release",
+        &base.host.kernel_release,
+        &new.host.kernel_release,
+    );
+    differ(
+        &mut key,
+        "kernel build",
+        &base.host.kernel_version,
+        &new.host.kernel_version,
+    );
+    differ(
+        &mut key,
+        "kernel command line",
+        &base.host.cmdline,
+        &new.host.cmdline,
+    );
+    differ(&mut key, "machine", &base.host.machine, &new.host.machine);
+    let mut scenarios = Vec::new();
+    let mut unmatched = Vec::new();
+    for b in &base.scenarios {
+        let Some(n) = new.scenarios.iter().find(|n| n.name == b.name) else {
+            unmatched.push(format!("{} (only in BASE)", b.name));
+            continue;
+        };
+        let mut differences = Vec::new();
+        differ(&mut differences, "backend", &b.backend, &n.backend);
+        differ(
+            &mut differences,
+            "interval_us",
+            &b.interval_us.to_string(),
+            &n.interval_us.to_string(),
+        );
+        differ(&mut differences, "cpus", &b.cpus, &n.cpus);
+        let (db, dn) = (Distribution::of(b), Distribution::of(n));
+        let mut metrics: Vec<MetricChange> = QUANTILES
+            .iter()
+            .map(|&(name, q)| compare_quantile(name, q, &db, &dn))
+            .collect();
+        metrics.push(compare_max(&db, &dn));
+        let change = if db.samples() == 0 || dn.samples() == 0 {
+            Change::Unchanged
+        } else {
+            metrics
+                .iter()
+                .map(|m| m.change)
+                .max()
+                .unwrap_or(Change::Unchanged)
+        };
+        scenarios.push(ScenarioComparison {
+            name: b.name.clone(),
+            base_samples: db.samples(),
+            new_samples: dn.samples(),
+            metrics,
+            change,
+            differences,
+        });
+    }
+    for n in &new.scenarios {
+        if !base.scenarios.iter().any(|b| b.name == n.name) {
+            unmatched.push(format!("{} (only in NEW)", n.name));
+        }
+    }
+    let change = scenarios
+        .iter()
+        .map(|s| s.change)
+        .max()
+        .unwrap_or(Change::Unchanged);
+    Comparison {
+        scenarios,
+        unmatched,
+        key_differences: key,
+        change,
+    }
+}
+
+impl Comparison {
+    /// Whether the runs are like with like: same run key, and each shared scenario measured
+    /// the same way.
+    pub fn like_with_like(&self) -> bool {
+        self.key_differences.is_empty() && self.scenarios.iter().all(|s| s.differences.is_empty())
+    }
+
+    /// The terminal rendering: the word per scenario with each metric's numbers and interval.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        for d in &self.key_differences {
+            s += &format!("differs: {d}\n");
+        }
+        for sc in &self.scenarios {
+            s += &format!(
+                "{}: {} ({} → {} samples)\n",
+                sc.name, sc.change, sc.base_samples, sc.new_samples
+            );
+            for d in &sc.differences {
+                s += &format!("  differs: {d}\n");
+            }
+            for m in &sc.metrics {
+                s += &format!("  {:<9} {}\n", m.change.as_str(), m.why);
+            }
+        }
+        for u in &self.unmatched {
+            s += &format!("not compared: {u}\n");
+        }
+        s += &format!("compare: {}\n", self.change);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Binomial CDF against hand-computed values: Binomial(10, 0.5) F(1) = 11/1024,
+    /// F(8) = 1013/1024.
+    #[test]
+    fn binomial_cdf_is_exact_on_small_cases() {
+        let (first, cdf) = binomial_cdf_window(10, 0.5);
+        assert_eq!(first, 0);
+        assert!((cdf[1] - 11.0 / 1024.0).abs() < 1e-12);
+        assert!((cdf[8] - 1013.0 / 1024.0).abs() < 1e-12);
+        assert!((cdf[10] - 1.0).abs() < 1e-12);
+    }
+
+    /// The textbook case: the median of 10 samples at 95 % is [X₍₂₎, X₍₉₎], coverage
+    /// 1 − 2·11/1024 = 0.978515625.
+    #[test]
+    fn median_interval_of_ten() {
+        let (l, u, coverage) = quantile_interval(10, 0.5, 0.95);
+        assert_eq!((l, u), (2, 9));
+        assert!(
+            (coverage - (1.0 - 22.0 / 1024.0)).abs() < 1e-12,
+            "{coverage}"
+        );
+        // Too few samples for a p99 interval: no lower-rank problem, but no upper bound.
+        let (l, u, _) = quantile_interval(10, 0.99, 0.95);
+        assert_eq!(u, 11, "no upper bound from 10 samples");
+        assert!(l <= 10);
+    }
+
+    /// Large n: p99 of 100 000 samples has ranks near 99 000 ± 1.96·√(990) ≈ ±62, and the
+    /// coverage is at least 95 %.
+    #[test]
+    fn large_sample_ranks_are_near_the_normal_ones() {
+        let (l, u, coverage) = quantile_interval(100_000, 0.99, 0.95);
+        assert!(coverage >= 0.95, "{coverage}");
+        assert!((l as i64 - 98_939).abs() <= 4, "{l}");
+        assert!((u as i64 - 99_063).abs() <= 4, "{u}");
+        let (l, u, coverage) = quantile_interval(2_000_000_000, 0.5, 0.95);
+        assert!(coverage >= 0.95 && l < 1_000_000_000 && u > 1_000_000_000);
+    }
+
+    #[test]
+    fn max_exchangeability() {
+        // One sample of equal runs above the other's max: p = ½ (never significant).
+        assert!((max_shift_p(1, 1000, 1000) - 0.5).abs() < 1e-3);
+        // Five: about 1/32.
+        assert!((max_shift_p(5, 1000, 1000) - 0.03125).abs() < 1e-3);
+        assert_eq!(max_shift_p(0, 10, 10), 1.0);
+        assert_eq!(max_shift_p(11, 10, 10), 0.0);
+    }
+
+    /// A histogram of latencies drawn from `f(u)` for u on a fine uniform grid (a
+    /// deterministic stand-in for a sample of the distribution `f` is the quantile
+    /// function of).
+    pub(crate) fn dist(n: u64, f: impl Fn(f64) -> f64) -> Distribution {
+        let mut bins: std::collections::BTreeMap<u64, u64> = Default::default();
+        let mut max: f64 = 0.0;
+        for i in 0..n {
+            let v = f((i as f64 + 0.5) / n as f64);
+            max = max.max(v);
+            *bins.entry(v.floor() as u64).or_default() += 1;
+        }
+        Distribution {
+            bins: bins.into_iter().map(|(k, c)| (k as f64, c)).collect(),
+            overflow: 0,
+            max_us: Some(max),
+        }
+    }
+
+    /// An exponential-tailed latency: 5 µs floor, mean excess 4 µs (p99 ≈ 23 µs).
+    fn latency(scale: f64) -> impl Fn(f64) -> f64 {
+        move |u: f64| scale * (5.0 - 4.0 * (1.0 - u).ln())
+    }
+
+    #[test]
+    fn identical_runs_are_unchanged() {
+        let a = dist(200_000, latency(1.0));
+        for &(name, q) in &QUANTILES {
+            assert_eq!(compare_quantile(name, q, &a, &a).change, Change::Unchanged);
+        }
+        assert_eq!(compare_max(&a, &a).change, Change::Unchanged);
+    }
+
+    /// A 10 % shift of the whole distribution (p99 23 → 25.4 µs) is REGRESSED at 200 000
+    /// samples, and the reverse is IMPROVED.
+    #[test]
+    fn a_ten_percent_p99_shift_is_detected() {
+        let base = dist(200_000, latency(1.0));
+        let new = dist(200_000, latency(1.1));
+        let m = compare_quantile("p99", 0.99, &base, &new);
+        assert_eq!(m.change, Change::Regressed, "{}", m.why);
+        assert!(m.why.starts_with("p99 23 µs ["), "{}", m.why);
+        assert_eq!(
+            compare_quantile("p99", 0.99, &new, &base).change,
+            Change::Improved
+        );
+        // Too few samples to see it: UNCHANGED, never a guess.
+        let small_base = dist(300, latency(1.0));
+        let small_new = dist(300, latency(1.1));
+        assert_eq!(
+            compare_quantile("p99", 0.99, &small_base, &small_new).change,
+            Change::Unchanged
+        );
+    }
+
+    #[test]
+    fn order_statistics_read_the_histogram() {
+        let d = Distribution {
+            bins: vec![(1.0, 2), (3.0, 3)],
+            overflow: 1,
+            max_us: Some(9000.0),
+        };
+        assert_eq!(d.samples(), 6);
+        assert_eq!(d.order_statistic(1), Some(1.0));
+        assert_eq!(d.order_statistic(3), Some(3.0));
+        assert_eq!(d.order_statistic(5), Some(3.0));
+        assert_eq!(d.order_statistic(6), None, "in the overflow");
+        assert_eq!(d.order_statistic(0), None);
+        assert_eq!(d.above(1.0), 4);
+    }
+}
