@@ -317,8 +317,8 @@ pub fn compare_max(base: &Distribution, new: &Distribution) -> MetricChange {
         Change::Unchanged,
         format!(
             "max {} µs → {} µs (one extreme each: not apart at {} %)",
-            fmt_us(base.max_us),
-            fmt_us(new.max_us),
+            base.max_us.map_or("?".into(), |v| format!("{v:.1}")),
+            new.max_us.map_or("?".into(), |v| format!("{v:.1}")),
             CONFIDENCE * 100.0
         ),
     );
@@ -330,12 +330,12 @@ pub fn compare_max(base: &Distribution, new: &Distribution) -> MetricChange {
         if up > 0 && p_up < alpha {
             change = Change::Regressed;
             why = format!(
-                "max {bmax:.0} µs → {nmax:.0} µs: {up} NEW sample(s) above BASE's max, p = {p_up:.2e} if both were one distribution"
+                "max {bmax:.1} µs → {nmax:.1} µs: {up} NEW sample(s) above BASE's max, p = {p_up:.2e} if both were one distribution"
             );
         } else if down > 0 && p_down < alpha {
             change = Change::Improved;
             why = format!(
-                "max {bmax:.0} µs → {nmax:.0} µs: {down} BASE sample(s) above NEW's max, p = {p_down:.2e} if both were one distribution"
+                "max {bmax:.1} µs → {nmax:.1} µs: {down} BASE sample(s) above NEW's max, p = {p_down:.2e} if both were one distribution"
             );
         }
     }
@@ -348,6 +348,20 @@ pub fn compare_max(base: &Distribution, new: &Distribution) -> MetricChange {
     }
 }
 
+/// The word of several: REGRESSED if any regressed, else IMPROVED if any improved, else
+/// UNCHANGED.
+pub fn overall(changes: impl IntoIterator<Item = Change>) -> Change {
+    let mut out = Change::Unchanged;
+    for c in changes {
+        match c {
+            Change::Regressed => return Change::Regressed,
+            Change::Improved => out = Change::Improved,
+            Change::Unchanged => {}
+        }
+    }
+    out
+}
+
 /// One scenario in both runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScenarioComparison {
@@ -355,7 +369,7 @@ pub struct ScenarioComparison {
     pub base_samples: u64,
     pub new_samples: u64,
     pub metrics: Vec<MetricChange>,
-    /// The worst word of its metrics.
+    /// Its metrics' word ([`overall`]).
     pub change: Change,
     /// Key fields of this scenario that differ (backend, interval, CPUs).
     pub differences: Vec<String>,
@@ -373,7 +387,7 @@ pub struct Comparison {
     /// Key fields that differ as expected between builds (kernel release, build, command
     /// line).
     pub changes: Vec<String>,
-    /// The worst word of all scenarios (UNCHANGED when none was compared).
+    /// The scenarios' word ([`overall`]; UNCHANGED when none was compared).
     pub change: Change,
 }
 
@@ -439,11 +453,7 @@ pub fn compare(base: &Report, new: &Report) -> Comparison {
         let change = if db.samples() == 0 || dn.samples() == 0 {
             Change::Unchanged
         } else {
-            metrics
-                .iter()
-                .map(|m| m.change)
-                .max()
-                .unwrap_or(Change::Unchanged)
+            overall(metrics.iter().map(|m| m.change))
         };
         scenarios.push(ScenarioComparison {
             name: b.name.clone(),
@@ -459,11 +469,7 @@ pub fn compare(base: &Report, new: &Report) -> Comparison {
             unmatched.push(format!("{} (only in NEW)", n.name));
         }
     }
-    let change = scenarios
-        .iter()
-        .map(|s| s.change)
-        .max()
-        .unwrap_or(Change::Unchanged);
+    let change = overall(scenarios.iter().map(|s| s.change));
     Comparison {
         scenarios,
         unmatched,
@@ -603,6 +609,14 @@ mod tests {
         }
         // Binomial(400, 0.95) has sd 4.4: 95 % − 3 sd = 367; buckets only widen the interval.
         assert!(covered >= 367, "covered {covered} of {runs}");
+    }
+
+    #[test]
+    fn words_add_up() {
+        use Change::*;
+        assert_eq!(overall([Improved, Unchanged]), Improved);
+        assert_eq!(overall([Improved, Regressed, Unchanged]), Regressed);
+        assert_eq!(overall([]), Unchanged);
     }
 
     #[test]
