@@ -796,4 +796,24 @@ mod tests {
                 .ends_with(".tmp"))
         );
     }
+
+    /// Issue #17: an INCONCLUSIVE report is read as such (never PASS), says why, and makes
+    /// the fleet INCONCLUSIVE; summary.md counts it apart.
+    #[test]
+    fn inconclusive_is_read_and_never_passed() {
+        const INCONCLUSIVE: &str =
+            include_str!("../../../on-target/rros-contract/golden/inconclusive.json");
+        assert_eq!(check_report(INCONCLUSIVE), Ok(Verdict::Inconclusive));
+        let summary = parse_report(INCONCLUSIVE).unwrap();
+        let why = fail_reason(&summary).unwrap();
+        assert!(why.contains("scenario idle inconclusive"), "{why}");
+        let pass = result("a", Verdict::Pass, Some(parse_report(STRICT_PASS).unwrap()));
+        let short = result("b", Verdict::Inconclusive, Some(summary));
+        let md = summary_md(&[pass, short], Path::new("/out"));
+        assert!(md.starts_with("# Acceptance: INCONCLUSIVE"), "{md}");
+        assert!(
+            md.contains("2 board(s): 1 PASS, 0 FAIL, 0 ERROR. 1 INCONCLUSIVE"),
+            "{md}"
+        );
+    }
 }
