@@ -320,6 +320,10 @@ fn clean_audit_and_budget_met_is_pass() {
         text(&out.stderr)
     );
     assert_eq!(verdict_line(&out).0, "PASS");
+    assert!(
+        stdout.contains("idle: claim P(exceed) ≤ 1e-2 at 95 % confidence proven:"),
+        "{stdout}"
+    );
     let latest = out_dir.path().join("latest");
     assert_valid(&latest);
     let r = report_json(&latest);
@@ -330,6 +334,8 @@ fn clean_audit_and_budget_met_is_pass() {
         "only --scenario idle"
     );
     assert!(r["scenarios"][0]["samples"].as_u64().unwrap() > 100);
+    assert_eq!(r["scenarios"][0]["claim"]["proven"], true);
+    assert_eq!(r["scenarios"][0]["claim"]["samples_needed"], 299);
     let cases = junit_cases(&latest);
     assert!(
         cases.iter().all(|c| c.2 == "ok" || c.2 == "Skipped"),
