@@ -106,6 +106,10 @@ pub fn samples_needed(exceedance: f64, confidence: f64) -> u64 {
         return u64::MAX;
     }
     let n = ((1.0 - confidence).ln() / (-exceedance).ln_1p()).ceil();
+    // Beyond 2^53 the count is not exact anyway, and no run takes that many samples.
+    if n.is_nan() || n >= 9.0e15 {
+        return u64::MAX;
+    }
     // Guard the rounding at the boundary: the bound at n must hold, and not at n − 1.
     let mut n = n.max(1.0) as u64;
     while zero_exceedance_bound(n, confidence) > exceedance {
@@ -222,6 +226,11 @@ mod tests {
             assert!(zero_exceedance_bound(n - 1, c) > p);
         }
         assert_eq!(samples_needed(0.0, 0.95), u64::MAX);
+        // A claim no run can reach saturates instead of overflowing (no input panics).
+        assert_eq!(samples_needed(1e-300, 0.95), u64::MAX);
+        assert_eq!(samples_needed(f64::MIN_POSITIVE, 0.999_999), u64::MAX);
+        assert_eq!(samples_needed(f64::NAN, 0.95), u64::MAX);
+        assert!(samples_needed(1e-12, 0.95) > 2_995_000_000_000);
         assert_eq!(samples_needed(1e-6, 1.0), u64::MAX);
     }
 
