@@ -30,6 +30,10 @@ use crate::report::{Histogram, Report, ScenarioReport};
 /// The confidence of every interval and test (1 − α).
 pub const CONFIDENCE: f64 = 0.95;
 
+/// The most samples an interval is computed for: 10¹⁰ (24 h at 200 µs is 4.3·10⁸ per CPU).
+/// The binomial window grows with √n; beyond this the bounds are reported unknown.
+pub const MAX_SAMPLES: u64 = 10_000_000_000;
+
 /// The quantiles compared, with their names.
 pub const QUANTILES: [(&str, f64); 3] = [("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999)];
 
@@ -77,19 +81,22 @@ impl Distribution {
         let mut merged: Vec<(f64, u64)> = Vec::with_capacity(bins.len());
         for (lower, count) in bins {
             match merged.last_mut() {
-                Some(last) if last.0 == lower => last.1 += count,
+                Some(last) if last.0 == lower => last.1 = last.1.saturating_add(count),
                 _ => merged.push((lower, count)),
             }
         }
         Distribution {
             bins: merged,
-            overflow: hists.iter().map(|h| h.overflow).sum(),
+            overflow: hists.iter().fold(0u64, |a, h| a.saturating_add(h.overflow)),
             max_us: s.max_us,
         }
     }
 
+    /// All samples (saturating: a report.json is input, and input never panics).
     pub fn samples(&self) -> u64 {
-        self.bins.iter().map(|b| b.1).sum::<u64>() + self.overflow
+        self.bins
+            .iter()
+            .fold(self.overflow, |a, b| a.saturating_add(b.1))
     }
 
     /// The `rank`-th smallest sample (1-based), as its bucket's lower bound; `None` past the
@@ -100,7 +107,7 @@ impl Distribution {
         }
         let mut seen = 0u64;
         for &(lower, count) in &self.bins {
-            seen += count;
+            seen = seen.saturating_add(count);
             if seen >= rank {
                 return Some(lower);
             }
@@ -113,9 +120,7 @@ impl Distribution {
         self.bins
             .iter()
             .filter(|b| b.0 > value)
-            .map(|b| b.1)
-            .sum::<u64>()
-            + self.overflow
+            .fold(self.overflow, |a, b| a.saturating_add(b.1))
     }
 }
 
@@ -124,7 +129,7 @@ impl Distribution {
 /// from the mode by the pmf ratio `(n − k)/(k + 1) · q/(1 − q)` and normalised by their sum,
 /// so no factorial or gamma function is needed and n in the billions costs only the window.
 fn binomial_cdf_window(n: u64, q: f64) -> (u64, Vec<f64>) {
-    let mode = (((n + 1) as f64) * q).floor().min(n as f64) as u64;
+    let mode = ((n as f64 + 1.0) * q).floor().min(n as f64) as u64;
     let ratio_up = |k: u64| (n - k) as f64 / (k + 1) as f64 * q / (1.0 - q);
     // Walk down and up from the mode until the weight is negligible (1e-18 of the mode's).
     let mut down = Vec::new();
@@ -168,6 +173,10 @@ pub fn quantile_interval(n: u64, q: f64, confidence: f64) -> (u64, u64, f64) {
     if n == 0 {
         return (0, 1, 1.0);
     }
+    if n > MAX_SAMPLES {
+        // Beyond any real run (a report.json is input): both bounds unknown, never a guess.
+        return (0, n.saturating_add(1), 0.0);
+    }
     let alpha = 1.0 - confidence;
     let (first, cdf) = binomial_cdf_window(n, q);
     // F(k) for any k: 0 below the window, 1 above it.
@@ -207,7 +216,7 @@ pub fn quantile_interval(n: u64, q: f64, confidence: f64) -> (u64, u64, f64) {
 /// The chance, if BASE and NEW come from one distribution, that NEW has at least `k`
 /// samples above BASE's maximum: `∏ᵢ₌₀..ₖ₋₁ (n_new − i)/(n_base + n_new − i)`.
 pub fn max_shift_p(k: u64, n_base: u64, n_new: u64) -> f64 {
-    let total = n_base + n_new;
+    let total = n_base.saturating_add(n_new);
     let mut p = 1.0f64;
     for i in 0..k.min(n_new) {
         p *= (n_new - i) as f64 / (total - i) as f64;
@@ -229,6 +238,14 @@ pub struct Estimate {
 impl Estimate {
     pub fn of(d: &Distribution, q: f64, confidence: f64) -> Estimate {
         let n = d.samples();
+        if n > MAX_SAMPLES {
+            // Counts no run produces (see MAX_SAMPLES): nothing is read from them.
+            return Estimate {
+                value: None,
+                lower: None,
+                upper: None,
+            };
+        }
         let (l, u, _) = quantile_interval(n, q, confidence);
         let point = ((n as f64 * q).ceil() as u64).max(1);
         Estimate {
@@ -697,5 +714,24 @@ mod tests {
         assert_eq!(d.order_statistic(6), None, "in the overflow");
         assert_eq!(d.order_statistic(0), None);
         assert_eq!(d.above(1.0), 4);
+        // Hostile counts saturate instead of overflowing.
+        let huge = Distribution {
+            bins: vec![(1.0, u64::MAX), (2.0, u64::MAX)],
+            overflow: u64::MAX,
+            max_us: None,
+        };
+        assert_eq!(huge.samples(), u64::MAX);
+        assert_eq!(huge.above(0.0), u64::MAX);
+        assert_eq!(
+            quantile_interval(u64::MAX, 0.5, 0.95).0,
+            0,
+            "unknown, not computed"
+        );
+        let e = Estimate::of(&huge, 0.99, 0.95);
+        assert_eq!((e.lower, e.upper), (None, None));
+        assert_eq!(
+            max_shift_p(3, u64::MAX, u64::MAX),
+            max_shift_p(3, u64::MAX, u64::MAX)
+        );
     }
 }
