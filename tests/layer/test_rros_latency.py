@@ -70,10 +70,23 @@ class RecordedReports(unittest.TestCase):
 
     def test_every_verdict_is_recorded(self):
         verdicts = {report(p.name)["verdict"] for p in REPORTS.glob("*.json")}
-        self.assertEqual(verdicts, {"PASS", "FAIL", "ERROR"})
+        self.assertEqual(verdicts, {"PASS", "INCONCLUSIVE", "FAIL", "ERROR"})
 
 
 class VerdictMessage(unittest.TestCase):
+    def test_inconclusive_is_not_passed(self):
+        """Within budget but short of the claim: the test fails (never passes), saying what
+        the claim still needs."""
+        outcome, message = rl.verdict_message(report("inconclusive.json"), exit_status=3)
+        self.assertEqual(outcome, "FAIL")
+        self.assertIn("rros-validate INCONCLUSIVE on board qemux86-64", message)
+        self.assertIn("scenarios within budget whose samples cannot prove their claim:", message)
+        self.assertIn("idle: INCONCLUSIVE", message)
+        self.assertIn("the claim needs 29956 samples, 24956 more", message)
+        self.assertNotIn("hackbench load: INCONCLUSIVE", message)
+        outcome, _ = rl.verdict_message(report("inconclusive.json"), exit_status=0)
+        self.assertEqual(outcome, "ERROR", "exit 0 contradicts INCONCLUSIVE")
+
     def test_pass(self):
         outcome, message = rl.verdict_message(report("pass.json"), exit_status=0)
         self.assertEqual(outcome, "PASS")
@@ -243,6 +256,13 @@ class TestCaseOnATarget(unittest.TestCase):
         with self.assertRaises(AssertionError) as ctx:
             self.case(target).test_rros_validate()
         self.assertIn("[nohz-full] /sys/devices/system/cpu/nohz_full reads (null)", str(ctx.exception))
+
+    def test_inconclusive_fails(self):
+        target = FakeTarget(3, self.verdict_line("INCONCLUSIVE"),
+                            (REPORTS / "inconclusive.json").read_text())
+        with self.assertRaises(AssertionError) as ctx:
+            self.case(target).test_rros_validate()
+        self.assertIn("24956 more", str(ctx.exception))
 
     def test_error_errors(self):
         target = FakeTarget(2, self.verdict_line("ERROR"), (REPORTS / "error.json").read_text())

@@ -281,6 +281,12 @@ pub fn fail_reason(report: &ReportSummary) -> Option<String> {
         parts.push(format!("audit: {total} finding(s): {}", shown.join(", ")));
     }
     for s in &report.scenarios {
+        if s.verdict == Some(Verdict::Inconclusive) {
+            parts.push(format!(
+                "scenario {} inconclusive (within budget, too few samples to prove its claim)",
+                s.name
+            ));
+        }
         if s.verdict == Some(Verdict::Fail) {
             let mut part = format!("scenario {} over budget", s.name);
             if let (Some(max), Some(threshold)) = (s.max_us, s.threshold_us) {
@@ -303,7 +309,7 @@ fn acceptance_case(r: &BoardResult) -> Case {
         .collect();
     let status = match r.verdict {
         Verdict::Error => Status::Error,
-        Verdict::Fail if r.report.is_none() => Status::Fail,
+        Verdict::Fail | Verdict::Inconclusive if r.report.is_none() => Status::Fail,
         _ if !missing.is_empty() => Status::Fail,
         _ => Status::Pass,
     };
@@ -377,11 +383,15 @@ pub fn summary_md(results: &[BoardResult], out: &Path) -> String {
     let _ = writeln!(s, "# Acceptance: {verdict}\n");
     let _ = writeln!(
         s,
-        "{} board(s): {} PASS, {} FAIL, {} ERROR.\n",
+        "{} board(s): {} PASS, {} FAIL, {} ERROR.{}\n",
         results.len(),
         count(Verdict::Pass),
         count(Verdict::Fail),
-        count(Verdict::Error)
+        count(Verdict::Error),
+        match count(Verdict::Inconclusive) {
+            0 => String::new(),
+            n => format!(" {n} INCONCLUSIVE (within budget, too few samples to prove the claim)."),
+        }
     );
     s.push_str("| board | target | verdict | run | time | why |\n|---|---|---|---|---|---|\n");
     for r in results {
@@ -865,6 +875,26 @@ mod tests {
                 .file_name()
                 .to_string_lossy()
                 .ends_with(".tmp"))
+        );
+    }
+
+    /// Issue #17: an INCONCLUSIVE report is read as such (never PASS), says why, and makes
+    /// the fleet INCONCLUSIVE; summary.md counts it apart.
+    #[test]
+    fn inconclusive_is_read_and_never_passed() {
+        const INCONCLUSIVE: &str =
+            include_str!("../../../on-target/rros-contract/golden/inconclusive.json");
+        assert_eq!(check_report(INCONCLUSIVE), Ok(Verdict::Inconclusive));
+        let summary = parse_report(INCONCLUSIVE).unwrap();
+        let why = fail_reason(&summary).unwrap();
+        assert!(why.contains("scenario idle inconclusive"), "{why}");
+        let pass = result("a", Verdict::Pass, Some(parse_report(STRICT_PASS).unwrap()));
+        let short = result("b", Verdict::Inconclusive, Some(summary));
+        let md = summary_md(&[pass, short], Path::new("/out"));
+        assert!(md.starts_with("# Acceptance: INCONCLUSIVE"), "{md}");
+        assert!(
+            md.contains("2 board(s): 1 PASS, 0 FAIL, 0 ERROR. 1 INCONCLUSIVE"),
+            "{md}"
         );
     }
 }

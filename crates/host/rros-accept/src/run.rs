@@ -933,6 +933,15 @@ pub fn finish_verdict(result: &mut BoardResult) {
                 .and_then(fail_reason)
                 .or_else(|| Some("the board reported FAIL (see its summary.md)".into()));
         }
+        Verdict::Inconclusive => {
+            result.reason = result
+                .report
+                .as_ref()
+                .and_then(fail_reason)
+                .or_else(|| {
+                    Some("the board reported INCONCLUSIVE: within budget, but too few samples to prove the claim (see its summary.md)".into())
+                });
+        }
         Verdict::Error => {
             let errors = result
                 .report

@@ -1,7 +1,9 @@
 //! The verdict words, the line `rros-validate run` ends with, and how a fleet adds up.
 
-/// `PASS` (within budget, audit clean), `FAIL` (the board is not good), `ERROR` (could not
-/// measure: the link or the tooling broke). Exit codes 0 / 1 / 2. The contract's one verdict.
+/// `PASS` (within budget, audit clean, claim proven), `INCONCLUSIVE` (within budget, too few
+/// samples for the claim: not passed), `FAIL` (the board is not good), `ERROR` (could not
+/// measure: the link or the tooling broke). Exit codes 0 / 3 / 1 / 2. The contract's one
+/// verdict.
 pub use rros_contract::Verdict;
 
 /// `rros-validate: verdict=PASS run=<run-id> dir=<absolute run dir>`, as acceptance needs it:
@@ -90,20 +92,25 @@ pub fn judge_run(exit: RemoteExit, line: Option<VerdictLine>) -> RunJudgement {
 
 /// The verdict of many boards: FAIL when any board failed (a board known to be bad makes the
 /// fleet bad, whatever else could not be measured), else ERROR when any could not be measured,
-/// else PASS. No boards is ERROR: nothing was measured.
+/// else INCONCLUSIVE when any could not prove its claim, else PASS. No boards is ERROR:
+/// nothing was measured. Only an all-PASS fleet passes.
 pub fn fleet_verdict(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
     let mut any = false;
     let mut error = false;
+    let mut inconclusive = false;
     for verdict in verdicts {
         any = true;
         match verdict {
             Verdict::Fail => return Verdict::Fail,
             Verdict::Error => error = true,
+            Verdict::Inconclusive => inconclusive = true,
             Verdict::Pass => {}
         }
     }
     if !any || error {
         Verdict::Error
+    } else if inconclusive {
+        Verdict::Inconclusive
     } else {
         Verdict::Pass
     }
@@ -243,14 +250,34 @@ mod tests {
         assert_eq!(fleet_verdict([Error, Fail, Pass]), Fail);
         assert_eq!(fleet_verdict([Fail]), Fail);
         assert_eq!(fleet_verdict([]), Error, "nothing measured is never PASS");
+        assert_eq!(fleet_verdict([Pass, Inconclusive]), Inconclusive);
+        assert_eq!(fleet_verdict([Inconclusive, Error]), Error);
+        assert_eq!(fleet_verdict([Inconclusive, Fail]), Fail);
+    }
+
+    /// An INCONCLUSIVE run says so on its line and exits 3; the two agree, and it is not PASS.
+    #[test]
+    fn inconclusive_is_a_verdict_of_its_own() {
+        let got = judge_run(RemoteExit::Code(3), Some(line(Verdict::Inconclusive)));
+        assert_eq!(got, RunJudgement::Verdict(line(Verdict::Inconclusive)));
+        assert!(matches!(
+            judge_run(RemoteExit::Code(0), Some(line(Verdict::Inconclusive))),
+            RunJudgement::Error(_)
+        ));
     }
 
     #[test]
     fn words_and_codes() {
-        for v in [Verdict::Pass, Verdict::Fail, Verdict::Error] {
+        for v in [
+            Verdict::Pass,
+            Verdict::Inconclusive,
+            Verdict::Fail,
+            Verdict::Error,
+        ] {
             assert_eq!(Verdict::from_word(v.as_str()), Some(v));
             assert_eq!(Verdict::from_exit_code(i32::from(v.exit_code())), Some(v));
         }
-        assert_eq!(Verdict::from_exit_code(3), None);
+        assert_eq!(Verdict::from_exit_code(3), Some(Verdict::Inconclusive));
+        assert_eq!(Verdict::from_exit_code(4), None);
     }
 }

@@ -200,7 +200,16 @@ fn show(path: &Path) -> Result<ExitCode> {
     if !t.rpi_config.is_empty() {
         writeln!(out, "  config.txt     {}", t.rpi_config.join(" | "))?;
     }
+    writeln!(
+        out,
+        "  claim          {}",
+        board.claim.map_or(
+            "none by default (a PASS claims only that no sample exceeded the budget)".to_owned(),
+            |c| format!("{c} by default")
+        )
+    )?;
     writeln!(out, "  scenarios")?;
+    let cpus = board.measured_cpus().len();
     for s in &board.scenarios {
         let p99 = s
             .threshold
@@ -217,6 +226,16 @@ fn show(path: &Path) -> Result<ExitCode> {
             s.threshold.max_us,
             s.load.as_deref().unwrap_or("none")
         )?;
+        if let Some(c) = s.claim {
+            let needed = c.samples_needed();
+            writeln!(
+                out,
+                "    {:<12} claim {c}: {needed} samples without an exceedance, {:.0} s at {} µs on {cpus} CPU(s)",
+                "",
+                rros_board::claim::more_time_s(needed, s.interval_us, cpus).ceil(),
+                s.interval_us
+            )?;
+        }
     }
     writeln!(out, "  cmdline        {}", render::cmdline(&board))?;
     writeln!(out, "  sysctl.d/{}:", render::SYSCTL_FILE)?;

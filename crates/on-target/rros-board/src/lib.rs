@@ -17,8 +17,11 @@ pub mod rules;
 
 pub use cpulist::{CpuListError, CpuSet};
 pub use profile::{
-    Arch, CmdlineDelivery, DEFAULT_MIN_SAMPLES, Flavour, Profile, SmtPolicy, Threshold, Tuning,
+    Arch, Claim, CmdlineDelivery, DEFAULT_MIN_SAMPLES, Flavour, Profile, SmtPolicy, Threshold,
+    Tuning,
 };
+/// The claim statistics (the contract owns them), for the tools that show a board's claims.
+pub use rros_contract::claim;
 pub use rules::{
     Board, BoardScenario, Finding, INTERVAL_US_RANGE, MAX_CPU_COUNT, Severity, Validation,
     periods_in, shortest_duration, validate,

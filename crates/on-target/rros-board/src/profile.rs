@@ -5,6 +5,7 @@
 //! rules in [`crate::rules`] parse them, so one profile reports *all* its problems with the
 //! field that holds each, instead of stopping at the first.
 
+pub use rros_contract::Claim;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -26,6 +27,10 @@ pub struct Profile {
     pub cpus: Cpus,
     #[serde(default)]
     pub tuning: Tuning,
+    /// What a PASS of every scenario must prove unless the scenario states its own `claim`
+    /// (none: a PASS claims only that the budget was never exceeded).
+    #[serde(default)]
+    pub claim: Option<Claim>,
     /// Acceptance scenarios, run in order.
     #[serde(rename = "scenario", default)]
     pub scenarios: Vec<Scenario>,
@@ -210,6 +215,10 @@ pub struct Scenario {
     #[serde(default = "default_priority")]
     pub priority: u32,
     pub threshold: Threshold,
+    /// What a PASS must prove, e.g. `{ exceedance = 1e-6, confidence = 0.95 }` (default: the
+    /// board's `[claim]`). Within budget but short of it, the scenario is INCONCLUSIVE.
+    #[serde(default)]
+    pub claim: Option<Claim>,
 }
 
 /// Fewest samples per measured CPU a scenario needs unless its `min_samples` says otherwise.

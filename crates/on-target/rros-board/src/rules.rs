@@ -8,7 +8,7 @@
 use crate::cpulist::MAX_CPU;
 use crate::cpulist::{CpuListError, CpuSet};
 use crate::profile::{
-    Arch, CmdlineDelivery, DEFAULT_MIN_SAMPLES, Flavour, Profile, SCHEMA_VERSION, Scenario,
+    Arch, Claim, CmdlineDelivery, DEFAULT_MIN_SAMPLES, Flavour, Profile, SCHEMA_VERSION, Scenario,
     SmtPolicy, Threshold, Tuning,
 };
 use cyclictest::{MAX_DURATION, MAX_INTERVAL_NS, MIN_INTERVAL_NS};
@@ -55,6 +55,9 @@ pub struct Board {
     /// Empty unless the flavour is a dual kernel.
     pub oob: CpuSet,
     pub tuning: Tuning,
+    /// The board-wide `claim`, the default of every scenario (each scenario's resolved claim
+    /// is [`BoardScenario::claim`]).
+    pub claim: Option<Claim>,
     pub scenarios: Vec<BoardScenario>,
 }
 
@@ -84,6 +87,8 @@ pub struct BoardScenario {
     pub min_samples: u64,
     pub priority: u32,
     pub threshold: Threshold,
+    /// What a PASS must prove: the scenario's `claim`, else the board's (none: no claim).
+    pub claim: Option<Claim>,
 }
 
 /// The most CPUs a board may have: the kernel's largest `NR_CPUS` (8192 on arm64 and x86-64).
@@ -269,6 +274,10 @@ pub struct ScenarioCtx<'a> {
     /// The scenarios before this one (names are unique among them).
     earlier: &'a [Scenario],
     duration: Result<Duration, humantime::DurationError>,
+    /// The board's `[claim]`, the default of every scenario.
+    board_claim: Option<Claim>,
+    /// How many CPUs are measured (0 when the CPU lists are broken).
+    measured_cpus: usize,
 }
 
 impl ScenarioCtx<'_> {
@@ -292,6 +301,20 @@ impl ScenarioCtx<'_> {
 
     fn min_samples(&self) -> u64 {
         self.scenario.min_samples.unwrap_or(DEFAULT_MIN_SAMPLES)
+    }
+
+    /// The claim that applies: the scenario's, else the board's.
+    fn claim(&self) -> Option<Claim> {
+        self.scenario.claim.or(self.board_claim)
+    }
+
+    /// Where the claim that applies is written.
+    fn claim_field(&self) -> String {
+        if self.scenario.claim.is_some() {
+            self.at("claim")
+        } else {
+            "claim".into()
+        }
     }
 
     /// How many periods the scenario's duration holds, when duration and interval are valid.
@@ -525,6 +548,18 @@ pub const SCENARIO_RULES: &[ScenarioRule] = &[
         run: scenario_samples_margin,
     },
     Rule {
+        id: "scenario-claim",
+        checks: "the claim's exceedance and confidence lie strictly between 0 and 1",
+        fix: "write e.g. claim = { exceedance = 1e-6, confidence = 0.95 }",
+        run: scenario_claim,
+    },
+    Rule {
+        id: "scenario-claim-provable",
+        checks: "the duration holds the samples the claim needs on the measured CPUs",
+        fix: "measure longer or state a weaker claim",
+        run: scenario_claim_provable,
+    },
+    Rule {
         id: "scenario-priority",
         checks: "the priority is SCHED_FIFO's 1..=99",
         fix: "give a priority in 1..=99",
@@ -569,6 +604,11 @@ pub fn validate(profile: &Profile, file_stem: Option<&str>) -> Validation {
     let ctx = ProfileCtx::new(profile, file_stem);
     let mut findings = Vec::new();
     run_rules(RULES, &ctx, &mut findings);
+    let measured_cpus = match (&ctx.oob, &ctx.isolated) {
+        (Ok(oob), _) if !oob.is_empty() => oob.len(),
+        (_, Ok(isolated)) => isolated.len(),
+        _ => 0,
+    };
     let scenarios: Vec<ScenarioCtx<'_>> = profile
         .scenarios
         .iter()
@@ -578,6 +618,8 @@ pub fn validate(profile: &Profile, file_stem: Option<&str>) -> Validation {
             scenario,
             earlier: &profile.scenarios[..index],
             duration: humantime::parse_duration(&scenario.duration),
+            board_claim: profile.claim,
+            measured_cpus,
         })
         .collect();
     for scenario in &scenarios {
@@ -607,6 +649,7 @@ fn board(ctx: &ProfileCtx<'_>, scenarios: &[ScenarioCtx<'_>]) -> Option<Board> {
                 min_samples: s.min_samples(),
                 priority: s.scenario.priority,
                 threshold: s.scenario.threshold,
+                claim: s.claim(),
             })
         })
         .collect::<Option<Vec<_>>>()?;
@@ -622,6 +665,7 @@ fn board(ctx: &ProfileCtx<'_>, scenarios: &[ScenarioCtx<'_>]) -> Option<Board> {
         isolated: ctx.isolated.clone().ok()?,
         oob: ctx.oob.clone().ok()?,
         tuning: profile.tuning.clone(),
+        claim: profile.claim,
         scenarios,
     })
 }
@@ -1018,6 +1062,52 @@ fn scenario_samples(s: &ScenarioCtx<'_>, out: &mut Out<'_>) {
                 s.scenario.duration.escape_debug(),
                 if s.scenario.min_samples.is_some() { "" } else { ", default" },
                 humantime::format_duration(shortest_duration(min_samples, interval_us))
+            ),
+        );
+    }
+}
+
+fn scenario_claim(s: &ScenarioCtx<'_>, out: &mut Out<'_>) {
+    let Some(claim) = s.claim() else {
+        return;
+    };
+    if let Some((field, value)) = claim.invalid() {
+        out.error(
+            format!("{}.{field}", s.claim_field()),
+            format!(
+                "{value} is not a probability strictly between 0 and 1; write e.g. claim = {{ exceedance = 1e-6, confidence = 0.95 }}"
+            ),
+        );
+    }
+}
+
+fn scenario_claim_provable(s: &ScenarioCtx<'_>, out: &mut Out<'_>) {
+    let Some(claim) = s.claim().filter(|c| c.invalid().is_none()) else {
+        return;
+    };
+    let (Some(periods), cpus) = (s.periods(), s.measured_cpus) else {
+        return;
+    };
+    if cpus == 0 {
+        return;
+    }
+    let needed = claim.samples_needed();
+    let most = periods.saturating_mul(cpus as u128);
+    if most < u128::from(needed) {
+        let per_cpu = needed.div_ceil(cpus as u64);
+        let interval_us = s.scenario.interval_us;
+        let weakest = rros_contract::claim::zero_exceedance_bound(
+            u64::try_from(most).unwrap_or(u64::MAX),
+            claim.confidence,
+        );
+        out.error(
+            s.at("duration"),
+            format!(
+                "\"{}\" holds at most {most} samples ({periods} period(s) of {interval_us} µs on {cpus} measured CPU(s)), fewer than the {needed} that prove {} ({}): such a run can only be INCONCLUSIVE; measure at least {} or state a claim of at least {weakest:.2e}",
+                s.scenario.duration.escape_debug(),
+                claim,
+                s.claim_field(),
+                humantime::format_duration(shortest_duration(per_cpu, interval_us)),
             ),
         );
     }

@@ -659,3 +659,68 @@ fn findings_come_from_the_rules_tables() {
     }
     assert!(validation.board.is_none());
 }
+
+/// Issue #17: a claim the scenario's duration cannot prove on the measured CPUs is refused
+/// before the run (it could only end INCONCLUSIVE); a bad claim names its field; the
+/// board's `claim` is every scenario's default and a scenario's own claim overrides it.
+#[test]
+fn claims_are_checked_against_what_the_duration_can_prove() {
+    // 10 s at 200 µs on the 2 OOB CPUs: 100 000 samples; 1e-5 at 95 % needs 299 572 (⌈ln 0.05 / ln(1 − 1e-5)⌉).
+    rejects(
+        &with(
+            r#"duration = "10s""#,
+            "duration = \"10s\"\nclaim = { exceedance = 1e-5 }",
+        ),
+        "scenario-claim-provable",
+        "scenario[0].duration",
+        "holds at most 100000 samples (50000 period(s) of 200 µs on 2 measured CPU(s)), fewer than the 299572 that prove",
+    );
+    // 1e-4 needs 29 957: provable in 10 s.
+    let fine = with(
+        r#"duration = "10s""#,
+        "duration = \"10s\"\nclaim = { exceedance = 1e-4, confidence = 0.95 }",
+    );
+    assert_eq!(errors(&fine), vec![]);
+    let board = validate(
+        &parse_profile(&fine, Path::new("testboard.toml")).unwrap(),
+        Some("testboard"),
+    )
+    .board
+    .unwrap();
+    assert_eq!(board.scenarios[0].claim.unwrap().exceedance, 1e-4);
+    assert_eq!(board.scenarios[1].claim, None, "no claim unless stated");
+    rejects(
+        &with(
+            r#"duration = "10s""#,
+            "duration = \"10s\"\nclaim = { exceedance = 1.5 }",
+        ),
+        "scenario-claim",
+        "scenario[0].claim.exceedance",
+        "1.5 is not a probability strictly between 0 and 1",
+    );
+    // The board default applies to both scenarios; the 10 s one cannot prove 1e-5, and the
+    // error names the board's `claim` as the one to weaken.
+    let board_claim = with(
+        "arch = \"aarch64\"\n",
+        "arch = \"aarch64\"\nclaim = { exceedance = 1e-5, confidence = 0.95 }\n",
+    );
+    rejects(
+        &board_claim,
+        "scenario-claim-provable",
+        "scenario[0].duration",
+        "(claim)",
+    );
+    let overridden = board_claim.replacen(
+        "duration = \"10s\"",
+        "duration = \"10s\"\nclaim = { exceedance = 1e-3 }",
+        1,
+    );
+    let board = validate(
+        &parse_profile(&overridden, Path::new("testboard.toml")).unwrap(),
+        Some("testboard"),
+    )
+    .board
+    .expect("valid");
+    assert_eq!(board.scenarios[0].claim.unwrap().exceedance, 1e-3);
+    assert_eq!(board.scenarios[1].claim.unwrap().exceedance, 1e-5);
+}

@@ -91,7 +91,8 @@ fn opt(v: Option<f64>) -> String {
 fn by_verdict(v: Verdict) -> Status {
     match v {
         Verdict::Pass => Status::Pass,
-        Verdict::Fail => Status::Fail,
+        // Not passed: a JUnit <failure>, so no consumer counts it green.
+        Verdict::Inconclusive | Verdict::Fail => Status::Fail,
         Verdict::Error => Status::Error,
     }
 }

@@ -10,6 +10,10 @@
 //!   (tolerant of added fields, strict on the fields decisions are made with);
 //! - [`analysis`]: a scenario's ranked causes (issue #16) and the one definition of a thin
 //!   margin;
+//! - [`claim`]: what a PASS must prove (a scenario's claim), the one zero-exceedance bound
+//!   formula, and the INCONCLUSIVE verdict it leads to;
+//! - [`compare`]: two runs' distributions compared per scenario (p50, p99, p99.9 with
+//!   order-statistic intervals, max by exchangeability): REGRESSED / UNCHANGED / IMPROVED;
 //! - [`verdict_line`]: `rros-validate: verdict=PASS run=<id> dir=<dir>` and its only parser;
 //! - [`plan`]: the run plan (scenarios, durations) and the one timeout formula a consumer
 //!   should allow a run;
@@ -21,11 +25,14 @@
 
 pub mod analysis;
 pub mod cases;
+pub mod claim;
+pub mod compare;
 pub mod plan;
 pub mod render;
 pub mod report;
 pub mod verdict_line;
 
+pub use claim::{Claim, ClaimReport};
 pub use report::{Finding, Report, Severity, Verdict};
 pub use verdict_line::VerdictLine;
 

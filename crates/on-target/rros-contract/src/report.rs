@@ -23,12 +23,16 @@ pub const SCHEMA: &str = "rros-validate/1";
 /// What every version of the schema starts with; the rest is the major version.
 const SCHEMA_FAMILY: &str = "rros-validate/";
 
-/// PASS / FAIL / ERROR. Ordered by gravity, so the verdict of a run is the maximum.
+/// PASS / INCONCLUSIVE / FAIL / ERROR. Ordered by gravity, so the verdict of a run is the
+/// maximum. Only PASS is passed: every consumer treats the other three as not passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Verdict {
-    /// Measured, within budget, audit clean.
+    /// Measured, within budget, audit clean, and the samples prove the scenario's claim.
     Pass,
+    /// Within budget, but too few samples to prove the scenario's claim ([`crate::claim`]):
+    /// not passed, not failed. Exit code 3.
+    Inconclusive,
     /// The board is not good: a budget or an isolation rule is broken.
     Fail,
     /// Could not measure or could not read: the tooling broke, not (necessarily) the board.
@@ -39,24 +43,28 @@ impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Pass => "PASS",
+            Verdict::Inconclusive => "INCONCLUSIVE",
             Verdict::Fail => "FAIL",
             Verdict::Error => "ERROR",
         }
     }
 
-    /// 0 / 1 / 2.
+    /// 0 PASS / 1 FAIL / 2 ERROR / 3 INCONCLUSIVE (3 came last, so the older codes kept
+    /// their meaning).
     pub fn exit_code(self) -> u8 {
         match self {
             Verdict::Pass => 0,
+            Verdict::Inconclusive => 3,
             Verdict::Fail => 1,
             Verdict::Error => 2,
         }
     }
 
-    /// `PASS` / `FAIL` / `ERROR`, exactly.
+    /// `PASS` / `INCONCLUSIVE` / `FAIL` / `ERROR`, exactly.
     pub fn from_word(word: &str) -> Option<Verdict> {
         match word {
             "PASS" => Some(Verdict::Pass),
+            "INCONCLUSIVE" => Some(Verdict::Inconclusive),
             "FAIL" => Some(Verdict::Fail),
             "ERROR" => Some(Verdict::Error),
             _ => None,
@@ -69,6 +77,7 @@ impl Verdict {
             0 => Some(Verdict::Pass),
             1 => Some(Verdict::Fail),
             2 => Some(Verdict::Error),
+            3 => Some(Verdict::Inconclusive),
             _ => None,
         }
     }
@@ -480,6 +489,10 @@ pub struct ScenarioReport {
     /// `threshold.max_us − max_us` (negative: over budget).
     pub margin_us: Option<f64>,
     pub bound: Option<Bound>,
+    /// What a PASS must prove and whether the samples did ([`crate::claim`]); absent when
+    /// the profile states no claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<crate::claim::ClaimReport>,
     pub evt: Option<EvtEstimate>,
     pub pm_qos: Option<String>,
     pub per_cpu: Vec<CpuReport>,
@@ -560,12 +573,29 @@ impl ScenarioReport {
                 )),
             }
         }
-        self.verdict = if fail.is_empty() {
-            Verdict::Pass
-        } else {
-            Verdict::Fail
+        if !fail.is_empty() {
+            self.verdict = Verdict::Fail;
+            self.reasons.extend(fail);
+            return;
+        }
+        self.verdict = Verdict::Pass;
+        self.judge_claim();
+    }
+
+    /// Within budget: do the samples prove the claim? INCONCLUSIVE (with what it still
+    /// needs) when they do not. All measured CPUs' samples are pooled ([`crate::claim`]).
+    fn judge_claim(&mut self) {
+        let Some(asked) = self.claim.as_ref().map(|c| c.claim()) else {
+            return;
         };
-        self.reasons.extend(fail);
+        let cpus = self.per_cpu.len().max(1);
+        let judged = crate::claim::ClaimReport::judge(asked, self.samples, self.interval_us, cpus);
+        if !judged.proven {
+            self.verdict = Verdict::Inconclusive;
+            self.reasons
+                .push(judged.shortfall(self.samples, self.interval_us, cpus));
+        }
+        self.claim = Some(judged);
     }
 }
 
@@ -649,6 +679,15 @@ impl Report {
                     parts.push(format!("{}: {}", s.name, s.reasons.join("; ")));
                 }
                 parts.join("; ")
+            }
+            Verdict::Inconclusive => {
+                let parts: Vec<String> = self
+                    .scenarios
+                    .iter()
+                    .filter(|s| s.verdict == Verdict::Inconclusive)
+                    .map(|s| format!("{}: {}", s.name, s.reasons.join("; ")))
+                    .collect();
+                format!("not proven: {}", parts.join("; "))
             }
             Verdict::Pass => {
                 let n = self.scenarios.len();
@@ -753,6 +792,7 @@ mod tests {
             },
             margin_us: None,
             bound: None,
+            claim: None,
             evt: None,
             pm_qos: None,
             per_cpu: vec![],
@@ -872,8 +912,64 @@ mod tests {
 
     #[test]
     fn verdict_order() {
-        assert!(Verdict::Pass < Verdict::Fail && Verdict::Fail < Verdict::Error);
+        assert!(Verdict::Pass < Verdict::Inconclusive);
+        assert!(Verdict::Inconclusive < Verdict::Fail && Verdict::Fail < Verdict::Error);
         assert_eq!(serde_json::to_string(&Verdict::Fail).unwrap(), "\"FAIL\"");
+        assert_eq!(
+            serde_json::to_string(&Verdict::Inconclusive).unwrap(),
+            "\"INCONCLUSIVE\""
+        );
         assert_eq!(Verdict::Error.exit_code(), 2);
+        for v in [
+            Verdict::Pass,
+            Verdict::Inconclusive,
+            Verdict::Fail,
+            Verdict::Error,
+        ] {
+            assert_eq!(Verdict::from_exit_code(i32::from(v.exit_code())), Some(v));
+            assert_eq!(Verdict::from_word(v.as_str()), Some(v));
+        }
+        assert_eq!(Verdict::Inconclusive.exit_code(), 3);
+    }
+
+    /// Within budget but short of the claim: INCONCLUSIVE with what it needs; one sample
+    /// more: PASS. Over budget stays FAIL whatever the claim.
+    #[test]
+    fn the_claim_decides_between_pass_and_inconclusive() {
+        let claim = crate::claim::Claim {
+            exceedance: 1e-3,
+            confidence: 0.95,
+        };
+        let with_claim = |max, samples| {
+            let mut s = scenario(Some(max), Some(10.0), samples);
+            s.claim = Some(crate::claim::ClaimReport::unjudged(claim));
+            s.judge();
+            s
+        };
+        let short = with_claim(50.0, 2994);
+        assert_eq!(short.verdict, Verdict::Inconclusive);
+        assert!(
+            short.reasons[0].contains("2995 samples, 1 more"),
+            "{:?}",
+            short.reasons
+        );
+        assert!(!short.claim.as_ref().unwrap().proven);
+        let enough = with_claim(50.0, 2995);
+        assert_eq!(enough.verdict, Verdict::Pass, "{:?}", enough.reasons);
+        assert!(enough.claim.as_ref().unwrap().proven);
+        let over = with_claim(150.0, 2994);
+        assert_eq!(over.verdict, Verdict::Fail);
+        // A run of a PASS and an INCONCLUSIVE scenario is INCONCLUSIVE, not passed.
+        let mut r: Report = serde_json::from_str(include_str!("../golden/pass.json")).unwrap();
+        r.scenarios = vec![enough, short];
+        r.decide();
+        assert_eq!(r.verdict, Verdict::Inconclusive);
+        assert!(
+            r.summary
+                .starts_with("not proven: idle: budget never exceeded"),
+            "{}",
+            r.summary
+        );
+        assert!(r.errors.is_empty());
     }
 }

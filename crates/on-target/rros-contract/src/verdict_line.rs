@@ -9,7 +9,7 @@
 //!
 //! - the line is `rros-validate: verdict=<V> run=<RUN> dir=<DIR>`; blanks around the whole
 //!   line (a console's `\r`, indentation) are ignored;
-//! - `<V>` is `PASS`, `FAIL` or `ERROR`;
+//! - `<V>` is `PASS`, `INCONCLUSIVE`, `FAIL` or `ERROR` (only `PASS` is passed);
 //! - `<RUN>` is a run id (no blanks, never contains `/`) or `-` (no run directory was made);
 //! - `<DIR>` is **everything after ` dir=` to the end of the line**, blanks included (an
 //!   `--output-dir` may contain them), or `-`; it is never empty;
@@ -63,7 +63,7 @@ impl VerdictLine {
             .split_once(" run=")
             .ok_or_else(|| bad("no ` run=` after the verdict"))?;
         let verdict = Verdict::from_word(verdict)
-            .ok_or_else(|| bad("the verdict is not PASS, FAIL or ERROR"))?;
+            .ok_or_else(|| bad("the verdict is not PASS, INCONCLUSIVE, FAIL or ERROR"))?;
         let (run, dir) = rest
             .split_once(" dir=")
             .ok_or_else(|| bad("no ` dir=` after the run"))?;

@@ -9,7 +9,7 @@
 //! diff: a changed field is a contract change (see `report` for versioning).
 
 use rros_contract::report::*;
-use rros_contract::{ContractError, VerdictLine, render};
+use rros_contract::{Claim, ClaimReport, ContractError, VerdictLine, render};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -74,6 +74,7 @@ fn scenario(name: &str, load: Option<LoadReport>, samples: u64, max_us: f64) -> 
                 "with 95 % confidence, P(latency > 100 µs) ≤ 6.0e-4 per sample ({samples} samples, none above)"
             ),
         }),
+        claim: None,
         evt: None,
         pm_qos: Some("/dev/cpu_dma_latency held at 0".into()),
         per_cpu: vec![CpuReport {
@@ -234,6 +235,22 @@ fn fail() -> Report {
     r
 }
 
+/// Within budget, but the idle scenario's claim (1e-4 at 95 %) needs 29 956 samples and it
+/// took 5000: INCONCLUSIVE, never PASS.
+fn inconclusive() -> Report {
+    let mut r = base("inconclusive");
+    r.run_id = "20260101T000009Z-qemux86-64".into();
+    r.scenarios[0].claim = Some(ClaimReport::unjudged(Claim {
+        exceedance: 1e-4,
+        confidence: 0.95,
+    }));
+    for s in &mut r.scenarios {
+        s.judge();
+    }
+    r.decide();
+    r
+}
+
 fn error() -> Report {
     let mut r = base("error");
     // The load did no work: the load proof refuses the scenario.
@@ -276,6 +293,15 @@ const VERDICT_LINES: &[(&str, Parsed)] = &[
         )),
     ),
     (
+        "rros-validate: verdict=INCONCLUSIVE run=20260101T000000Z-nuc dir=/var/lib/rros-validate/20260101T000000Z-nuc",
+        Some((
+            "INCONCLUSIVE",
+            "20260101T000000Z-nuc",
+            "/var/lib/rros-validate/20260101T000000Z-nuc",
+        )),
+    ),
+    ("rros-validate: verdict=inconclusive run=x dir=/r/x", None),
+    (
         "  rros-validate: verdict=ERROR run=- dir=-  ",
         Some(("ERROR", "-", "-")),
     ),
@@ -307,7 +333,12 @@ fn verdict_lines_text() -> String {
 
 fn expected_files() -> Vec<(String, String)> {
     let mut files = Vec::new();
-    for (name, report) in [("pass", pass()), ("fail", fail()), ("error", error())] {
+    for (name, report) in [
+        ("pass", pass()),
+        ("inconclusive", inconclusive()),
+        ("fail", fail()),
+        ("error", error()),
+    ] {
         files.push((format!("{name}.json"), report.to_json()));
         files.push((format!("{name}.lava"), render::lava::render(&report)));
     }
@@ -338,6 +369,12 @@ fn golden_set_is_current() {
 fn golden_verdicts_are_what_the_rules_decide() {
     assert_eq!(pass().verdict, Verdict::Pass);
     assert_eq!(fail().verdict, Verdict::Fail);
+    let inconclusive = inconclusive();
+    assert_eq!(inconclusive.verdict, Verdict::Inconclusive);
+    assert_eq!(inconclusive.verdict.exit_code(), 3);
+    let claim = inconclusive.scenarios[0].claim.as_ref().unwrap();
+    assert_eq!((claim.samples_needed, claim.more_samples), (29_956, 24_956));
+    assert!(inconclusive.errors.is_empty());
     assert_eq!(error().verdict, Verdict::Error);
     assert!(
         error()

@@ -116,6 +116,8 @@ pub fn render_text(report: &AuditReport, board: &str) -> String {
             Verdict::Pass => "PASS (the live system matches the profile)",
             Verdict::Fail => "FAIL (the live system breaks the profile: apply the fixes above)",
             Verdict::Error => "ERROR (could not read the system)",
+            // The audit has no claim to prove; never produced, but never shown as passed.
+            Verdict::Inconclusive => "INCONCLUSIVE (not passed)",
         }
     );
     s

@@ -2,10 +2,12 @@
 //!
 //! `audit` checks the live CPU isolation against the board profile, `tune` applies its
 //! runtime part, `run` audits, measures every scenario under its load and writes the reports
-//! with a PASS / FAIL / ERROR verdict (exit 0 / 1 / 2), `report` prints a run. See
+//! with a PASS / FAIL / ERROR / INCONCLUSIVE verdict (exit 0 / 1 / 2 / 3), `report` prints a
+//! run. See
 //! `docs/validation.md`.
 
 mod audit;
+mod compare;
 mod load;
 mod loadwork;
 mod measure;
@@ -74,7 +76,7 @@ enum Command {
         dry_run: bool,
     },
     /// Audit, measure every scenario under its load, write the reports (exit 0 PASS, 1 FAIL,
-    /// 2 ERROR).
+    /// 2 ERROR, 3 INCONCLUSIVE: within budget, too few samples to prove the claim).
     Run(RunCli),
     /// Print a run (default: the newest) in one of the contract's renderings.
     Report {
@@ -94,6 +96,20 @@ enum Command {
         /// output), read by the contract's verdict-line parser: no consumer parses it itself.
         #[arg(long, value_name = "FILE", conflicts_with = "run")]
         from_output: Option<PathBuf>,
+    },
+    /// Compare two runs per scenario (p50, p99, p99.9 with distribution-free intervals, and
+    /// max): REGRESSED / UNCHANGED / IMPROVED (exit 1 if any scenario REGRESSED, else 0;
+    /// 2 if a run cannot be read or the runs are not like with like).
+    Compare {
+        /// The reference run: a run id, `latest`, a run directory, or a report.json file.
+        base: String,
+        /// The run to judge against it (same forms).
+        new: String,
+        #[arg(long, value_name = "DIR", default_value = run::DEFAULT_OUTPUT)]
+        output_dir: PathBuf,
+        /// Compare even when board, machine, backend, interval or CPUs differ (warns).
+        #[arg(long)]
+        allow_mismatch: bool,
     },
     /// Show what `run` with these options would measure, and the timeout a consumer should
     /// allow it (exit 2 if the profile or a scenario is wrong).
@@ -216,6 +232,12 @@ fn main() -> ExitCode {
                 None => show::cmd_report(&output_dir, run.as_deref(), format),
             }
         }
+        Command::Compare {
+            base,
+            new,
+            output_dir,
+            allow_mismatch,
+        } => compare::cmd_compare(&output_dir, &base, &new, allow_mismatch),
         Command::Plan { plan: p, json } => plan::cmd_plan(&p.plan_args(), json),
         Command::Run(r) => Ok(run::run(&r.run_args(&argv), &stop_on_signals())),
     };

@@ -282,10 +282,16 @@ fn acceptance_run_fails_on_an_unisolated_machine_with_every_report() {
 fn clean_audit_and_budget_met_is_pass() {
     let out_dir = tempfile::tempdir().unwrap();
     // A budget no hiccup of a shared CI machine reaches: this test is about the verdict logic.
+    // A claim 2 s at 1 ms proves (1e-2 needs 299 samples): 1e-3 needs 2995 (see
+    // `a_run_too_short_for_its_claim_is_inconclusive`).
     let profile = profile_variant(out_dir.path(), |t| {
         t.replace(
             "threshold = { max_us = 20000 }",
             "threshold = { max_us = 200000 }",
+        )
+        .replace(
+            "claim = { exceedance = 3e-3, confidence = 0.95 }",
+            "claim = { exceedance = 1e-2, confidence = 0.95 }",
         )
     });
     let out = run(
@@ -314,6 +320,10 @@ fn clean_audit_and_budget_met_is_pass() {
         text(&out.stderr)
     );
     assert_eq!(verdict_line(&out).0, "PASS");
+    assert!(
+        stdout.contains("idle: claim P(exceed) ≤ 1e-2 at 95 % confidence proven:"),
+        "{stdout}"
+    );
     let latest = out_dir.path().join("latest");
     assert_valid(&latest);
     let r = report_json(&latest);
@@ -324,6 +334,8 @@ fn clean_audit_and_budget_met_is_pass() {
         "only --scenario idle"
     );
     assert!(r["scenarios"][0]["samples"].as_u64().unwrap() > 100);
+    assert_eq!(r["scenarios"][0]["claim"]["proven"], true);
+    assert_eq!(r["scenarios"][0]["claim"]["samples_needed"], 299);
     let cases = junit_cases(&latest);
     assert!(
         cases.iter().all(|c| c.2 == "ok" || c.2 == "Skipped"),
@@ -380,4 +392,65 @@ fn keeps_the_newest_runs() {
         ids[2]
     );
     assert_valid(&out_dir.path().join("latest"));
+}
+
+/// Issue #17: within budget, but 2 s at 1 ms (at most 2000 samples) cannot prove a claim of
+/// 1e-3 at 95 % (2995 samples): INCONCLUSIVE, exit 3, a JUnit failure, and the report says
+/// how many more samples and how much more time the claim needs.
+#[test]
+fn a_run_too_short_for_its_claim_is_inconclusive() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let profile = profile_variant(out_dir.path(), |t| {
+        t.replace(
+            "claim = { exceedance = 3e-3, confidence = 0.95 }",
+            "claim = { exceedance = 1e-3, confidence = 0.95 }",
+        )
+    });
+    let out = run(
+        &[
+            "run",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--sysroot",
+            isolated_sysroot().to_str().unwrap(),
+            "--scenario",
+            "idle",
+            "--duration",
+            "2s",
+            "--warmup",
+            "0s",
+            "--output-dir",
+            out_dir.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert_eq!(verdict_line(&out).0, "INCONCLUSIVE");
+    let latest = out_dir.path().join("latest");
+    let r = report_json(&latest);
+    let s = &r["scenarios"][0];
+    assert_eq!(s["verdict"], "INCONCLUSIVE");
+    let samples = s["samples"].as_u64().unwrap();
+    assert!(samples > 100 && samples <= 2000, "{samples}");
+    assert_eq!(s["claim"]["samples_needed"], 2995);
+    assert_eq!(s["claim"]["proven"], false);
+    assert_eq!(s["claim"]["more_samples"].as_u64(), Some(2995 - samples));
+    assert!(
+        s["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{} more", 2995 - samples)),
+        "{s}"
+    );
+    let cases = junit_cases(&latest);
+    assert!(
+        cases.iter().any(|c| c.1 == "idle" && c.2 == "Failure"),
+        "{cases:?}"
+    );
 }

@@ -79,6 +79,16 @@ pub fn render(report: &Report, dir: &str) -> String {
             if let Some(b) = &sc.bound {
                 s += &format!("  {}: {}\n", sc.name, b.statement);
             }
+            if let Some(c) = sc.claim.as_ref().filter(|c| c.proven) {
+                s += &format!(
+                    "  {}: claim {} proven: {} samples without an exceedance (needs {}), bound {:.2e}\n",
+                    sc.name,
+                    c.claim(),
+                    sc.samples,
+                    c.samples_needed,
+                    c.bound.unwrap_or(1.0)
+                );
+            }
             if let Some(e) = &sc.evt {
                 s += &format!("  {}: {}\n", sc.name, e.statement);
             }

@@ -20,7 +20,7 @@ type ScenarioGauge = (
 const SCENARIO_GAUGES: &[ScenarioGauge] = &[
     (
         "rros_validate_scenario_pass",
-        "1 if the scenario passed, 0 if it failed or could not be measured.",
+        "1 if the scenario passed, 0 if it failed, was inconclusive or could not be measured.",
         |sc| Some(f64::from(u8::from(sc.verdict == Verdict::Pass))),
     ),
     ("rros_validate_samples", "Latency samples taken.", |sc| {
@@ -85,7 +85,13 @@ pub fn render(report: &Report, finished_unix: f64) -> String {
 
 /// The run's own families: its verdict, when it finished, its audit findings.
 fn run_families(s: &mut String, report: &Report, board: &str, finished_unix: f64) {
-    let verdicts = [Verdict::Pass, Verdict::Fail, Verdict::Error];
+    // INCONCLUSIVE last, so the older series keep their order.
+    let verdicts = [
+        Verdict::Pass,
+        Verdict::Fail,
+        Verdict::Error,
+        Verdict::Inconclusive,
+    ];
     family(
         s,
         "rros_validate_verdict",
@@ -180,5 +186,30 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("\n"));
+    }
+
+    /// INCONCLUSIVE is not passed: its own verdict series is 1, and the scenario that could
+    /// not prove its claim counts as not passed.
+    #[test]
+    fn inconclusive_is_not_passed() {
+        let report = Report::from_json(
+            include_str!("../../../rros-contract/golden/inconclusive.json"),
+            "inconclusive.json",
+        )
+        .unwrap();
+        let text = render(&report, 1.5);
+        for (line, want) in [
+            ("verdict=\"PASS\"}", " 0"),
+            ("verdict=\"INCONCLUSIVE\"}", " 1"),
+            (
+                "rros_validate_scenario_pass{board=\"qemux86-64\",scenario=\"idle\"}",
+                " 0",
+            ),
+        ] {
+            assert!(
+                text.lines().any(|l| l.contains(line) && l.ends_with(want)),
+                "{line}{want} missing: {text}"
+            );
+        }
     }
 }

@@ -143,6 +143,7 @@ fn axes<'a, 'b>(
     let title_colour = match s.verdict {
         Verdict::Pass => RGBColor(0, 110, 0),
         Verdict::Fail => BUDGET,
+        Verdict::Inconclusive => RGBColor(170, 110, 0),
         Verdict::Error => RGBColor(120, 120, 120),
     };
     let mut chart = ChartBuilder::on(area)

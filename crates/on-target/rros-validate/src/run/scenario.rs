@@ -97,6 +97,7 @@ pub fn stub(board: &Board, step: &Step, backend: BackendKind) -> ScenarioReport 
         },
         margin_us: None,
         bound: None,
+        claim: s.claim.map(rros_contract::ClaimReport::unjudged),
         evt: None,
         pm_qos: None,
         per_cpu: Vec::new(),

@@ -38,12 +38,13 @@ except ImportError:  # outside BitBake: the pure functions below are still impor
 REPORT_SCHEMA = "rros-validate/1"
 DEFAULT_DURATION = "30s"
 DEFAULT_OUTPUT_DIR = "/var/lib/rros-validate"
-EXIT_STATUS = {"PASS": 0, "FAIL": 1, "ERROR": 2}
+# INCONCLUSIVE (within budget, too few samples to prove the claim) is not passed: the test fails.
+EXIT_STATUS = {"PASS": 0, "FAIL": 1, "ERROR": 2, "INCONCLUSIVE": 3}
 
 # The verdict line's grammar (crates/on-target/rros-contract/src/verdict_line.rs): `dir=` is the rest of
 # the line, blanks included, and ends with `/<run>` unless both are `-`. The same golden lines
 # (crates/on-target/rros-contract/golden/verdict-lines.txt) test this and the Rust parser.
-_VERDICT_LINE = re.compile(r"^rros-validate: verdict=(PASS|FAIL|ERROR) run=([^\s/]+) dir=(.+)$")
+_VERDICT_LINE = re.compile(r"^rros-validate: verdict=(PASS|INCONCLUSIVE|FAIL|ERROR) run=([^\s/]+) dir=(.+)$")
 
 
 class RrosValidateError(Exception):
@@ -103,6 +104,8 @@ def verdict_message(report, exit_status=None):
 
     outcome is "PASS", "FAIL" or "ERROR". The message says why, with the findings that break
     the profile, the scenarios over budget and the errors, each as the report states them.
+    An INCONCLUSIVE report (within budget, too few samples to prove the scenario's claim) is
+    not passed: its outcome is "FAIL", with the scenarios and what each claim still needs.
     exit_status, when given, is `rros-validate run`'s exit code; disagreeing with the report's
     verdict makes the outcome ERROR.
     """
@@ -144,6 +147,10 @@ def verdict_message(report, exit_status=None):
             lines += [_scenario_line(s) for s in over]
         if not broken and not over:
             lines.append("(the report gives no finding and no failed scenario)")
+    elif verdict == "INCONCLUSIVE":
+        short = [s for s in scenarios if s.get("verdict") == "INCONCLUSIVE"]
+        lines.append("scenarios within budget whose samples cannot prove their claim:")
+        lines += [_scenario_line(s) for s in short]
     else:
         lines += [_scenario_line(s) for s in scenarios]
         warnings = _finding_lines(findings, "warning")
@@ -155,7 +162,7 @@ def verdict_message(report, exit_status=None):
         if not measured and not audit_only:
             return "ERROR", "\n".join(lines + ["PASS without a single measured sample"])
 
-    outcome = verdict
+    outcome = "FAIL" if verdict == "INCONCLUSIVE" else verdict
     if exit_status is not None and exit_status != EXIT_STATUS[verdict]:
         lines.append(f"rros-validate exited {exit_status}, which does not match the report's "
                      f"{verdict} (expected {EXIT_STATUS[verdict]})")
