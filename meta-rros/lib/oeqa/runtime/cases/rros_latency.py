@@ -6,8 +6,8 @@
 Asks `rros-validate plan --json` on the target how long the run may take (the one timeout
 formula of the on-target contract, crates/on-target/rros-contract), runs `rros-validate run` (every
 scenario of /etc/rros/board.toml, each for RROS_TESTIMAGE_DURATION), reads the run's report
-through `rros-validate report --json` (the contract's reader checks it) and turns its verdict
-into the test's:
+through `rros-validate report --json --from-output` (the contract's readers of the verdict line
+and of the report, on the target) and turns its verdict into the test's:
 
     PASS   the test passes (the summary goes to the log)
     FAIL   the test fails; the message lists the audit findings and the scenarios over budget
@@ -41,10 +41,9 @@ DEFAULT_OUTPUT_DIR = "/var/lib/rros-validate"
 # INCONCLUSIVE (within budget, too few samples to prove the claim) is not passed: the test fails.
 EXIT_STATUS = {"PASS": 0, "FAIL": 1, "ERROR": 2, "INCONCLUSIVE": 3}
 
-# The verdict line's grammar (crates/on-target/rros-contract/src/verdict_line.rs): `dir=` is the rest of
-# the line, blanks included, and ends with `/<run>` unless both are `-`. The same golden lines
-# (crates/on-target/rros-contract/golden/verdict-lines.txt) test this and the Rust parser.
-_VERDICT_LINE = re.compile(r"^rros-validate: verdict=(PASS|INCONCLUSIVE|FAIL|ERROR) run=([^\s/]+) dir=(.+)$")
+# Where the run's output is kept on the target: `rros-validate report --from-output` reads its
+# verdict line there with the contract's only parser of it (no parser of it in this file).
+RUN_OUTPUT = "/tmp/rros-validate-testimage.out"
 
 
 class RrosValidateError(Exception):
@@ -60,17 +59,10 @@ def parse_plan(text):
         raise RrosValidateError(f"`rros-validate plan --json` gave no plan ({err}):\n{text}")
 
 
-def parse_verdict_line(output):
-    """The last `rros-validate: verdict=... run=... dir=...` line of `run`'s output, or None."""
-    for line in reversed((output or "").splitlines()):
-        match = _VERDICT_LINE.match(line.strip())
-        if not match:
-            continue
-        verdict, run, path = match.groups()
-        if (run == "-") != (path == "-") or (run != "-" and not path.endswith("/" + run)):
-            continue
-        return {"verdict": verdict, "run": run, "dir": path}
-    return None
+def log_name(report):
+    """The log file name for a report: its run id, reduced to characters safe in a file name."""
+    run = str(report.get("run_id") or "unknown") if isinstance(report, dict) else "unknown"
+    return "rros-validate-%s.json" % (re.sub(r"[^A-Za-z0-9._-]", "_", run)[:120] or "unknown")
 
 
 def _fmt_us(value):
@@ -191,23 +183,24 @@ class RrosLatencyTest(OERuntimeTestCase):
         cmd = 'rros-validate run --quiet --duration %s --output-dir %s' % (
             shlex.quote(duration), shlex.quote(output_dir))
         self.logger.info('%s (%d scenario(s), timeout %d s)' % (cmd, scenarios, timeout))
-        status, output = self.target.run(cmd, timeout=timeout)
+        # The output is kept on the target too, for the contract's reader of the verdict line.
+        status, output = self.target.run('%s >%s 2>&1; status=$?; cat %s; exit $status'
+                                         % (cmd, RUN_OUTPUT, RUN_OUTPUT), timeout=timeout)
 
-        line = parse_verdict_line(output)
-        if not line or line['dir'] == '-':
-            raise RrosValidateError('`%s` exited %s without writing a report:\n%s' % (cmd, status, output))
-        rstatus, text = self.target.run('rros-validate report --json %s' % shlex.quote(line['dir']))
+        # The run's report, found from its verdict line by the contract (on the target).
+        rstatus, text = self.target.run('rros-validate report --json --from-output %s' % RUN_OUTPUT)
         if rstatus != 0:
-            raise RrosValidateError('cannot read the report of %s on the target: %s' % (line['dir'], text))
+            raise RrosValidateError('`%s` exited %s without writing a report the contract can read '
+                                    '(%s):\n%s' % (cmd, status, text.strip(), output))
         try:
             report = json.loads(text)
         except ValueError as err:
-            raise RrosValidateError('the report of %s is not JSON (%s):\n%s' % (line['dir'], err, text[:2000]))
+            raise RrosValidateError('the report of `%s` is not JSON (%s):\n%s' % (cmd, err, text[:2000]))
 
         log_dir = self.td.get('TEST_LOG_DIR')
         if log_dir:
             os.makedirs(log_dir, exist_ok=True)
-            with open(os.path.join(log_dir, 'rros-validate-%s.json' % line['run']), 'w') as f:
+            with open(os.path.join(log_dir, log_name(report)), 'w') as f:
                 f.write(text)
 
         outcome, message = verdict_message(report, exit_status=status)
