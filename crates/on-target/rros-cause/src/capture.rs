@@ -10,10 +10,9 @@
 
 use crate::snapshot::{Delta, Probe, Snapshot, TaskRun};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Time between two periodic snapshots, at the shortest.
 pub const PERIOD: Duration = Duration::from_millis(100);
@@ -173,7 +172,8 @@ impl Recorder {
 
 /// A running capture.
 pub struct Capture {
-    stop: Arc<AtomicBool>,
+    /// Dropping or sending on it stops the thread at once (it waits on the other end).
+    stop: Option<Sender<()>>,
     handle: Option<JoinHandle<Evidence>>,
 }
 
@@ -181,10 +181,9 @@ impl Capture {
     /// Starts capturing on a thread pinned to `housekeeping` (left as inherited if the
     /// system refuses, or when empty). The first snapshot is taken before this returns.
     pub fn start(probe: Probe, housekeeping: &[usize]) -> std::io::Result<Capture> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let (stop, stopped) = mpsc::channel::<()>();
         let cpus = housekeeping.to_vec();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("rros-cause".into())
             .spawn(move || {
@@ -192,34 +191,32 @@ impl Capture {
                 lower_priority();
                 let mut rec = Recorder::start(probe);
                 let _ = ready_tx.send(());
-                let mut next = std::time::Instant::now() + PERIOD;
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(10));
-                    let now = std::time::Instant::now();
-                    if now >= next {
-                        rec.tick();
-                        next = now + interval_after(now.elapsed());
-                    }
+                let mut wait = PERIOD;
+                // Asleep until the next snapshot is due or the capture is stopped: no polling.
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
+                    let began = Instant::now();
+                    rec.tick();
+                    wait = interval_after(began.elapsed());
                 }
                 rec.finish()
             })?;
         let _ = ready_rx.recv();
         Ok(Capture {
-            stop,
+            stop: Some(stop),
             handle: Some(handle),
         })
     }
 
     /// Stops, with a last snapshot; `None` if the thread panicked.
     pub fn finish(mut self) -> Option<Evidence> {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.take();
         self.handle.take()?.join().ok()
     }
 }
 
 impl Drop for Capture {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.take();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
@@ -321,5 +318,20 @@ mod tests {
         assert_eq!(slow, Duration::from_millis(2450));
         let share = 0.050 / (0.050 + slow.as_secs_f64());
         assert!(share <= MAX_CPU_SHARE + 1e-9, "{share}");
+    }
+
+    #[test]
+    fn a_live_capture_stops_when_told_and_when_dropped() {
+        // Finishing wakes the thread out of its wait and takes the last snapshot.
+        let cap = Capture::start(Probe::live(vec![0]), &[]).unwrap();
+        std::thread::sleep(Duration::from_millis(250));
+        let ev = cap.finish().expect("the capture thread ended normally");
+        assert_eq!(ev.cpus, vec![0]);
+        assert!(
+            !ev.intervals.is_empty(),
+            "at least the start-to-end interval"
+        );
+        // Dropped without finish: the thread still stops (the test would hang otherwise).
+        drop(Capture::start(Probe::live(vec![0]), &[]).unwrap());
     }
 }
