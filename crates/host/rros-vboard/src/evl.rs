@@ -186,7 +186,9 @@ fn tree_fingerprint(dir: &Path, key: &mut Key) -> Result<usize> {
                 continue;
             }
             let path = entry.path();
-            let Ok(meta) = path.symlink_metadata() else {
+            // `DirEntry::metadata` is an `fstatat` relative to the open directory that does not
+            // follow symlinks: no walk of the whole path per file.
+            let Ok(meta) = entry.metadata() else {
                 continue;
             };
             if meta.is_dir() {

@@ -82,6 +82,15 @@ pub fn load_installed_board(path: &Path) -> Result<(Board, Vec<Finding>), LoadEr
     into_board(path, validate(&parse_profile(&text, path)?, None))
 }
 
+/// Reads and validates a profile at any path for a read-only use (`rros-validate plan`): every
+/// rule except that the file name matches the profile's `name`, and no trust check, because
+/// nothing is run from it. `/etc/rros/board.toml` on a board and `board/<name>.toml` in a
+/// checkout both load.
+pub fn load_board_to_read(path: &Path) -> Result<(Board, Vec<Finding>), LoadError> {
+    let (text, _) = read_text(path)?;
+    into_board(path, validate(&parse_profile(&text, path)?, None))
+}
+
 fn into_board(path: &Path, validation: Validation) -> Result<(Board, Vec<Finding>), LoadError> {
     match validation.board {
         Some(board) => Ok((board, validation.findings)),

@@ -66,10 +66,11 @@ pub fn make(board: &Board, args: &PlanArgs) -> Result<Plan> {
     ))
 }
 
-/// `rros-validate plan [--json]`. Reads the profile like `rros board check` does (no
-/// ownership check: nothing is run or written), so it works on a host checkout as well.
+/// `rros-validate plan [--json]`. Reads the profile without the ownership check (nothing is
+/// run or written) and without the file-name rule, so it works on a host checkout
+/// (`board/<name>.toml`) and on the board (`/etc/rros/board.toml`) alike.
 pub fn cmd_plan(args: &PlanArgs, json: bool) -> Result<u8> {
-    let (board, _) = match rros_board::load_board(args.profile) {
+    let (board, _) = match rros_board::load_board_to_read(args.profile) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("rros-validate: error: {e}");

@@ -435,6 +435,22 @@ fn plan_json_states_the_run_steps() {
     assert!(text(&unknown.stderr).contains("no scenario `nope`"));
 }
 
+/// On a board the profile is installed as `/etc/rros/board.toml`: `plan` reads it there as
+/// `run` does (the file-name rule is for the checkout's board directory only).
+#[test]
+fn plan_reads_the_profile_installed_as_board_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let installed = dir.path().join("board.toml");
+    std::fs::copy(shipped_profile("qemux86-64"), &installed).unwrap();
+    let out = run(&["plan", "--profile", installed.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("board qemux86-64"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
 /// `report --format verdict` prints the verdict alone, for scripts (the vboard tier): of the
 /// golden reports, and with `--from-output` of every golden verdict line, read by the
 /// contract's parser (a journal's noise around it; a broken line is no verdict, exit 2).
