@@ -102,19 +102,53 @@ pub struct CpuTicks {
     pub steal: u64,
 }
 
+/// `/proc/stat`'s `cpuN` lines, each CPU with its counters in proc(5)'s order: user nice
+/// system idle iowait irq softirq steal guest guest_nice. The aggregate `cpu` line is skipped.
+fn stat_cpu_lines(text: &str) -> impl Iterator<Item = (u32, Vec<u64>)> + '_ {
+    text.lines().filter_map(|line| {
+        let mut w = line.split_whitespace();
+        let cpu: u32 = w.next()?.strip_prefix("cpu")?.parse().ok()?;
+        Some((cpu, w.map_while(|x| x.parse().ok()).collect()))
+    })
+}
+
 /// `/proc/stat`'s `cpuN` lines: user nice system idle iowait irq softirq steal ...
 pub fn parse_stat(text: &str) -> BTreeMap<u32, CpuTicks> {
-    text.lines()
-        .filter_map(|line| {
-            let mut w = line.split_whitespace();
-            let cpu: u32 = w.next()?.strip_prefix("cpu")?.parse().ok()?;
-            let v: Vec<u64> = w.map_while(|x| x.parse().ok()).collect();
+    stat_cpu_lines(text)
+        .filter_map(|(cpu, v)| {
             Some((
                 cpu,
                 CpuTicks {
                     irq: *v.get(5)?,
                     softirq: *v.get(6)?,
                     steal: v.get(7).copied().unwrap_or(0),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// How much of its time a CPU spent doing anything, in clock ticks: `busy` is every counter
+/// but `idle` (iowait counts as busy: a boot still reading its disk is not quiet), `total`
+/// all of them (guest time is already inside user time, so it is not added twice).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuUse {
+    pub busy: u64,
+    pub total: u64,
+}
+
+/// `/proc/stat`'s `cpuN` lines as busy and total ticks per CPU.
+pub fn parse_stat_use(text: &str) -> BTreeMap<u32, CpuUse> {
+    stat_cpu_lines(text)
+        .filter_map(|(cpu, v)| {
+            let counted = v.get(..8).unwrap_or(&v[..]);
+            let idle = *v.get(3)?;
+            let total: u64 = counted.iter().sum();
+            Some((
+                cpu,
+                CpuUse {
+                    busy: total - idle,
+                    total,
                 },
             ))
         })
@@ -254,6 +288,20 @@ mod tests {
                 steal: 6657
             }
         );
+    }
+
+    #[test]
+    fn cpu_use_counts_everything_but_idle_and_not_guest_twice() {
+        let text = "cpu  9 9 9 9 9 9 9 9 9 9\n\
+                    cpu0 10 1 5 100 4 2 3 0 7 0\n\
+                    cpu1 0 0 0 50\n\
+                    intr 1 2 3\n";
+        let u = parse_stat_use(text);
+        // user 10 (its guest 7 inside) + nice 1 + system 5 + iowait 4 + irq 2 + softirq 3.
+        assert_eq!(u[&0], CpuUse { busy: 25, total: 125 });
+        // An old kernel's short line: what is there counts.
+        assert_eq!(u[&1], CpuUse { busy: 0, total: 50 });
+        assert_eq!(u.len(), 2, "the aggregate line is not a CPU");
     }
 
     #[test]

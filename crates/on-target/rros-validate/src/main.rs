@@ -15,6 +15,7 @@ mod plan;
 mod render;
 use rros_contract::report;
 mod run;
+mod settle;
 mod show;
 mod stats;
 mod store;
@@ -111,6 +112,24 @@ enum Command {
         #[arg(long)]
         allow_mismatch: bool,
     },
+    /// Wait until the board is quiet (every CPU under --busy-below busy for --quiet-for in a
+    /// row), at most --max: the boot-time unit's ExecStartPre. Prints one line saying how it
+    /// ended; always exit 0 (a board still busy at --max is measured anyway).
+    Settle {
+        /// The longest wait: seconds (`30`) or a duration (`45s`, `2m`).
+        #[arg(long, value_name = "D", default_value = "30", value_parser = settle_duration)]
+        max: Duration,
+        /// How long in a row every CPU must be quiet.
+        #[arg(long, value_name = "D", default_value = "3s", value_parser = settle_duration)]
+        quiet_for: Duration,
+        /// A CPU is quiet below this busy share, in percent of its time (iowait counts as
+        /// busy).
+        #[arg(long, value_name = "PCT", default_value_t = 20.0, value_parser = percent)]
+        busy_below: f64,
+        /// Root of the /proc to read (for tests).
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        sysroot: PathBuf,
+    },
     /// Show what `run` with these options would measure, and the timeout a consumer should
     /// allow it (exit 2 if the profile or a scenario is wrong).
     Plan {
@@ -183,6 +202,28 @@ fn positive_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// `settle`'s durations: plain seconds (what `RROS_VALIDATE_SETTLE=30` in the unit gives),
+/// or a duration with its unit; at most an hour.
+fn settle_duration(s: &str) -> Result<Duration, String> {
+    let d = match s.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(s)
+            .map_err(|e| format!("{e} (use seconds, e.g. 30, or a duration, e.g. 45s, 2m)"))?,
+    };
+    if d > Duration::from_secs(3600) {
+        return Err("at most an hour (3600)".into());
+    }
+    Ok(d)
+}
+
+/// A percentage from 0 to 100.
+fn percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err("must be a percentage from 0 to 100, e.g. 20".into()),
+    }
+}
+
 /// A per-sample probability in [0, 1).
 fn probability(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -238,6 +279,20 @@ fn main() -> ExitCode {
             output_dir,
             allow_mismatch,
         } => compare::cmd_compare(&output_dir, &base, &new, allow_mismatch),
+        Command::Settle {
+            max,
+            quiet_for,
+            busy_below,
+            sysroot,
+        } => Ok(settle::cmd_settle(
+            settle::Rule {
+                busy_below: busy_below / 100.0,
+                quiet_for,
+                max,
+                window: Duration::from_secs(1),
+            },
+            &sysroot,
+        )),
         Command::Plan { plan: p, json } => plan::cmd_plan(&p.plan_args(), json),
         Command::Run(r) => Ok(run::run(&r.run_args(&argv), &stop_on_signals())),
     };

@@ -389,6 +389,27 @@ fn units_are_hardened_and_wired() {
             text(&out.stderr)
         );
     }
+    // The settle before the boot-time run: run as the unit runs it, with the unit's own
+    // RROS_VALIDATE_SETTLE (plain seconds), and a zero quiet window so it ends at once.
+    let v = unit("rros-validate.service");
+    let settle_cap = v
+        .lines()
+        .find_map(|l| l.strip_prefix("Environment=RROS_VALIDATE_SETTLE="))
+        .unwrap();
+    let pre = v
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStartPre=/usr/bin/rros-validate "))
+        .expect("the unit settles with rros-validate before measuring")
+        .replace("${RROS_VALIDATE_SETTLE}", settle_cap);
+    let mut args: Vec<&str> = pre.split(' ').collect();
+    args.extend(["--quiet-for", "0s"]);
+    let out = run(&args, &[]);
+    assert_eq!(out.status.code(), Some(0), "`{pre}`: {}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("rros-validate: settled after"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 /// `plan --json` states the steps `run` would execute (the same planning code), read with the
