@@ -829,7 +829,15 @@ impl RawLog {
     }
 }
 
-const BUSY_SCRIPT: &str = "printf 'system=%s\\n' \"$(systemctl is-system-running 2>/dev/null)\"; \
+/// Asks the board what keeps it busy, read by [`Busy::of`]. While the boot is still going,
+/// the script first waits *on the board* for systemd to say the boot is done
+/// (`is-system-running --wait` sleeps on systemd's `StartupFinished` signal), at most 15 s:
+/// polling from the host every few seconds would fork a shell and two `systemctl` calls on
+/// the housekeeping CPU all through the settle and the boot-time run it is waiting for,
+/// which the settle then sees as a busy board (an emulated one spends a third of a CPU on
+/// it). Without `timeout` or `--wait` (old systemd, busybox) it just answers at once.
+pub const BUSY_SCRIPT: &str = "timeout 15 systemctl is-system-running --wait >/dev/null 2>&1; \
+printf 'system=%s\\n' \"$(systemctl is-system-running 2>/dev/null)\"; \
 printf 'service=%s\\n' \"$(systemctl is-active rros-validate.service 2>/dev/null)\"";
 
 /// What keeps a board busy, so that acceptance waits before measuring.

@@ -177,6 +177,25 @@ fn qemu_command(
     cmd
 }
 
+/// The guest's login key, copied into the boot's own folder: a running guest must not depend
+/// on its cache entry, which another `rros vboard build` sharing the cache may prune meanwhile
+/// (QEMU holds the disk image open, so the disk itself survives a prune). Mode 0600, as ssh
+/// demands.
+fn own_identity(image: &Image, work_dir: &Path) -> Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = fs::read(&image.identity).map_err(io_err(&image.identity))?;
+    let copy = work_dir.join("id_ed25519");
+    let _ = fs::remove_file(&copy);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&copy)
+        .map_err(io_err(&copy))?;
+    std::io::Write::write_all(&mut file, &key).map_err(io_err(&copy))?;
+    Ok(copy)
+}
+
 /// Why QEMU ended right after it started, from the tail of its log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EarlyExit {
@@ -238,6 +257,7 @@ impl Vm {
     fn start(image: &Image, opts: &BootOptions, accel: Accel, cmdline: &str) -> Result<Vm> {
         let console_log = opts.work_dir.join("console.log");
         let qemu_log = opts.work_dir.join("qemu.log");
+        let identity = own_identity(image, &opts.work_dir)?;
         let mut last = String::new();
         for _attempt in 0..5 {
             let port = free_port()?;
@@ -271,7 +291,7 @@ impl Vm {
                 console_log: console_log.clone(),
                 qemu_log: qemu_log.clone(),
                 known_hosts: opts.work_dir.join("known_hosts"),
-                identity: image.identity.clone(),
+                identity: identity.clone(),
                 cmdline: cmdline.to_owned(),
                 started: Instant::now(),
                 session: std::sync::OnceLock::new(),
@@ -552,6 +572,32 @@ mod tests {
             image_time: Duration::ZERO,
             dir,
         }
+    }
+
+    #[test]
+    fn a_booted_guest_keeps_its_own_key_when_the_cache_entry_goes() {
+        use std::os::unix::fs::PermissionsExt;
+        let cache = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let img = image(cache.path().to_str().unwrap());
+        fs::write(&img.identity, b"KEY 1").unwrap();
+        let copy = own_identity(&img, work.path()).unwrap();
+        assert_eq!(copy, work.path().join("id_ed25519"));
+        // A prune by another build sharing the cache removes the entry: the copy stays.
+        fs::remove_file(&img.identity).unwrap();
+        assert_eq!(fs::read(&copy).unwrap(), b"KEY 1");
+        assert_eq!(
+            fs::metadata(&copy).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // A reboot into the same folder takes the image's key again.
+        fs::write(&img.identity, b"KEY 2").unwrap();
+        own_identity(&img, work.path()).unwrap();
+        assert_eq!(fs::read(&copy).unwrap(), b"KEY 2");
+        // No key in the cache: the error names the file.
+        fs::remove_file(&img.identity).unwrap();
+        let err = own_identity(&img, work.path()).unwrap_err().to_string();
+        assert!(err.contains("id_ed25519"), "{err}");
     }
 
     fn args(cmd: &Command) -> Vec<String> {

@@ -371,7 +371,7 @@ fn reuse_boot_run(
     wanted: &crate::reuse::Wanted,
     observe: &dyn Observer,
 ) -> std::result::Result<(BoardResult, Vec<String>), String> {
-    use rros_accept::run::{Busy, derive_timeout, fetch, finish_verdict};
+    use rros_accept::run::{BUSY_SCRIPT, Busy, derive_timeout, fetch, finish_verdict};
     let board = image.board.name.as_str();
     let profile =
         fs::read_to_string(req.build.root.join("board").join(format!("{board}.toml"))).ok();
@@ -467,11 +467,6 @@ fn reuse_boot_run(
     }
     Ok((result, why))
 }
-
-/// What keeps the guest busy (the boot-time validation, the boot itself), as
-/// `rros_accept::run::busy_reason` reads it.
-const BUSY_SCRIPT: &str = "printf 'system=%s\\n' \"$(systemctl is-system-running 2>/dev/null)\"; \
-printf 'service=%s\\n' \"$(systemctl is-active rros-validate.service 2>/dev/null)\"";
 
 /// Saves [`EVIDENCE`] into `dir`; returns the boot-time service's verdict line.
 fn collect_evidence(vm: &Vm, dir: &Path) -> Option<String> {

@@ -298,7 +298,13 @@ mod tests {
                     intr 1 2 3\n";
         let u = parse_stat_use(text);
         // user 10 (its guest 7 inside) + nice 1 + system 5 + iowait 4 + irq 2 + softirq 3.
-        assert_eq!(u[&0], CpuUse { busy: 25, total: 125 });
+        assert_eq!(
+            u[&0],
+            CpuUse {
+                busy: 25,
+                total: 125
+            }
+        );
         // An old kernel's short line: what is there counts.
         assert_eq!(u[&1], CpuUse { busy: 0, total: 50 });
         assert_eq!(u.len(), 2, "the aggregate line is not a CPU");

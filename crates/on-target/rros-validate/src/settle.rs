@@ -250,7 +250,10 @@ mod tests {
         let before = BTreeMap::from([(0, u(100, 1000)), (1, u(0, 1000)), (2, u(5, 500))]);
         let after = BTreeMap::from([(0, u(110, 1100)), (1, u(60, 1100)), (2, u(5, 500))]);
         // CPU 0: 10 of 100 ticks; CPU 1: 60 of 100; CPU 2 counted nothing (offline).
-        assert_eq!(busiest(&before, &after), Some(Busiest { cpu: 1, share: 0.6 }));
+        assert_eq!(
+            busiest(&before, &after),
+            Some(Busiest { cpu: 1, share: 0.6 })
+        );
         assert_eq!(busiest(&before, &before), None);
         // A CPU that appeared between the readings has no "before": it is skipped.
         let grown = BTreeMap::from([(3, u(1, 100))]);
