@@ -883,7 +883,10 @@ mod tests {
         };
         s.stopped = Some(st(StopReason::Proven, true));
         let json = serde_json::to_string(&s).unwrap();
-        assert!(json.contains(r#""stopped":{"reason":"proven","until_proven":true"#), "{json}");
+        assert!(
+            json.contains(r#""stopped":{"reason":"proven","until_proven":true"#),
+            "{json}"
+        );
         let said = |reason, until| st(reason, until).statement(600.0);
         assert_eq!(
             said(StopReason::Proven, true),
