@@ -209,9 +209,10 @@ pub struct RunConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Until {
     /// End once the samplers' samples together reach this many
-    /// ([`EndReason::Target`](crate::EndReason::Target))…
+    /// ([`EndReason::Target`](crate::EndReason::Target)).
     pub samples: u64,
-    /// …and every sampler has taken at least this many.
+    /// Neither end comes before every sampler has taken at least this many (the fewest a
+    /// measurement counts with: rros-validate's `min_samples`).
     pub per_cpu: u64,
     /// End as soon as a latency above this many ns is seen
     /// ([`EndReason::Exceeded`](crate::EndReason::Exceeded)); `None`: never.

@@ -515,8 +515,8 @@ pub enum StopReason {
     /// `--until-proven`: the samples (all measured CPUs pooled, each with at least
     /// `min_samples`) reached the claim's `samples_needed` without an exceedance.
     Proven,
-    /// `--until-proven`: a latency above `threshold.max_us` was seen; the scenario FAILs,
-    /// measuring on could not change that.
+    /// `--until-proven`: a latency above `threshold.max_us` was seen (and every CPU had its
+    /// `min_samples`); the scenario FAILs, measuring on could not change that.
     Exceeded,
     /// Its duration ran out: the profile's or `--duration`, which is the cap of an
     /// `--until-proven` run.

@@ -43,24 +43,29 @@ impl From<Halt> for EndReason {
     }
 }
 
-/// What `until` says of the samplers' running values: `None` to go on. An exceedance wins:
-/// a target "reached" with a latency above the limit proves nothing.
+/// What `until` says of the samplers' running values: `None` to go on. Nothing ends before
+/// every sampler has `per_cpu` samples (fewer, a measurement does not count); then an
+/// exceedance wins: a target "reached" with a latency above the limit proves nothing.
 pub(super) fn check(until: &Until, lives: &[Live]) -> Option<Halt> {
     let mut pooled = 0u64;
     let mut fewest = u64::MAX;
+    let mut exceeded = false;
     for l in lives {
-        // `max` starts at i64::MIN: no sample, no exceedance.
-        if until
-            .above_ns
-            .is_some_and(|limit| l.max.load(Ordering::Relaxed) > limit)
-        {
-            return Some(Halt::Exceeded);
-        }
         let n = l.samples.load(Ordering::Relaxed);
         pooled = pooled.saturating_add(n);
         fewest = fewest.min(n);
+        // `max` starts at i64::MIN: no sample, no exceedance.
+        exceeded |= until
+            .above_ns
+            .is_some_and(|limit| l.max.load(Ordering::Relaxed) > limit);
     }
-    (pooled >= until.samples && fewest >= until.per_cpu).then_some(Halt::Target)
+    if fewest < until.per_cpu {
+        None
+    } else if exceeded {
+        Some(Halt::Exceeded)
+    } else {
+        (pooled >= until.samples).then_some(Halt::Target)
+    }
 }
 
 /// Checks `shared`'s `until`, if it has one and the run was not ended yet; ends the run when
@@ -152,16 +157,18 @@ mod tests {
     fn exceeded_ends_at_the_first_latency_above_the_limit() {
         let until = Until {
             samples: u64::MAX,
-            per_cpu: 0,
+            per_cpu: 1_000,
             above_ns: LIMIT,
         };
-        // Sampler 1's 500th wake-up is 250 µs late.
+        // Sampler 1's 500th wake-up is 250 µs late; it ends the run once both samplers
+        // have their 1000.
         let mut late = vec![1_000; 499];
         late.push(250_000);
         let r = run_scripted(&config(until, NO_CAP), vec![CLEAN.to_vec(), late]);
         assert_eq!(r.end_reason, EndReason::Exceeded);
         assert_eq!(r.cpus[1].stats.max_ns, Some(250_000));
         assert_eq!(r.cpus[0].stats.max_ns, Some(3_000));
+        assert!(r.cpus.iter().all(|c| c.stats.samples >= 1_000));
     }
 
     #[test]
@@ -197,7 +204,9 @@ mod tests {
         assert_eq!(check(&until, &lives), None, "no sample yet");
         lives[0].samples.store(8, Ordering::Relaxed);
         lives[1].samples.store(3, Ordering::Relaxed);
-        assert_eq!(check(&until, &lives), None, "pooled 11, but one CPU has 3");
+        lives[1].max.store(51, Ordering::Relaxed);
+        assert_eq!(check(&until, &lives), None, "one CPU has 3 of its 4");
+        lives[1].max.store(50, Ordering::Relaxed);
         lives[1].samples.store(4, Ordering::Relaxed);
         assert_eq!(check(&until, &lives), Some(Halt::Target));
         lives[1].max.store(51, Ordering::Relaxed);

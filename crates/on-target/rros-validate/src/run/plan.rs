@@ -14,8 +14,8 @@
 //! CPUs of a dual kernel, else the isolated ones), one sampler per CPU, and the claim is
 //! judged on their samples pooled. With `--until-proven` a step also carries the engine's
 //! [`Until`]: its claim's `samples_needed` pooled (each CPU with at least `min_samples`), and
-//! the budget's `max_us` as the latency that ends it at once (a FAIL); its duration is then
-//! the cap.
+//! the budget's `max_us` as the latency that ends it early (a FAIL, once every CPU has its
+//! `min_samples`); its duration is then the cap.
 
 use super::cause::NotRun;
 use super::{BackendChoice, RunArgs};
@@ -223,7 +223,8 @@ pub fn steps_of(
 
 /// `--until-proven` in the engine's terms: the claim's samples pooled over the measured CPUs,
 /// each with at least `min_samples` (fewer is ERROR however many the others took), and a
-/// latency above the budget's `max_us` ends it at once. `None` without a claim: nothing to
+/// latency above the budget's `max_us` ends it as soon as every CPU has its `min_samples`
+/// (a FAIL that counts, not a measurement too short to). `None` without a claim: nothing to
 /// prove, the whole duration is measured.
 pub fn until_of(s: &BoardScenario) -> Option<Until> {
     let claim = s.claim?;
