@@ -374,6 +374,68 @@ mod tests {
         ));
     }
 
+    /// #17: every scenario measures all of the board's measured CPUs at once, one sampler
+    /// each, and the claim counts their samples pooled: `--until-proven`'s target is the
+    /// claim's `samples_needed` in total, each CPU with its `min_samples`.
+    #[test]
+    fn every_measured_cpu_is_sampled_and_the_claim_pools_them() {
+        use crate::report::{CpuReport, Histogram, Verdict};
+        let nuc = shipped("nuc");
+        let mut a = args(nuc, &[], None);
+        a.until_proven = true;
+        let plan = RunPlan::build(&a);
+        let board = plan.board.as_ref().expect("the shipped profile loads");
+        assert_eq!(board.measured_cpus().to_string(), "2-3", "the oob CPUs");
+        for step in &plan.steps {
+            assert_eq!(&step.cpus, board.measured_cpus());
+            let cfg = crate::measure::run_config(
+                board,
+                &step.scenario,
+                step.duration,
+                cyclictest::BackendKind::Posix,
+            );
+            assert_eq!(cfg.cpus, [2, 3], "one sampler per measured CPU");
+            let until = step.until.expect("a claim to prove");
+            // 2e-5 at 95 %: 149 786 samples, both CPUs together.
+            assert_eq!(until.samples, 149_786);
+            assert_eq!(until.per_cpu, step.budget.min_samples);
+            assert_eq!(until.above_ns, Some(i64::from(step.budget.max_us) * 1000));
+        }
+        // Judged pooled: two CPUs of 74 893 clean samples prove what one CPU would need
+        // 149 786 for; one sample fewer in all is INCONCLUSIVE.
+        let judged = |pooled: u64| {
+            let step = &plan.steps[0];
+            let mut sr = super::super::scenario::stub(board, step, cyclictest::BackendKind::Posix);
+            sr.measured = true;
+            sr.samples = pooled;
+            sr.max_us = Some(10.0);
+            sr.percentiles.p99_us = Some(5.0);
+            sr.per_cpu = [2, 3]
+                .iter()
+                .map(|&cpu| CpuReport {
+                    cpu,
+                    rt_tests_thread: cpu - 2,
+                    samples: pooled / 2,
+                    overruns: 0,
+                    min_us: Some(1.0),
+                    avg_us: Some(2.0),
+                    max_us: Some(10.0),
+                    percentiles: sr.percentiles.clone(),
+                    histogram: Histogram {
+                        bucket_width_us: 1.0,
+                        range_us: 80.0,
+                        overflow: 0,
+                        bins: vec![],
+                    },
+                })
+                .collect();
+            sr.judge();
+            sr.verdict
+        };
+        assert_eq!(judged(149_786), Verdict::Pass);
+        assert_eq!(judged(149_785), Verdict::Inconclusive);
+    }
+
     #[test]
     fn a_missing_profile_is_an_error_with_its_fix() {
         let plan = RunPlan::build(&args("/nonexistent/my-board.toml".into(), &[], None));
