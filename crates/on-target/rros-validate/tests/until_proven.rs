@@ -1,7 +1,7 @@
 //! `rros-validate run --until-proven` on this machine, end to end (issue #17): the real
 //! binary and real measurements end a scenario long before its cap once the claim is proven,
-//! and at once when the budget is exceeded. The fake-clock tests of the three ends are the
-//! engine's (cyclictest-rs `engine::until`).
+//! at once when the budget is exceeded, and at the cap when unproven. The fake-clock tests of
+//! the three ends are the engine's (cyclictest-rs `engine::until`).
 //!
 //! The audit reads a captured isolated sysroot (rros-isolation's fixtures), so the verdict
 //! depends on the measurement only.
@@ -16,6 +16,14 @@ use std::time::{Duration, Instant};
 const CAP: &str = "60s";
 
 fn run_until_proven(profile: &Path, out_dir: &Path) -> (std::process::Output, Duration) {
+    run_until_proven_for(profile, out_dir, CAP)
+}
+
+fn run_until_proven_for(
+    profile: &Path,
+    out_dir: &Path,
+    cap: &str,
+) -> (std::process::Output, Duration) {
     let started = Instant::now();
     let out = run(
         &[
@@ -28,7 +36,7 @@ fn run_until_proven(profile: &Path, out_dir: &Path) -> (std::process::Output, Du
             "idle",
             "--until-proven",
             "--duration",
-            CAP,
+            cap,
             "--warmup",
             "0s",
             "--output-dir",
@@ -114,6 +122,38 @@ fn an_exceeded_budget_ends_the_scenario_at_once_as_a_fail() {
         took < Duration::from_secs(40),
         "the whole run took {took:?}"
     );
+}
+
+/// A claim of 1e-3 (2995 samples) cannot be proven at 1 ms on one CPU within a 2 s cap:
+/// the cap ends it, INCONCLUSIVE, and the report says so.
+#[test]
+fn the_cap_ends_an_unproven_scenario_as_inconclusive() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let profile = profile_variant(out_dir.path(), |t| {
+        t.replace(
+            "claim = { exceedance = 3e-3, confidence = 0.95 }",
+            "claim = { exceedance = 1e-3, confidence = 0.95 }",
+        )
+    });
+    let (out, _) = run_until_proven_for(&profile, out_dir.path(), "2s");
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("idle: stopped: the cap of 2 s was reached after"),
+        "{stdout}"
+    );
+    let r = report_json(&out_dir.path().join("latest"));
+    let s = &r["scenarios"][0];
+    assert_eq!(s["verdict"], "INCONCLUSIVE", "{s}");
+    assert_eq!(s["stopped"]["reason"], "cap", "{s}");
+    assert_eq!(s["claim"]["proven"], false);
+    let measured = s["measured_s"].as_f64().unwrap();
+    assert!((1.9..3.0).contains(&measured), "{measured}");
 }
 
 /// `plan --until-proven` names the target and the cap, and its JSON carries them.
