@@ -436,6 +436,37 @@ mod tests {
         assert_eq!(judged(149_785), Verdict::Inconclusive);
     }
 
+    /// `--until-proven` on a profile without a claim: nothing to prove, so every scenario
+    /// runs its whole duration, and the run warns before it starts; without the option no
+    /// step carries a target.
+    #[test]
+    fn until_proven_without_a_claim_measures_the_whole_duration_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("qemux86-64.toml");
+        let text = std::fs::read_to_string(shipped("qemux86-64")).unwrap();
+        let claimless: String = text
+            .lines()
+            .filter(|l| !l.starts_with("claim ="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&profile, claimless).unwrap();
+        let mut a = args(profile, &["idle"], None);
+        a.until_proven = true;
+        let plan = RunPlan::build(&a);
+        assert!(plan.board.is_ok(), "{:?}", plan.board.err());
+        assert!(plan.steps[0].until.is_none());
+        assert_eq!(plan.hints.len(), 1, "{:?}", plan.hints);
+        assert!(
+            plan.hints[0]
+                .contains("scenario idle: --until-proven, but the profile states no claim"),
+            "{}",
+            plan.hints[0]
+        );
+        let plain = RunPlan::build(&args(shipped("qemux86-64"), &["idle"], None));
+        assert!(plain.steps.iter().all(|s| s.until.is_none()));
+        assert!(plain.hints.is_empty(), "{:?}", plain.hints);
+    }
+
     #[test]
     fn a_missing_profile_is_an_error_with_its_fix() {
         let plan = RunPlan::build(&args("/nonexistent/my-board.toml".into(), &[], None));
