@@ -194,6 +194,29 @@ pub struct RunConfig {
     pub main_affinity: Option<Vec<usize>>,
     /// Timer/clock backend.
     pub backend: BackendKind,
+    /// End the run earlier on its own numbers (a target of pooled samples reached, or a
+    /// latency above a limit seen); `None`: only `loops`, `duration_ns` or the stop token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Until>,
+}
+
+/// A run that ends on its own numbers ([`RunConfig::until`]): rros-validate's
+/// `--until-proven`. The main thread checks it every few milliseconds from the samplers'
+/// published running values, never the samplers themselves: it looks only at the sample
+/// counts and at whether a latency above `above_ns` was seen, so a zero-exceedance bound
+/// computed from a run it ended stays valid (docs/validation.md). Whatever ends first of
+/// this, `loops` and `duration_ns` ends the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Until {
+    /// End once the samplers' samples together reach this many
+    /// ([`EndReason::Target`](crate::EndReason::Target)).
+    pub samples: u64,
+    /// Neither end comes before every sampler has taken at least this many (the fewest a
+    /// measurement counts with: rros-validate's `min_samples`).
+    pub per_cpu: u64,
+    /// End as soon as a latency above this many ns is seen
+    /// ([`EndReason::Exceeded`](crate::EndReason::Exceeded)); `None`: never.
+    pub above_ns: Option<i64>,
 }
 
 impl Default for RunConfig {
@@ -212,6 +235,7 @@ impl Default for RunConfig {
             pm_qos_us: Some(0),
             main_affinity: None,
             backend: BackendKind::Posix,
+            until: None,
         }
     }
 }
@@ -290,6 +314,9 @@ impl RunConfig {
             && m.is_empty()
         {
             return Err(Error::InvalidMainAffinity);
+        }
+        if self.until.is_some_and(|u| u.samples == 0) {
+            return Err(Error::InvalidUntil);
         }
         Ok(())
     }

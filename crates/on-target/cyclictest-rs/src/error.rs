@@ -77,6 +77,9 @@ pub enum Error {
     /// Empty main affinity.
     #[error("main-thread affinity is empty: give at least one housekeeping CPU")]
     InvalidMainAffinity,
+    /// An `until` target of zero samples.
+    #[error("until.samples is 0: a run that ends on its sample count needs a target of at least 1")]
+    InvalidUntil,
     /// Not allowed to use the RT policy/priority.
     #[error(
         "{policy} priority {priority} refused ({errno}): run as root, or grant CAP_SYS_NICE \

@@ -64,7 +64,7 @@ mod sys;
 // Configure a run, and the engine's bounds that a profile is checked against.
 pub use config::{
     BackendKind, HistogramSpec, MAX_BUCKETS, MAX_DURATION, MAX_DURATION_NS, MAX_INTERVAL_NS,
-    MIN_INTERVAL_NS, Policy, RunConfig,
+    MIN_INTERVAL_NS, Policy, RunConfig, Until,
 };
 // Run it, watch it, stop it.
 pub use engine::{check_cpus, run};

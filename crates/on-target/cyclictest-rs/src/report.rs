@@ -45,6 +45,11 @@ pub enum EndReason {
     Duration,
     /// The [`StopToken`](crate::StopToken) was set (e.g. SIGINT/SIGTERM).
     Stopped,
+    /// [`Until::samples`](crate::Until::samples) were taken (every sampler with at least
+    /// `per_cpu`) without a latency above [`Until::above_ns`](crate::Until::above_ns).
+    Target,
+    /// A latency above [`Until::above_ns`](crate::Until::above_ns) was seen.
+    Exceeded,
 }
 
 /// What happened to the PM QoS request.

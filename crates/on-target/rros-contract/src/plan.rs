@@ -14,6 +14,9 @@
 //!                 + RUN_OVERHEAD_S )                               start-up, audit, reports
 //! ```
 //!
+//! With `--until-proven` a scenario's `duration_s` is its cap: it may end much earlier (when
+//! its claim is proven, or its budget exceeded), never later, so the same timeout holds.
+//!
 //! It covers the whole run from its start to its verdict line: `run --quiet` prints nothing
 //! meanwhile, so a consumer timing out on silence needs all of it. Booting the board or
 //! stopping the boot-time run is the consumer's own part.
@@ -39,6 +42,12 @@ pub struct PlannedScenario {
     pub duration_s: f64,
     /// It runs a load beside the measurement.
     pub load: bool,
+    /// With `--until-proven` (added with issue #17; absent otherwise): the samples, all
+    /// measured CPUs pooled, that end the scenario early (its claim's `samples_needed`);
+    /// `duration_s` is then its cap. `None` with `--until-proven`: no claim, the whole
+    /// duration is measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_samples: Option<u64>,
 }
 
 /// What a run will do, and how long to wait for it.
@@ -54,6 +63,11 @@ pub struct Plan {
     pub audit_only: bool,
     pub warmup_s: f64,
     pub load_grace_s: f64,
+    /// `--until-proven`: each scenario measures until its claim is proven, its budget is
+    /// exceeded, or its `duration_s` (the cap) runs out (added with issue #17; absent when
+    /// false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub until_proven: bool,
     /// Σ `duration_s`.
     pub measure_s: f64,
     /// What a consumer should allow the whole run (see the module docs), whole seconds.
@@ -85,6 +99,7 @@ impl Plan {
             audit_only,
             warmup_s,
             load_grace_s,
+            until_proven: false,
         }
     }
 }
@@ -122,6 +137,7 @@ mod tests {
             name: "idle".into(),
             duration_s: 60.0,
             load: false,
+            until_samples: None,
         };
         let p = Plan::new("b".into(), "p".into(), vec![s], true, 1.0, 2.0);
         assert_eq!((p.measure_s, p.timeout_s), (0.0, 120));

@@ -493,6 +493,10 @@ pub struct ScenarioReport {
     /// the profile states no claim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim: Option<crate::claim::ClaimReport>,
+    /// Why the measurement ended (added with `--until-proven`, issue #17; absent in reports
+    /// written before it existed and for scenarios not measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
     pub evt: Option<EvtEstimate>,
     pub pm_qos: Option<String>,
     pub per_cpu: Vec<CpuReport>,
@@ -502,6 +506,66 @@ pub struct ScenarioReport {
     /// for scenarios not measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<crate::analysis::Analysis>,
+}
+
+/// Why a scenario's measurement ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StopReason {
+    /// `--until-proven`: the samples (all measured CPUs pooled, each with at least
+    /// `min_samples`) reached the claim's `samples_needed` without an exceedance.
+    Proven,
+    /// `--until-proven`: a latency above `threshold.max_us` was seen (and every CPU had its
+    /// `min_samples`); the scenario FAILs, measuring on could not change that.
+    Exceeded,
+    /// Its duration ran out: the profile's or `--duration`, which is the cap of an
+    /// `--until-proven` run.
+    Cap,
+    /// A signal (SIGTERM, SIGINT, SIGHUP) stopped it: the numbers are partial (ERROR).
+    Signal,
+}
+
+impl StopReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Proven => "proven",
+            StopReason::Exceeded => "exceeded",
+            StopReason::Cap => "cap",
+            StopReason::Signal => "signal",
+        }
+    }
+}
+
+/// How and when a scenario's measurement ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stopped {
+    pub reason: StopReason,
+    /// `--until-proven` was asked (the scenario's duration was its cap).
+    pub until_proven: bool,
+    /// Samples when it ended, all measured CPUs.
+    pub samples: u64,
+    /// Measuring time when it ended, s.
+    pub after_s: f64,
+}
+
+impl Stopped {
+    /// One line for people: `stopped: claim proven after 2995731 samples, 150 s`.
+    pub fn statement(&self, cap_s: f64) -> String {
+        let (n, t) = (self.samples, self.after_s);
+        match self.reason {
+            StopReason::Proven => format!("stopped: claim proven after {n} samples, {t:.0} s"),
+            StopReason::Exceeded => format!(
+                "stopped: budget exceeded after {n} samples, {t:.1} s (a FAIL however long it runs)"
+            ),
+            StopReason::Cap if self.until_proven => format!(
+                "stopped: the cap of {cap_s:.0} s was reached after {n} samples, claim not proven"
+            ),
+            StopReason::Cap => format!("stopped: its {cap_s:.0} s ran out after {n} samples"),
+            StopReason::Signal => {
+                format!("stopped: interrupted by a signal after {n} samples, {t:.1} s")
+            }
+        }
+    }
 }
 
 impl ScenarioReport {
@@ -793,12 +857,51 @@ mod tests {
             margin_us: None,
             bound: None,
             claim: None,
+            stopped: None,
             evt: None,
             pm_qos: None,
             per_cpu: vec![],
             warnings: vec![],
             analysis: None,
         }
+    }
+
+    /// `stopped` is optional: absent reads as `None` and `None` is not written; each reason
+    /// has its words.
+    #[test]
+    fn stopped_is_an_optional_addition_with_its_statement() {
+        let mut s = scenario(Some(5.0), Some(1.0), 1000);
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("stopped"));
+        let back: ScenarioReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.stopped, None);
+        let st = |reason, until_proven| Stopped {
+            reason,
+            until_proven,
+            samples: 2_995_731,
+            after_s: 150.4,
+        };
+        s.stopped = Some(st(StopReason::Proven, true));
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(
+            json.contains(r#""stopped":{"reason":"proven","until_proven":true"#),
+            "{json}"
+        );
+        let said = |reason, until| st(reason, until).statement(600.0);
+        assert_eq!(
+            said(StopReason::Proven, true),
+            "stopped: claim proven after 2995731 samples, 150 s"
+        );
+        assert!(said(StopReason::Exceeded, true).starts_with("stopped: budget exceeded after"));
+        assert_eq!(
+            said(StopReason::Cap, true),
+            "stopped: the cap of 600 s was reached after 2995731 samples, claim not proven"
+        );
+        assert_eq!(
+            said(StopReason::Cap, false),
+            "stopped: its 600 s ran out after 2995731 samples"
+        );
+        assert!(said(StopReason::Signal, false).contains("interrupted by a signal"));
     }
 
     /// Issue #12 finding 2: `--duration 1ns` or `500us` at a 1000 µs period passed with

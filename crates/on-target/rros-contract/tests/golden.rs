@@ -75,6 +75,7 @@ fn scenario(name: &str, load: Option<LoadReport>, samples: u64, max_us: f64) -> 
             ),
         }),
         claim: None,
+        stopped: None,
         evt: None,
         pm_qos: Some("/dev/cpu_dma_latency held at 0".into()),
         per_cpu: vec![CpuReport {
@@ -236,7 +237,7 @@ fn fail() -> Report {
 }
 
 /// Within budget, but the idle scenario's claim (1e-4 at 95 %) needs 29 956 samples and it
-/// took 5000: INCONCLUSIVE, never PASS.
+/// took 5000 before `--until-proven`'s cap (its 5 s): INCONCLUSIVE, never PASS.
 fn inconclusive() -> Report {
     let mut r = base("inconclusive");
     r.run_id = "20260101T000009Z-qemux86-64".into();
@@ -244,6 +245,12 @@ fn inconclusive() -> Report {
         exceedance: 1e-4,
         confidence: 0.95,
     }));
+    r.scenarios[0].stopped = Some(Stopped {
+        reason: StopReason::Cap,
+        until_proven: true,
+        samples: 5000,
+        after_s: 5.0,
+    });
     for s in &mut r.scenarios {
         s.judge();
     }

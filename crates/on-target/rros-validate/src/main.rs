@@ -152,6 +152,12 @@ struct PlanCli {
     /// Run only this scenario (repeatable).
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
+    /// Measure each scenario only until its claim is proven (its samples, all measured CPUs
+    /// pooled, reach the claim's samples_needed without an exceedance: PASS) or its budget is
+    /// exceeded (FAIL at once); its duration, or --duration, is the cap (INCONCLUSIVE if
+    /// still unproven then).
+    #[arg(long)]
+    until_proven: bool,
     /// Only audit; measure nothing.
     #[arg(long)]
     audit_only: bool,
@@ -327,6 +333,7 @@ impl PlanCli {
             profile: &self.profile.profile,
             duration: self.duration,
             scenarios: &self.scenarios,
+            until_proven: self.until_proven,
             audit_only: self.audit_only,
             warmup: self.warmup,
             load_grace: self.load_grace,
@@ -352,6 +359,7 @@ impl RunCli {
             load_grace: self.plan.load_grace,
             quiet: self.quiet,
             cmdline: argv.join(" "),
+            until_proven: self.plan.until_proven,
         }
     }
 }

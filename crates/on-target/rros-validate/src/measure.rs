@@ -49,6 +49,8 @@ pub fn run_config(
             .map(|v| v.min(i32::MAX as u32) as i32),
         main_affinity: Some(cpus_of(&board.housekeeping)),
         backend,
+        // `--until-proven` sets it from the step (run::plan::until_of).
+        until: None,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 use rros_board::{Board, BoardScenario};
-use rros_contract::plan::Plan;
+use rros_contract::plan::{Plan, PlannedScenario};
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ pub struct PlanArgs<'a> {
     pub profile: &'a Path,
     pub duration: Option<Duration>,
     pub scenarios: &'a [String],
+    pub until_proven: bool,
     pub audit_only: bool,
     pub warmup: Duration,
     pub load_grace: Duration,
@@ -51,19 +52,35 @@ pub fn select<'b>(
 /// is for `run`.
 pub fn make(board: &Board, args: &PlanArgs) -> Result<Plan> {
     // The very steps `run` executes.
-    let (steps, unknown) = crate::run::steps_of(board, args.scenarios, args.duration, args.profile);
+    let asked = crate::run::StepOptions {
+        duration: args.duration,
+        until_proven: args.until_proven,
+    };
+    let (steps, unknown) = crate::run::steps_of(board, args.scenarios, asked, args.profile);
     if let Some(first) = unknown.into_iter().next() {
         bail!(first);
     }
     let scenarios = steps.iter().map(|s| s.planned()).collect();
-    Ok(Plan::new(
+    let mut plan = Plan::new(
         board.name.clone(),
         args.profile.display().to_string(),
         scenarios,
         args.audit_only,
         args.warmup.as_secs_f64(),
         args.load_grace.as_secs_f64(),
-    ))
+    );
+    plan.until_proven = args.until_proven;
+    Ok(plan)
+}
+
+/// How long a scenario measures: its duration, or with `--until-proven` its target and cap.
+fn scenario_length(s: &PlannedScenario, until_proven: bool) -> String {
+    let d = humantime::format_duration(Duration::from_secs_f64(s.duration_s));
+    match (until_proven, s.until_samples) {
+        (true, Some(n)) => format!("until {n} samples prove its claim, at most {d}"),
+        (true, None) => format!("{d} (no claim to prove: the whole duration)"),
+        (false, _) => d.to_string(),
+    }
 }
 
 /// `rros-validate plan [--json]`. Reads the profile without the ownership check (nothing is
@@ -96,7 +113,7 @@ pub fn cmd_plan(args: &PlanArgs, json: bool) -> Result<u8> {
         println!(
             "  {}: {}{}",
             s.name,
-            humantime::format_duration(Duration::from_secs_f64(s.duration_s)),
+            scenario_length(s, plan.until_proven),
             if s.load { " under load" } else { "" }
         );
     }

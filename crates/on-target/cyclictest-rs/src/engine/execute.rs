@@ -4,8 +4,8 @@
 //! 1. [`pin_main_thread`]: the calling thread onto `main_affinity` (restored afterwards);
 //! 2. [`lock_memory`]: `mlockall` (undone afterwards);
 //! 3. [`hold_pm_qos`]: the `/dev/cpu_dma_latency` request (a warning, not an error, if refused);
-//! 4. [`measure`]: start the samplers, wait for their setup, open the gate, show progress,
-//!    join them;
+//! 4. [`measure`]: start the samplers, wait for their setup, open the gate, show progress
+//!    (and check the run's `until`), join them;
 //! 5. [`into_report`]: each sampler's statistics, the end reason, the merged statistics.
 
 use std::sync::Mutex;
@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 
 use super::plan::Plan;
 use super::sampler::{Joined, SamplerEnd, Shared, sampler};
+use super::until;
 use crate::backend::{Backend, BackendInfo};
 use crate::cpuset::format_cpulist;
 use crate::error::{Error, errno_label};
 use crate::observer::{Observer, Progress, StopToken};
-use crate::report::{CpuStats, EndReason, NATIVE_FORMAT, PmQosStatus, RunReport, Timestamp};
+use crate::report::{CpuStats, NATIVE_FORMAT, PmQosStatus, RunReport, Timestamp};
 use crate::stats::{Accumulator, Stats};
 use crate::sys;
 
@@ -251,39 +252,57 @@ fn open_gate<B: Backend>(shared: &Shared<'_, B>, observer: &mut dyn Observer) ->
     Started { clock, at, instant }
 }
 
-/// Shows progress every observer tick (and once at the end) until every sampler is done.
+/// Shows progress every observer tick (and once at the end) until every sampler is done;
+/// checks the run's `until` every [`until::CHECK_EVERY`] meanwhile.
 fn watch_progress<B: Backend>(
     shared: &Shared<'_, B>,
     observer: &mut dyn Observer,
     started: Instant,
 ) {
-    let expected = shared.plan.config.expected_duration();
     let tick = observer.progress_interval().max(Duration::from_millis(1));
+    let wake = match shared.plan.stop.until {
+        Some(_) => tick.min(until::CHECK_EVERY),
+        None => tick,
+    };
     let mut snaps = Vec::with_capacity(shared.plan.threads());
     let mut last_tick = Instant::now();
     loop {
         let done = shared.lives.iter().all(|l| l.done.load(Ordering::Acquire));
+        if !done {
+            until::check_and_halt(shared);
+        }
         if done || last_tick.elapsed() >= tick {
-            snaps.clear();
-            snaps.extend(
-                shared
-                    .lives
-                    .iter()
-                    .zip(&shared.plan.samplers)
-                    .map(|(l, at)| l.snapshot(at.thread, at.cpu)),
-            );
-            observer.on_progress(&Progress {
-                elapsed: started.elapsed(),
-                expected,
-                threads: &snaps,
-            });
+            show_progress(shared, observer, started, &mut snaps);
             last_tick = Instant::now();
         }
         if done {
             break;
         }
-        thread::park_timeout(tick.saturating_sub(last_tick.elapsed()));
+        let next_tick = tick.saturating_sub(last_tick.elapsed());
+        thread::park_timeout(next_tick.min(wake));
     }
+}
+
+/// One progress report: every sampler's running values.
+fn show_progress<B: Backend>(
+    shared: &Shared<'_, B>,
+    observer: &mut dyn Observer,
+    started: Instant,
+    snaps: &mut Vec<crate::observer::LiveStats>,
+) {
+    snaps.clear();
+    snaps.extend(
+        shared
+            .lives
+            .iter()
+            .zip(&shared.plan.samplers)
+            .map(|(l, at)| l.snapshot(at.thread, at.cpu)),
+    );
+    observer.on_progress(&Progress {
+        elapsed: started.elapsed(),
+        expected: shared.plan.config.expected_duration(),
+        threads: snaps,
+    });
 }
 
 /// Every sampler's result, a panic turned into [`Error::SamplerPanicked`].
@@ -329,7 +348,11 @@ fn into_report<B: Backend>(
         start: measured.start,
         end,
         elapsed_ns: elapsed.as_nanos() as u64,
-        end_reason: end_reason(shared.stop, &ends),
+        end_reason: until::end_reason(
+            shared.stop.is_stopped(),
+            shared.halted.get().copied(),
+            &ends,
+        ),
         mlocked: config.mlock,
         pm_qos: held.pm_qos,
         sysinfo: sys::SysInfo::read(),
@@ -368,15 +391,4 @@ fn tid_of(setup: &Mutex<Option<Result<i32, Error>>>) -> i32 {
         .take()
         .and_then(Result::ok)
         .unwrap_or(0)
-}
-
-/// A stop (token or signal) wins over a duration, a duration over the loop count.
-fn end_reason(stop: &StopToken, ends: &[SamplerEnd]) -> EndReason {
-    if stop.is_stopped() || ends.contains(&SamplerEnd::Stopped) {
-        EndReason::Stopped
-    } else if ends.contains(&SamplerEnd::Duration) {
-        EndReason::Duration
-    } else {
-        EndReason::Loops
-    }
 }

@@ -7,13 +7,18 @@
 //!    gate, progress, join), build the report; what a step holds is released at the end.
 //! 3. [`sampler`]: what each sampler thread does, and the hot loop itself, which allocates,
 //!    locks and calls nothing but the backend's clock per sample.
+//! 4. [`until`]: the run's own end on its numbers (a target of pooled samples, a latency
+//!    above a limit), checked by the main thread, never in the hot loop.
 //!
 //! Why: the run used to be one 228-line function that decided, started threads, watched and
 //! reported; the plan makes what will run visible (and testable) before it runs.
 
 mod execute;
+#[cfg(test)]
+mod fake;
 mod plan;
 mod sampler;
+mod until;
 
 pub use plan::check_cpus;
 

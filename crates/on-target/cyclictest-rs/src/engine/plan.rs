@@ -2,7 +2,7 @@
 //! held (the configuration's own bounds, the CPUs against the system, the backend, one
 //! sampler per CPU, and the stop conditions in the units the hot loop uses).
 
-use crate::config::{BackendKind, RunConfig};
+use crate::config::{BackendKind, RunConfig, Until};
 use crate::cpuset::format_cpulist;
 use crate::error::Error;
 use crate::sys;
@@ -24,6 +24,9 @@ pub(crate) struct StopRule {
     pub(crate) loops: u64,
     /// How long after the start, ns (the end time is set when the gate opens).
     pub(crate) duration_ns: Option<i64>,
+    /// Ends the run on its own numbers: checked by the main thread ([`super::until`]),
+    /// which then brings the shared end time forward; the samplers never look at it.
+    pub(crate) until: Option<Until>,
 }
 
 impl StopRule {
@@ -81,6 +84,7 @@ fn stop_rule_of(config: &RunConfig) -> StopRule {
         duration_ns: config
             .duration_ns
             .map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
+        until: config.until,
     }
 }
 
@@ -174,6 +178,7 @@ mod tests {
                 interval_ns: 200_000,
                 loops: u64::MAX,
                 duration_ns: Some(5_000_000_000),
+                until: None,
             }
         );
         assert_eq!(rule.end_at(1_000), 5_000_001_000);

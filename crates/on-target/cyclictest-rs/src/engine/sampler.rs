@@ -7,13 +7,16 @@
 //! (cyclictest skips them silently). It allocates nothing, takes no lock and makes no syscall
 //! besides the clock read and the sleep; it publishes running values with relaxed atomic
 //! stores for the progress display. Everything it needs is decided before it starts (the
-//! plan's [`StopRule`]).
+//! plan's [`StopRule`]), except the end time: the loop reads it from [`Shared::end_at`] once
+//! per period (one relaxed load of a line written at most twice a run), so that the main
+//! thread can bring it forward when the run's `until` target is met ([`super::until`]).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::thread;
 
 use super::plan::{Plan, SamplerPlan, StopRule};
+use super::until::Halt;
 use crate::backend::{Backend, SampleClock, SleepError};
 use crate::error::{Error, errno_label};
 use crate::observer::{Live, StopToken};
@@ -73,8 +76,11 @@ pub(super) struct Shared<'a, B> {
     pub(super) gate: Gate,
     /// Set before the gate opens when the run is abandoned: samplers leave without sampling.
     pub(super) abort: AtomicBool,
-    /// The end time on the backend clock (`StopRule::end_at`), set before the gate opens.
+    /// The end time on the backend clock (`StopRule::end_at`), set before the gate opens;
+    /// brought forward to `i64::MIN` when the run's `until` target is met.
     pub(super) end_at: AtomicI64,
+    /// Why the `until` check ended the run, if it did (set once, before `end_at` moves).
+    pub(super) halted: OnceLock<Halt>,
     /// The main thread, unparked on every sampler's progress.
     pub(super) main: thread::Thread,
 }
@@ -93,7 +99,15 @@ impl<'a, B: Backend> Shared<'a, B> {
             gate: Gate::new(),
             abort: AtomicBool::new(false),
             end_at: AtomicI64::new(i64::MAX),
+            halted: OnceLock::new(),
             main: thread::current(),
+        }
+    }
+
+    /// Ends the run for `why`: every sampler leaves after its next sample.
+    pub(super) fn halt(&self, why: Halt) {
+        if self.halted.set(why).is_ok() {
+            self.end_at.store(i64::MIN, Ordering::Relaxed);
         }
     }
 }
@@ -121,7 +135,6 @@ pub(super) fn sampler<B: Backend>(
     let live = &sh.lives[at.thread];
     let result = match clock {
         Some(clock) if !sh.abort.load(Ordering::Acquire) => {
-            let end_at = sh.end_at.load(Ordering::Relaxed);
             let StopRule {
                 interval_ns, loops, ..
             } = sh.plan.stop;
@@ -133,7 +146,7 @@ pub(super) fn sampler<B: Backend>(
                 // validate() bounds it to MAX_INTERVAL_NS (1 s): no wrap.
                 i64::try_from(interval_ns).unwrap_or(i64::MAX),
                 loops,
-                end_at,
+                &sh.end_at,
             );
             drop(clock);
             match r {
@@ -199,7 +212,7 @@ fn sample_loop<C: SampleClock>(
     stop: &StopToken,
     interval: i64,
     loops: u64,
-    end_at: i64,
+    end_at: &AtomicI64,
 ) -> Result<SamplerEnd, SleepError> {
     let mut next = clock.now() + interval;
     loop {
@@ -232,7 +245,7 @@ fn sample_loop<C: SampleClock>(
         if acc.samples + acc.missed >= loops {
             return Ok(SamplerEnd::Loops);
         }
-        if now >= end_at {
+        if now >= end_at.load(Ordering::Relaxed) {
             return Ok(SamplerEnd::Duration);
         }
     }
@@ -240,28 +253,12 @@ fn sample_loop<C: SampleClock>(
 
 #[cfg(test)]
 mod tests {
-    use std::cell::Cell;
-
+    use super::super::fake::Script;
     use super::*;
     use crate::config::HistogramSpec;
 
-    /// A fake clock: each sleep "wakes" at deadline + the next scripted latency.
-    struct Script {
-        now: Cell<i64>,
-        lat: Vec<i64>,
-        i: Cell<usize>,
-    }
-
-    impl SampleClock for Script {
-        fn now(&self) -> i64 {
-            self.now.get()
-        }
-        fn sleep_until(&self, deadline: i64) -> Result<(), SleepError> {
-            let l = self.lat[self.i.get() % self.lat.len()];
-            self.i.set(self.i.get() + 1);
-            self.now.set(deadline.max(self.now.get()) + l);
-            Ok(())
-        }
+    fn never() -> AtomicI64 {
+        AtomicI64::new(i64::MAX)
     }
 
     fn acc() -> Accumulator {
@@ -280,14 +277,10 @@ mod tests {
     #[test]
     fn counts_missed_periods_and_honours_loops() {
         // Period 100; the 3rd wake-up is 350 late: periods 4, 5, 6 are missed.
-        let c = Script {
-            now: Cell::new(0),
-            lat: vec![1, 2, 350, 3, 4, 5, 6, 7, 8, 9],
-            i: Cell::new(0),
-        };
+        let c = Script::new(vec![1, 2, 350, 3, 4, 5, 6, 7, 8, 9]);
         let mut a = acc();
         let live = Live::new();
-        let end = sample_loop(&c, &mut a, &live, &StopToken::new(), 100, 10, i64::MAX).unwrap();
+        let end = sample_loop(&c, &mut a, &live, &StopToken::new(), 100, 10, &never()).unwrap();
         assert_eq!(end, SamplerEnd::Loops);
         assert_eq!(a.missed, 3);
         assert_eq!(a.samples, 7);
@@ -298,11 +291,7 @@ mod tests {
 
     #[test]
     fn missed_periods_are_clamped_to_the_loop_budget() {
-        let c = Script {
-            now: Cell::new(0),
-            lat: vec![1, 1, 1000],
-            i: Cell::new(0),
-        };
+        let c = Script::new(vec![1, 1, 1000]);
         let mut a = acc();
         sample_loop(
             &c,
@@ -311,15 +300,11 @@ mod tests {
             &StopToken::new(),
             100,
             3,
-            i64::MAX,
+            &never(),
         )
         .unwrap();
         assert_eq!((a.samples, a.missed), (3, 0));
-        let c = Script {
-            now: Cell::new(0),
-            lat: vec![1000],
-            i: Cell::new(0),
-        };
+        let c = Script::new(vec![1000]);
         let mut a = acc();
         sample_loop(
             &c,
@@ -328,7 +313,7 @@ mod tests {
             &StopToken::new(),
             100,
             5,
-            i64::MAX,
+            &never(),
         )
         .unwrap();
         assert_eq!((a.samples, a.missed), (1, 4));
@@ -336,15 +321,11 @@ mod tests {
 
     #[test]
     fn stops_on_token_and_duration() {
-        let c = Script {
-            now: Cell::new(0),
-            lat: vec![5],
-            i: Cell::new(0),
-        };
+        let c = Script::new(vec![5]);
         let stop = StopToken::new();
         stop.stop();
         let mut a = acc();
-        let end = sample_loop(&c, &mut a, &Live::new(), &stop, 100, u64::MAX, i64::MAX).unwrap();
+        let end = sample_loop(&c, &mut a, &Live::new(), &stop, 100, u64::MAX, &never()).unwrap();
         assert_eq!((end, a.samples), (SamplerEnd::Stopped, 0));
         let mut a = acc();
         let end = sample_loop(
@@ -354,7 +335,7 @@ mod tests {
             &StopToken::new(),
             100,
             u64::MAX,
-            1000,
+            &AtomicI64::new(1000),
         )
         .unwrap();
         assert_eq!(end, SamplerEnd::Duration);

@@ -89,6 +89,9 @@ pub fn render(report: &Report, dir: &str) -> String {
                     c.bound.unwrap_or(1.0)
                 );
             }
+            if let Some(st) = sc.stopped.as_ref().filter(|st| st.until_proven) {
+                s += &format!("  {}: {}\n", sc.name, st.statement(sc.duration_s));
+            }
             if let Some(e) = &sc.evt {
                 s += &format!("  {}: {}\n", sc.name, e.statement);
             }

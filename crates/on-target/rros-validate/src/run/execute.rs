@@ -38,7 +38,7 @@ pub fn execute(
     );
     let audited = audit_step(plan, board, report);
     let backend = resolve_backend(plan.backend, board, audited.as_ref());
-    for hint in &plan.load_hints {
+    for hint in &plan.hints {
         note(plan.quiet, &format!("warning: {hint}"));
         report.warnings.push(hint.clone());
     }
@@ -144,6 +144,13 @@ impl Execution<'_> {
             self.stop = Some(NotRun::EarlierFailed(f.clone()));
         }
         report.interrupted |= m.interrupted;
+        if let Some(st) = m.report.stopped.as_ref().filter(|st| st.until_proven) {
+            let said = st.statement(m.report.duration_s);
+            note(
+                self.plan.quiet,
+                &format!("scenario {}: {said}", step.scenario.name),
+            );
+        }
         if let Some(e) = m.engine {
             self.first_thread += e.cpus.len();
             self.engines.push(e);
@@ -160,12 +167,19 @@ impl Execution<'_> {
     }
 
     fn announce(&self, step: &Step) {
+        let how_long = match &step.until {
+            Some(u) => format!(
+                "until {} samples prove its claim (at most {})",
+                u.samples,
+                humantime::format_duration(step.duration)
+            ),
+            None => humantime::format_duration(step.duration).to_string(),
+        };
         note(
             self.plan.quiet,
             &format!(
-                "scenario {}: measuring {} on CPU(s) {} ({}), load: {}",
+                "scenario {}: measuring {how_long} on CPU(s) {} ({}), load: {}",
                 step.scenario.name,
-                humantime::format_duration(step.duration),
                 step.cpus,
                 self.backend.name(),
                 step.load.as_ref().map_or("none", |l| l.command.as_str())

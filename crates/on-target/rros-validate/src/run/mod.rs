@@ -24,7 +24,7 @@ mod output;
 mod plan;
 mod scenario;
 
-pub use plan::steps_of;
+pub use plan::{StepOptions, steps_of};
 
 use crate::report::{
     AuditReport, BoardCpus, BoardInfo, ErrorEntry, Host, ProfileRef, Report, RunOptions, SCHEMA,
@@ -77,6 +77,9 @@ pub struct RunArgs {
     pub load_grace: Duration,
     pub quiet: bool,
     pub cmdline: String,
+    /// `--until-proven`: each scenario ends once its claim is proven or its budget exceeded;
+    /// its duration (or `--duration`) is the cap.
+    pub until_proven: bool,
 }
 
 fn note(quiet: bool, msg: &str) {

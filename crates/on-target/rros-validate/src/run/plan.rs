@@ -9,10 +9,18 @@
 //! What a PASS needs (the contract's `Report::decide` judges it): the audit clean, no error,
 //! and every step measured with at least its `min_samples` per CPU within its [`Budget`] (or
 //! `audit_only`).
+//!
+//! Every step measures all of the board's measured CPUs at once (`measured_cpus()`: the OOB
+//! CPUs of a dual kernel, else the isolated ones), one sampler per CPU, and the claim is
+//! judged on their samples pooled. With `--until-proven` a step also carries the engine's
+//! [`Until`]: its claim's `samples_needed` pooled (each CPU with at least `min_samples`), and
+//! the budget's `max_us` as the latency that ends it early (a FAIL, once every CPU has its
+//! `min_samples`); its duration is then the cap.
 
 use super::cause::NotRun;
 use super::{BackendChoice, RunArgs};
 use crate::{load, util};
+use cyclictest::Until;
 use rros_board::{Board, BoardScenario};
 use rros_contract::plan::PlannedScenario;
 use std::path::{Path, PathBuf};
@@ -31,8 +39,9 @@ pub struct RunPlan {
     pub unknown_scenarios: Vec<String>,
     /// The scenarios, in the order they run.
     pub steps: Vec<Step>,
-    /// Load tools named plainly but not on PATH: hints only (the load's work is the proof).
-    pub load_hints: Vec<String>,
+    /// Early warnings that cannot change a verdict: load tools named plainly but not on PATH
+    /// (the load's work is the proof), `--until-proven` on a scenario without a claim.
+    pub hints: Vec<String>,
     pub audit_only: bool,
     /// `--duration`, overriding every scenario's.
     pub duration_override: Option<Duration>,
@@ -61,8 +70,10 @@ pub struct OutputPlan {
 /// One scenario as it will be measured.
 pub struct Step {
     pub scenario: BoardScenario,
-    /// The profile's, or `--duration`.
+    /// The profile's, or `--duration`; with `--until-proven`, the cap.
     pub duration: Duration,
+    /// `--until-proven` on a scenario with a claim: when the engine ends it early.
+    pub until: Option<Until>,
     /// The CPUs measured: the OOB CPUs of a dual kernel, else the isolated ones.
     pub cpus: rros_board::CpuSet,
     pub load: Option<PlannedLoad>,
@@ -91,7 +102,7 @@ impl RunPlan {
     /// The plan of a run with `args`: loads the profile and checks every scenario.
     pub fn build(args: &RunArgs) -> RunPlan {
         let (board, profile_warnings) = load_profile(args);
-        let (steps, unknown_scenarios, load_hints) = match &board {
+        let (steps, unknown_scenarios, hints) = match &board {
             Ok(b) => plan_steps(b, args),
             Err(_) => Default::default(),
         };
@@ -101,7 +112,7 @@ impl RunPlan {
             profile_warnings,
             unknown_scenarios,
             steps,
-            load_hints,
+            hints,
             audit_only: args.audit_only,
             duration_override: args.duration,
             scenario_names: args.scenarios.clone(),
@@ -166,27 +177,73 @@ fn profile_fix(e: &rros_board::LoadError) -> &'static str {
     }
 }
 
-/// The selected scenarios as steps, the unknown names, and the load hints.
+/// The selected scenarios as steps, the unknown names, and the early hints.
 fn plan_steps(board: &Board, args: &RunArgs) -> (Vec<Step>, Vec<String>, Vec<String>) {
-    let (steps, unknown) = steps_of(board, &args.scenarios, args.duration, &args.profile);
-    let hints = steps.iter().flat_map(load_hints).collect();
+    let asked = StepOptions {
+        duration: args.duration,
+        until_proven: args.until_proven,
+    };
+    let (steps, unknown) = steps_of(board, &args.scenarios, asked, &args.profile);
+    let mut hints: Vec<String> = steps.iter().flat_map(load_hints).collect();
+    if args.until_proven {
+        hints.extend(steps.iter().filter_map(until_hint));
+    }
     (steps, unknown, hints)
 }
 
-/// The steps `names` select (all when empty) with `duration` overriding the profile's, and
-/// one message per name the profile lacks. `rros-validate plan` shows the same steps.
+/// The options that shape every step: `--duration` and `--until-proven`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepOptions {
+    /// Overrides every scenario's duration (with `until_proven`: the cap).
+    pub duration: Option<Duration>,
+    pub until_proven: bool,
+}
+
+/// The steps `names` select (all when empty) with `asked` applied, and one message per name
+/// the profile lacks. `rros-validate plan` shows the same steps.
 pub fn steps_of(
     board: &Board,
     names: &[String],
-    duration: Option<Duration>,
+    asked: StepOptions,
     profile: &Path,
 ) -> (Vec<Step>, Vec<String>) {
     let (selected, unknown) = crate::plan::select(board, names, profile);
     let steps = selected
         .into_iter()
-        .map(|s| plan_step(board, s, duration.unwrap_or(s.duration)))
+        .map(|s| {
+            let mut step = plan_step(board, s, asked.duration.unwrap_or(s.duration));
+            if asked.until_proven {
+                step.until = until_of(s);
+            }
+            step
+        })
         .collect();
     (steps, unknown)
+}
+
+/// `--until-proven` in the engine's terms: the claim's samples pooled over the measured CPUs,
+/// each with at least `min_samples` (fewer is ERROR however many the others took), and a
+/// latency above the budget's `max_us` ends it as soon as every CPU has its `min_samples`
+/// (a FAIL that counts, not a measurement too short to). `None` without a claim: nothing to
+/// prove, the whole duration is measured.
+pub fn until_of(s: &BoardScenario) -> Option<Until> {
+    let claim = s.claim?;
+    Some(Until {
+        samples: claim.samples_needed(),
+        per_cpu: s.min_samples,
+        above_ns: Some(i64::from(s.threshold.max_us) * 1000),
+    })
+}
+
+/// `--until-proven` on a scenario without a claim measures its whole duration: said early.
+fn until_hint(step: &Step) -> Option<String> {
+    step.until.is_none().then(|| {
+        format!(
+            "scenario {}: --until-proven, but the profile states no claim for it: it is measured for its whole {}",
+            step.scenario.name,
+            humantime::format_duration(step.duration)
+        )
+    })
 }
 
 impl Step {
@@ -196,6 +253,7 @@ impl Step {
             name: self.scenario.name.clone(),
             duration_s: self.duration.as_secs_f64(),
             load: self.load.is_some(),
+            until_samples: self.until.map(|u| u.samples),
         }
     }
 }
@@ -211,6 +269,7 @@ fn plan_step(board: &Board, s: &BoardScenario, duration: Duration) -> Step {
     Step {
         scenario: s.clone(),
         duration,
+        until: None,
         cpus: board.measured_cpus().clone(),
         load: s.load.as_ref().map(|command| PlannedLoad {
             command: command.clone(),
@@ -263,6 +322,7 @@ mod tests {
             load_grace: Duration::from_secs(2),
             quiet: true,
             cmdline: "rros-validate run".into(),
+            until_proven: false,
         }
     }
 
@@ -312,6 +372,99 @@ mod tests {
             plan.steps[0].refused,
             Some(NotRun::TooShort { periods: 500, .. })
         ));
+    }
+
+    /// #17: every scenario measures all of the board's measured CPUs at once, one sampler
+    /// each, and the claim counts their samples pooled: `--until-proven`'s target is the
+    /// claim's `samples_needed` in total, each CPU with its `min_samples`.
+    #[test]
+    fn every_measured_cpu_is_sampled_and_the_claim_pools_them() {
+        use crate::report::{CpuReport, Histogram, Verdict};
+        let nuc = shipped("nuc");
+        let mut a = args(nuc, &[], None);
+        a.until_proven = true;
+        let plan = RunPlan::build(&a);
+        let board = plan.board.as_ref().expect("the shipped profile loads");
+        assert_eq!(board.measured_cpus().to_string(), "2-3", "the oob CPUs");
+        for step in &plan.steps {
+            assert_eq!(&step.cpus, board.measured_cpus());
+            let cfg = crate::measure::run_config(
+                board,
+                &step.scenario,
+                step.duration,
+                cyclictest::BackendKind::Posix,
+            );
+            assert_eq!(cfg.cpus, [2, 3], "one sampler per measured CPU");
+            let until = step.until.expect("a claim to prove");
+            // 2e-5 at 95 %: 149 786 samples, both CPUs together.
+            assert_eq!(until.samples, 149_786);
+            assert_eq!(until.per_cpu, step.budget.min_samples);
+            assert_eq!(until.above_ns, Some(i64::from(step.budget.max_us) * 1000));
+        }
+        // Judged pooled: two CPUs of 74 893 clean samples prove what one CPU would need
+        // 149 786 for; one sample fewer in all is INCONCLUSIVE.
+        let judged = |pooled: u64| {
+            let step = &plan.steps[0];
+            let mut sr = super::super::scenario::stub(board, step, cyclictest::BackendKind::Posix);
+            sr.measured = true;
+            sr.samples = pooled;
+            sr.max_us = Some(10.0);
+            sr.percentiles.p99_us = Some(5.0);
+            sr.per_cpu = [2, 3]
+                .iter()
+                .map(|&cpu| CpuReport {
+                    cpu,
+                    rt_tests_thread: cpu - 2,
+                    samples: pooled / 2,
+                    overruns: 0,
+                    min_us: Some(1.0),
+                    avg_us: Some(2.0),
+                    max_us: Some(10.0),
+                    percentiles: sr.percentiles.clone(),
+                    histogram: Histogram {
+                        bucket_width_us: 1.0,
+                        range_us: 80.0,
+                        overflow: 0,
+                        bins: vec![],
+                    },
+                })
+                .collect();
+            sr.judge();
+            sr.verdict
+        };
+        assert_eq!(judged(149_786), Verdict::Pass);
+        assert_eq!(judged(149_785), Verdict::Inconclusive);
+    }
+
+    /// `--until-proven` on a profile without a claim: nothing to prove, so every scenario
+    /// runs its whole duration, and the run warns before it starts; without the option no
+    /// step carries a target.
+    #[test]
+    fn until_proven_without_a_claim_measures_the_whole_duration_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("qemux86-64.toml");
+        let text = std::fs::read_to_string(shipped("qemux86-64")).unwrap();
+        let claimless: String = text
+            .lines()
+            .filter(|l| !l.starts_with("claim ="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&profile, claimless).unwrap();
+        let mut a = args(profile, &["idle"], None);
+        a.until_proven = true;
+        let plan = RunPlan::build(&a);
+        assert!(plan.board.is_ok(), "{:?}", plan.board.err());
+        assert!(plan.steps[0].until.is_none());
+        assert_eq!(plan.hints.len(), 1, "{:?}", plan.hints);
+        assert!(
+            plan.hints[0]
+                .contains("scenario idle: --until-proven, but the profile states no claim"),
+            "{}",
+            plan.hints[0]
+        );
+        let plain = RunPlan::build(&args(shipped("qemux86-64"), &["idle"], None));
+        assert!(plain.steps.iter().all(|s| s.until.is_none()));
+        assert!(plain.hints.is_empty(), "{:?}", plain.hints);
     }
 
     #[test]

@@ -7,7 +7,9 @@
 use super::cause::NotRun;
 use super::plan::Step;
 use crate::load::{self, LoadSpec, RunningLoad};
-use crate::report::{LoadReport, Percentiles, ScenarioReport, Threshold, Verdict};
+use crate::report::{
+    LoadReport, Percentiles, ScenarioReport, StopReason, Stopped, Threshold, Verdict,
+};
 use crate::store::Staging;
 use crate::{loadwork, measure};
 use cyclictest::{BackendKind, EndReason, RunReport, StopToken};
@@ -98,6 +100,7 @@ pub fn stub(board: &Board, step: &Step, backend: BackendKind) -> ScenarioReport 
         margin_us: None,
         bound: None,
         claim: s.claim.map(rros_contract::ClaimReport::unjudged),
+        stopped: None,
         evt: None,
         pm_qos: None,
         per_cpu: Vec::new(),
@@ -115,13 +118,16 @@ pub fn measure(ctx: &ScenarioRun, mut sr: ScenarioReport) -> Measured {
     if let Some(why) = warm_up(ctx, &mut sr, &mut running) {
         return Measured::refused(sr, why);
     }
-    // The measurement; a signal stops the engine, which then returns what it has.
-    let cfg = measure::run_config(
+    // The measurement; a signal stops the engine, which then returns what it has, and so
+    // does `--until-proven` (the step's `until`) once the claim is proven or the budget
+    // exceeded.
+    let mut cfg = measure::run_config(
         ctx.board,
         &ctx.step.scenario,
         ctx.step.duration,
         ctx.backend,
     );
+    cfg.until = ctx.step.until;
     let mut progress = measure::Progress::new(ctx.step.scenario.name.clone());
     let meter = running
         .as_ref()
@@ -274,6 +280,7 @@ fn measured(
 ) -> Measured {
     record_numbers(&mut sr, &rr, ctx.first_thread);
     record_tail(&mut sr, &rr, ctx);
+    sr.stopped = Some(stopped(&rr, ctx.step.until.is_some()));
     let interrupted = rr.end_reason == EndReason::Stopped;
     if interrupted {
         sr.verdict = Verdict::Error;
@@ -289,6 +296,21 @@ fn measured(
         engine: Some(rr),
         fatal: None,
         interrupted,
+    }
+}
+
+/// Why the engine ended, in the report's words (`until_proven`: the step had an `until`).
+fn stopped(rr: &RunReport, until_proven: bool) -> Stopped {
+    Stopped {
+        reason: match rr.end_reason {
+            EndReason::Target => StopReason::Proven,
+            EndReason::Exceeded => StopReason::Exceeded,
+            EndReason::Duration | EndReason::Loops => StopReason::Cap,
+            EndReason::Stopped => StopReason::Signal,
+        },
+        until_proven,
+        samples: rr.overall.samples,
+        after_s: rr.elapsed_ns as f64 / 1e9,
     }
 }
 

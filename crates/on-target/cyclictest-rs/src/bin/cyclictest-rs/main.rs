@@ -83,6 +83,7 @@ fn build_config(a: &Args) -> Result<(RunConfig, Vec<String>), UsageError> {
         pm_qos_us: (!a.default_system).then_some(a.latency_us),
         main_affinity: a.main_affinity.clone(),
         backend: a.backend,
+        until: None,
     };
     config.validate().map_err(|e| UsageError(e.to_string()))?;
     Ok((config, notices))
