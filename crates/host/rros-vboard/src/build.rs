@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 /// Bump when the base recipe changes in a way its inputs do not show.
 const BASE_RECIPE: &str = "rros-vboard base 1";
 /// Bump when the image recipe changes in a way its inputs do not show.
-const IMAGE_RECIPE: &str = "rros-vboard image 1";
+const IMAGE_RECIPE: &str = "rros-vboard image 2";
 
 /// Where the layer keeps the systemd units of `rros-validate` (installed unchanged by both the
 /// Yocto recipe and the virtual board).
@@ -35,6 +35,37 @@ pub const UNITS_DIR: &str = "crates/on-target/rros-validate/systemd";
 /// Units enabled in the image: the boot-time tuning and the boot-time validation. The timer is
 /// installed but, as in the Yocto image, not enabled.
 pub const ENABLED_UNITS: &[&str] = &["rros-tune.service", "rros-validate.service"];
+
+/// Debian units masked in the image: work a Debian boot does that the board has no use for
+/// and a lean Yocto image does not do either. They matter because with `isolcpus` the whole
+/// boot runs on the housekeeping CPU, one emulated CPU: every unit started is boot time, and
+/// under TCG each costs seconds. Kept on purpose: `sys-kernel-debug.mount` (the audit reads
+/// `/sys/kernel/debug/irq` and the fair server), logind (sshd's PAM session), udev, journald.
+pub const MASKED_UNITS: &[&str] = &[
+    // Modules for graphics, EFI pstore, FUSE, loop and device-mapper devices: none here.
+    "modprobe@drm.service",
+    "modprobe@efi_pstore.service",
+    "modprobe@fuse.service",
+    "modprobe@loop.service",
+    "modprobe@dm_mod.service",
+    "modprobe@configfs.service",
+    // Foreign binary formats.
+    "systemd-binfmt.service",
+    "proc-sys-fs-binfmt_misc.automount",
+    "proc-sys-fs-binfmt_misc.mount",
+    // File systems nothing here mounts into: tracefs (no tracer is used), FUSE, configfs,
+    // huge pages, POSIX message queues.
+    "sys-kernel-tracing.mount",
+    "sys-fs-fuse-connections.mount",
+    "sys-kernel-config.mount",
+    "dev-hugepages.mount",
+    "dev-mqueue.mount",
+    // Network settings from the kernel command line (networkd has its .network file).
+    "systemd-network-generator.service",
+    // utmp/wtmp runlevel records.
+    "systemd-update-utmp.service",
+    "systemd-update-utmp-runlevel.service",
+];
 
 /// Debian packages of the image (with their dependencies, without recommends).
 pub const PACKAGES: &[&str] = &[
@@ -739,21 +770,23 @@ fn install_vboard_files(root: &Path, board: &Board) -> Result<()> {
     Ok(())
 }
 
-/// The boot-time units, networkd and sshd, enabled offline.
+/// The boot-time units, networkd and sshd, enabled offline; [`MASKED_UNITS`] masked.
 fn enable_units(root: &Path, observe: &dyn Observer) -> Result<()> {
     let mut units: Vec<&str> = ENABLED_UNITS.to_vec();
     units.extend(["systemd-networkd.service", "ssh.service"]);
-    let mut enable = Command::new(find_program("systemctl").unwrap_or_else(|| "systemctl".into()));
-    enable
-        .arg(format!("--root={}", root.display()))
-        .arg("enable")
-        .args(&units);
-    run_tool(
-        enable,
-        "systemctl enable",
-        Duration::from_secs(120),
-        observe,
-    )
+    for (verb, units) in [("enable", &units[..]), ("mask", MASKED_UNITS)] {
+        let mut cmd = Command::new(find_program("systemctl").unwrap_or_else(|| "systemctl".into()));
+        cmd.arg(format!("--root={}", root.display()))
+            .arg(verb)
+            .args(units);
+        run_tool(
+            cmd,
+            &format!("systemctl {verb}"),
+            Duration::from_secs(120),
+            observe,
+        )?;
+    }
+    Ok(())
 }
 
 /// A host key for this image only, and a client key for this build only (its private half
@@ -934,6 +967,7 @@ fn manifest(
         "rros_validate_sha256": sha(&inputs.validate_bin),
         "units": inputs.units.iter().map(|(n, _)| n).collect::<Vec<_>>(),
         "enabled_units": ENABLED_UNITS,
+        "masked_units": MASKED_UNITS,
         "base_build_s": base_time.as_secs_f64(),
         "image_build_s": image_time.as_secs_f64(),
         "evl": inputs.evl.as_ref().map(|(parts, _)| parts.describe()),
@@ -1115,6 +1149,23 @@ mod tests {
 
     /// Bytes moved from one part to its neighbour are another key (the parts are labelled
     /// and length-prefixed).
+    #[test]
+    fn nothing_the_board_relies_on_is_masked() {
+        for unit in MASKED_UNITS {
+            assert!(!ENABLED_UNITS.contains(unit), "{unit}");
+            for kept in [
+                "sys-kernel-debug.mount",
+                "systemd-logind.service",
+                "systemd-udevd.service",
+                "systemd-journald.service",
+                "systemd-networkd.service",
+                "ssh.service",
+            ] {
+                assert_ne!(*unit, kept);
+            }
+        }
+    }
+
     #[test]
     fn moving_bytes_between_parts_is_another_key() {
         let mut a = inputs();
