@@ -263,13 +263,18 @@ pub fn interval_after(cost: Duration) -> Duration {
     PERIOD.max(cost.mul_f64((1.0 - MAX_CPU_SHARE) / MAX_CPU_SHARE))
 }
 
-/// nice 10 for the capture thread (Linux sets it per thread): on the housekeeping CPU,
-/// sshd and the scenario's load come first.
+/// nice 10 for the capture thread (Linux sets it per thread), or the caller's own when that
+/// is lower already: on the housekeeping CPU, sshd and the scenario's load come first.
 fn lower_priority() {
     // SAFETY: gettid has no preconditions; setpriority on our own thread id only changes
     // this thread's nice value, and a refusal is harmless (the capture runs at its default).
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, thread_id(), 10);
+        *libc::__errno_location() = 0;
+        let now = libc::getpriority(libc::PRIO_PROCESS, thread_id());
+        // Never above the caller's own priority: a caller already at nice 15 keeps 15.
+        if *libc::__errno_location() == 0 && now < 10 {
+            libc::setpriority(libc::PRIO_PROCESS, thread_id(), 10);
+        }
     }
 }
 
@@ -380,8 +385,8 @@ mod tests {
         let mine = nice_of(thread_id());
         let cap = Capture::start(Probe::live(vec![0]), &[]).unwrap();
         assert_ne!(cap.tid, 0);
-        // Asleep between snapshots at nice 10 (or the lowest priority there is).
-        assert_eq!(nice_of(cap.tid), (mine + 10).min(19));
+        // Asleep between snapshots at nice 10, or the caller's if that is lower already.
+        assert_eq!(nice_of(cap.tid), mine.max(10));
         cap.hurry();
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
