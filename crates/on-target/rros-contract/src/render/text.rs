@@ -45,7 +45,7 @@ pub fn render(report: &Report, dir: &str) -> String {
     }
     if !report.scenarios.is_empty() {
         s += &format!(
-            "{:<14} {:<7} {:>10} {:>8} {:>10} {:>8} {:>10} {:>10}\n",
+            "{:<14} {:<12} {:>10} {:>8} {:>10} {:>8} {:>10} {:>10}\n",
             "scenario",
             "verdict",
             "samples",
@@ -61,7 +61,7 @@ pub fn render(report: &Report, dir: &str) -> String {
                 None => budget(Some(sc.threshold.max_us)),
             };
             s += &format!(
-                "{:<14} {:<7} {:>10} {:>8} {:>10} {:>8} {:>10} {:>10}\n",
+                "{:<14} {:<12} {:>10} {:>8} {:>10} {:>8} {:>10} {:>10}\n",
                 sc.name,
                 sc.verdict.as_str(),
                 sc.samples,
@@ -121,4 +121,36 @@ pub fn render(report: &Report, dir: &str) -> String {
     }
     s += &format!("report: {dir}\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every verdict word fits its column: the numbers after it stay under their headings
+    /// (INCONCLUSIVE, the longest, pushed them right).
+    #[test]
+    fn the_scenario_table_stays_aligned_for_every_verdict() {
+        for golden in [
+            include_str!("../../golden/pass.json"),
+            include_str!("../../golden/fail.json"),
+            include_str!("../../golden/inconclusive.json"),
+        ] {
+            let report: Report = serde_json::from_str(golden).unwrap();
+            let text = render(&report, "/run");
+            let header = text.lines().find(|l| l.starts_with("scenario ")).unwrap();
+            let end_of = |line: &str, word: &str| line.find(word).unwrap() + word.len();
+            let samples_end = end_of(header, "samples");
+            for sc in &report.scenarios {
+                let row = text
+                    .lines()
+                    .find(|l| l.starts_with(&format!("{:<14} ", sc.name)))
+                    .unwrap();
+                assert!(row.contains(sc.verdict.as_str()), "{row}");
+                let samples = sc.samples.to_string();
+                let at = row[14..].find(&format!(" {samples} ")).unwrap() + 15;
+                assert_eq!(at + samples.len(), samples_end, "\n{header}\n{row}");
+            }
+        }
+    }
 }
