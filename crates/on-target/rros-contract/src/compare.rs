@@ -19,11 +19,20 @@
 //!   (exchangeability; [`max_shift_p`]). Below `α` that is REGRESSED (and the mirror is
 //!   IMPROVED). One higher maximum of runs of equal length has p ≈ ½: never a regression.
 //!
-//! Like with like: [`Comparison`] names every field of the run's key that differs. Board,
-//! machine, and each scenario's backend, interval and CPUs are `mismatches`: the runs did
-//! not measure the same thing, and the caller refuses (or, asked to, warns). Kernel release,
-//! kernel build and command line are `changes`: what a build-to-build comparison is for,
-//! named so the reader knows what moved.
+//! Like with like: [`Comparison`] names every field of the run's key that differs
+//! ([`key_differences`]). The key is the report's: board (`board.name`), machine
+//! (`host.machine`), kernel release and build (`host.kernel_release`, `host.kernel_version`:
+//! `uname -r`, `uname -v`), the kernel configuration's hash (`host.kernel_config_sha256`,
+//! where `/proc/config.gz` exists), the command line (`host.cmdline`), the profile's hash
+//! (`profile.sha256`), the engine (`tool.name`, `tool.version`) and each scenario's backend,
+//! interval and CPUs.
+//!
+//! - Board, machine, and each scenario's backend, interval and CPUs are `mismatches`: the
+//!   runs did not measure the same thing, and the caller refuses (or, asked to, warns).
+//! - Kernel release, build, configuration, command line, profile and engine are `changes`:
+//!   what a build-to-build comparison is for (a new image brings a new kernel, and may bring
+//!   a new profile or engine), named so the reader knows what moved and can tell a kernel
+//!   regression from a profile edit.
 
 use crate::report::{Histogram, Report, ScenarioReport};
 
@@ -414,9 +423,15 @@ fn differ(out: &mut Vec<String>, field: &str, base: &str, new: &str) {
     }
 }
 
-/// Compares every scenario the two runs share. Scenarios without samples compare nothing
-/// (UNCHANGED, with no interval).
-pub fn compare(base: &Report, new: &Report) -> Comparison {
+/// How a missing optional key field reads (reports from before the field, or a kernel
+/// without `/proc/config.gz`).
+const NOT_RECORDED: &str = "(not recorded)";
+
+/// The run-level key fields that differ between BASE and NEW, each `field: BASE → NEW`:
+/// `(mismatches, changes)`. Mismatches (board, machine) mean the runs did not measure the
+/// same thing; changes (kernel release, build, configuration, command line, profile, engine)
+/// are what a build-to-build comparison is for, named so the reader knows what moved.
+pub fn key_differences(base: &Report, new: &Report) -> (Vec<String>, Vec<String>) {
     let mut mismatches = Vec::new();
     let board = |r: &Report| r.board.as_ref().map(|b| b.name.clone()).unwrap_or_default();
     differ(&mut mismatches, "board", &board(base), &board(new));
@@ -426,25 +441,46 @@ pub fn compare(base: &Report, new: &Report) -> Comparison {
         &base.host.machine,
         &new.host.machine,
     );
-    let mut key = Vec::new();
-    differ(
-        &mut key,
-        "kernel release",
-        &base.host.kernel_release,
-        &new.host.kernel_release,
-    );
-    differ(
-        &mut key,
-        "kernel build",
-        &base.host.kernel_version,
-        &new.host.kernel_version,
-    );
-    differ(
-        &mut key,
-        "kernel command line",
-        &base.host.cmdline,
-        &new.host.cmdline,
-    );
+    let optional = |v: &Option<String>| v.clone().unwrap_or_else(|| NOT_RECORDED.into());
+    let (b, n) = (&base.host, &new.host);
+    let mut changes = Vec::new();
+    for (field, bv, nv) in [
+        (
+            "kernel release",
+            b.kernel_release.clone(),
+            n.kernel_release.clone(),
+        ),
+        (
+            "kernel build",
+            b.kernel_version.clone(),
+            n.kernel_version.clone(),
+        ),
+        (
+            "kernel config sha256",
+            optional(&b.kernel_config_sha256),
+            optional(&n.kernel_config_sha256),
+        ),
+        ("kernel command line", b.cmdline.clone(), n.cmdline.clone()),
+        (
+            "profile sha256",
+            optional(&base.profile.sha256),
+            optional(&new.profile.sha256),
+        ),
+        (
+            "engine",
+            format!("{} {}", base.tool.name, base.tool.version),
+            format!("{} {}", new.tool.name, new.tool.version),
+        ),
+    ] {
+        differ(&mut changes, field, &bv, &nv);
+    }
+    (mismatches, changes)
+}
+
+/// Compares every scenario the two runs share. Scenarios without samples compare nothing
+/// (UNCHANGED, with no interval).
+pub fn compare(base: &Report, new: &Report) -> Comparison {
+    let (mismatches, key) = key_differences(base, new);
     let mut scenarios = Vec::new();
     let mut unmatched = Vec::new();
     for b in &base.scenarios {
@@ -733,5 +769,96 @@ mod tests {
             max_shift_p(3, u64::MAX, u64::MAX),
             max_shift_p(3, u64::MAX, u64::MAX)
         );
+    }
+
+    fn golden() -> Report {
+        serde_json::from_str(include_str!("../golden/pass.json")).unwrap()
+    }
+
+    /// Each field of the key, changed alone, is named once, in the right list: the
+    /// measurement's own (board, machine; backend, interval, CPUs per scenario) make the runs
+    /// unlike; the build's (kernel release, build, config, command line, profile, engine) are
+    /// named changes.
+    #[test]
+    fn every_key_field_that_differs_is_named() {
+        type Edit = fn(&mut Report);
+        let cases: [(&str, Edit, bool); 11] = [
+            (
+                "board",
+                |r| r.board.as_mut().unwrap().name = "rpi4".into(),
+                true,
+            ),
+            ("machine", |r| r.host.machine = "aarch64".into(), true),
+            (
+                "kernel release",
+                |r| r.host.kernel_release = "6.13.0-rros".into(),
+                false,
+            ),
+            (
+                "kernel build",
+                |r| r.host.kernel_version = "#2 SMP".into(),
+                false,
+            ),
+            (
+                "kernel config sha256",
+                |r| r.host.kernel_config_sha256 = Some("ab".repeat(32)),
+                false,
+            ),
+            (
+                "kernel command line",
+                |r| r.host.cmdline.push_str(" quiet"),
+                false,
+            ),
+            (
+                "profile sha256",
+                |r| r.profile.sha256 = Some("cd".repeat(32)),
+                false,
+            ),
+            ("engine", |r| r.tool.version = "0.2.0".into(), false),
+            ("backend", |r| r.scenarios[0].backend = "evl".into(), true),
+            ("interval_us", |r| r.scenarios[0].interval_us += 100, true),
+            ("cpus", |r| r.scenarios[0].cpus = "2-3".into(), true),
+        ];
+        let base = golden();
+        let same = compare(&base, &base);
+        assert!(same.like_with_like() && same.changes.is_empty() && same.mismatches.is_empty());
+        for (field, edit, unlike) in cases {
+            let mut new = golden();
+            edit(&mut new);
+            let c = compare(&base, &new);
+            let named: Vec<&String> = c
+                .mismatches
+                .iter()
+                .chain(&c.changes)
+                .chain(c.scenarios.iter().flat_map(|s| &s.differences))
+                .collect();
+            assert_eq!(named.len(), 1, "{field}: {named:?}");
+            assert!(
+                named[0].starts_with(&format!("{field}: ")),
+                "{field}: {named:?}"
+            );
+            assert_eq!(c.like_with_like(), !unlike, "{field}");
+            assert!(c.render().contains(named[0].as_str()), "{field} shown");
+        }
+    }
+
+    /// A key field one report lacks (an older report, a kernel without /proc/config.gz) is
+    /// named as not recorded; both lacking it is no difference.
+    #[test]
+    fn an_unrecorded_key_field_is_named_not_guessed() {
+        let mut base = golden();
+        base.host.kernel_config_sha256 = None;
+        base.profile.sha256 = None;
+        let mut new = golden();
+        let c = compare(&base, &new);
+        assert_eq!(c.changes.len(), 2, "{:?}", c.changes);
+        assert!(
+            c.changes.iter().all(|d| d.contains(NOT_RECORDED)),
+            "{:?}",
+            c.changes
+        );
+        new.host.kernel_config_sha256 = None;
+        new.profile.sha256 = None;
+        assert!(compare(&base, &new).changes.is_empty());
     }
 }
