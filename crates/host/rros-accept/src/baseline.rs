@@ -531,11 +531,11 @@ mod tests {
         );
         assert_eq!(verdict(&[unchanged.clone(), missing]), Verdict::Pass);
         assert_eq!(verdict(&[unchanged, regressed.clone()]), Verdict::Fail);
-        assert_eq!(verdict(&[refused.clone()]), Verdict::Error);
+        assert_eq!(verdict(std::slice::from_ref(&refused)), Verdict::Error);
         assert_eq!(verdict(&[regressed.clone(), refused]), Verdict::Fail);
         assert_eq!(verdict(&[]), Verdict::Pass);
         assert_eq!(
-            with_baseline(Verdict::Pass, &[regressed.clone()]),
+            with_baseline(Verdict::Pass, std::slice::from_ref(&regressed)),
             Verdict::Fail
         );
         assert_eq!(

@@ -193,106 +193,141 @@ fn draw_error<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) ->
     format!("cannot draw the trend: {e}")
 }
 
-/// The SVG trend of one board's scenario: p99 and max (µs, log scale) per run in history
-/// order, the max budget (and the p99 budget, if any) as dashed lines over the same runs.
-pub fn trend_svg(runs: &[&Entry]) -> Result<String, String> {
-    let first = runs.first().ok_or("no runs to plot")?;
-    let n = runs.len() as f64;
+/// The trend's chart: runs in history order over latency in µs, log scale.
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<
+        plotters::coord::types::RangedCoordf64,
+        plotters::coord::combinators::LogCoord<f64>,
+    >,
+>;
+
+/// What a series plots of a run.
+type Metric = fn(&Entry) -> Option<f64>;
+
+/// The y range: every value and budget with room, at least 0.5 µs at the bottom.
+fn y_range(runs: &[&Entry]) -> (f64, f64) {
     let values = runs.iter().flat_map(|e| {
         [e.p99_us, e.max_us, Some(e.budget_max_us), e.budget_p99_us]
             .into_iter()
             .flatten()
     });
     let (lo, hi) = values.fold((f64::MAX, 1.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let (y_lo, y_hi) = ((lo.max(1.0) / 2.0).max(0.5), hi * 2.0);
+    ((lo.max(1.0) / 2.0).max(0.5), hi * 2.0)
+}
+
+/// The title and axes: x the run's place in the history, y latency on a log scale.
+fn axes<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    runs: &[&Entry],
+    (y_lo, y_hi): (f64, f64),
+) -> Result<Chart<'a, 'b>, String> {
+    let (first, last) = (runs[0], runs[runs.len() - 1]);
+    let title = format!(
+        "{} · {}: p99 and max over {} run(s), {} … {}",
+        first.board,
+        first.scenario,
+        runs.len(),
+        first.time,
+        last.time
+    );
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.5f64..runs.len() as f64 + 0.5, (y_lo..y_hi).log_scale())
+        .map_err(draw_error)?;
+    let run_label = |v: &f64| {
+        let i = v.round();
+        if (v - i).abs() < 1e-6 && i >= 1.0 {
+            format!("{i:.0}")
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .x_desc("run (history order)")
+        .y_desc("latency (µs, log scale)")
+        .x_label_formatter(&run_label)
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .light_line_style(WHITE.mix(0.0))
+        .bold_line_style(BLACK.mix(0.08))
+        .draw()
+        .map_err(draw_error)?;
+    Ok(chart)
+}
+
+/// `(run number, value)` of each run that has the metric, clamped to the bottom of the plot.
+fn points(runs: &[&Entry], f: Metric, y_lo: f64) -> Vec<(f64, f64)> {
+    runs.iter()
+        .enumerate()
+        .filter_map(|(i, e)| Some(((i + 1) as f64, f(e)?.max(y_lo))))
+        .collect()
+}
+
+/// p99 and max: a line with a dot per run each.
+fn draw_metrics(chart: &mut Chart<'_, '_>, runs: &[&Entry], y_lo: f64) -> Result<(), String> {
+    let metrics: [(&str, RGBColor, Metric); 2] =
+        [("p99", P99, |e| e.p99_us), ("max", MAX, |e| e.max_us)];
+    for (name, colour, f) in metrics {
+        let pts = points(runs, f, y_lo);
+        chart
+            .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
+            .map_err(draw_error)?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
+        chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, colour.filled())))
+            .map_err(draw_error)?;
+    }
+    Ok(())
+}
+
+/// The budgets as dashed lines: each run's held from half a run before it to half after, so
+/// a budget changed by a new profile shows as a step.
+fn draw_budgets(chart: &mut Chart<'_, '_>, runs: &[&Entry], y_lo: f64) -> Result<(), String> {
+    let budgets: [(&str, RGBColor, Metric); 2] = [
+        ("budget (max)", BUDGET, |e| Some(e.budget_max_us)),
+        ("budget (p99)", P99_BUDGET, |e| e.budget_p99_us),
+    ];
+    for (name, colour, f) in budgets {
+        let pts: Vec<(f64, f64)> = points(runs, f, y_lo)
+            .into_iter()
+            .flat_map(|(x, y)| [(x - 0.5, y), (x + 0.5, y)])
+            .collect();
+        if pts.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(DashedLineSeries::new(pts, 8, 5, colour.stroke_width(2)))
+            .map_err(draw_error)?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
+    }
+    Ok(())
+}
+
+/// The SVG trend of one board's scenario: p99 and max (µs, log scale) per run in history
+/// order, the max budget (and the p99 budget, if any) as dashed lines over the same runs.
+pub fn trend_svg(runs: &[&Entry]) -> Result<String, String> {
+    if runs.is_empty() {
+        return Err("no runs to plot".into());
+    }
+    let y = y_range(runs);
     let mut svg = String::new();
     {
         let area = SVGBackend::with_string(&mut svg, (1000, 460)).into_drawing_area();
         area.fill(&WHITE).map_err(draw_error)?;
-        let title = format!(
-            "{} · {}: p99 and max over {} run(s), {} … {}",
-            first.board,
-            first.scenario,
-            runs.len(),
-            first.time,
-            runs.last().map_or("", |e| e.time.as_str())
-        );
-        let mut chart = ChartBuilder::on(&area)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.5f64..n + 0.5, (y_lo..y_hi).log_scale())
-            .map_err(draw_error)?;
-        let label = |v: &f64| {
-            let i = v.round();
-            if (v - i).abs() < 1e-6 && i >= 1.0 {
-                format!("{i:.0}")
-            } else {
-                String::new()
-            }
-        };
-        chart
-            .configure_mesh()
-            .x_desc("run (history order)")
-            .y_desc("latency (µs, log scale)")
-            .x_label_formatter(&label)
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(BLACK.mix(0.08))
-            .draw()
-            .map_err(draw_error)?;
-        let points = |f: fn(&Entry) -> Option<f64>| -> Vec<(f64, f64)> {
-            runs.iter()
-                .enumerate()
-                .filter_map(|(i, e)| Some(((i + 1) as f64, f(e)?.max(y_lo))))
-                .collect()
-        };
-        for (name, colour, f) in [
-            (
-                "p99",
-                P99,
-                (|e: &Entry| e.p99_us) as fn(&Entry) -> Option<f64>,
-            ),
-            ("max", MAX, |e: &Entry| e.max_us),
-        ] {
-            let pts = points(f);
-            chart
-                .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
-                .map_err(draw_error)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
-                });
-            chart
-                .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, colour.filled())))
-                .map_err(draw_error)?;
-        }
-        for (name, colour, f) in [
-            (
-                "budget (max)",
-                BUDGET,
-                (|e: &Entry| Some(e.budget_max_us)) as fn(&Entry) -> Option<f64>,
-            ),
-            ("budget (p99)", P99_BUDGET, |e: &Entry| e.budget_p99_us),
-        ] {
-            let mut pts = points(f);
-            if pts.is_empty() {
-                continue;
-            }
-            // Each run's budget held from half a run before it to half a run after.
-            pts = pts
-                .into_iter()
-                .flat_map(|(x, y)| [(x - 0.5, y), (x + 0.5, y)])
-                .collect();
-            chart
-                .draw_series(DashedLineSeries::new(pts, 8, 5, colour.stroke_width(2)))
-                .map_err(draw_error)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
-                });
-        }
+        let mut chart = axes(&area, runs, y)?;
+        draw_metrics(&mut chart, runs, y.0)?;
+        draw_budgets(&mut chart, runs, y.0)?;
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
