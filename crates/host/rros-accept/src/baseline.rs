@@ -192,14 +192,17 @@ pub struct BoardBaseline {
     pub outcome: Outcome,
 }
 
+/// How a comparison is made: `--allow-mismatch` and `--noise-threshold` (a fraction,
+/// `rros_contract::compare::compare_with`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rules {
+    pub allow_mismatch: bool,
+    pub noise: f64,
+}
+
 /// Compares `board`'s new run (its run folder, `None` when it has none) with what
 /// [`find`] found.
-pub fn judge(
-    board: &str,
-    found: &Found,
-    new_run: Option<&Path>,
-    allow_mismatch: bool,
-) -> BoardBaseline {
+pub fn judge(board: &str, found: &Found, new_run: Option<&Path>, rules: Rules) -> BoardBaseline {
     let outcome = match (found, new_run) {
         (Found::Missing(why), _) => Outcome::Missing(why.clone()),
         (Found::Unreadable(why), _) => Outcome::Unreadable(why.clone()),
@@ -210,11 +213,11 @@ pub fn judge(
             match read_report(&dir.join("report.json")) {
                 Err(e) => Outcome::Unreadable(format!("the new run: {e}")),
                 Ok(new) => {
-                    let comparison = compare::compare(report, &new);
+                    let comparison = compare::compare_with(report, &new, rules.noise);
                     Outcome::Compared {
                         base_run: report.run_id.clone(),
                         base_path: path.clone(),
-                        refused: !allow_mismatch && !comparison.like_with_like(),
+                        refused: !rules.allow_mismatch && !comparison.like_with_like(),
                         comparison: Box::new(comparison),
                     }
                 }
@@ -501,7 +504,7 @@ mod tests {
             r.scenarios[0].interval_us = 200;
         });
         let found = find(&base, "b");
-        let unchanged = judge("b", &found, Some(&same), false);
+        let unchanged = judge("b", &found, Some(&same), Rules::default());
         assert_eq!(unchanged.outcome.verdict(), Verdict::Pass);
         assert!(
             unchanged
@@ -509,10 +512,10 @@ mod tests {
                 .line()
                 .starts_with("UNCHANGED against baseline run 20260101T000000Z-b")
         );
-        let regressed = judge("b", &found, Some(&worse), false);
+        let regressed = judge("b", &found, Some(&worse), Rules::default());
         assert_eq!(regressed.outcome.verdict(), Verdict::Fail);
         assert!(regressed.outcome.line().starts_with("REGRESSED"));
-        let refused = judge("b", &found, Some(&other), false);
+        let refused = judge("b", &found, Some(&other), Rules::default());
         assert_eq!(refused.outcome.verdict(), Verdict::Error);
         assert!(
             refused.outcome.line().contains("idle: interval_us"),
@@ -520,13 +523,28 @@ mod tests {
             refused.outcome.line()
         );
         assert_eq!(
-            judge("b", &found, Some(&other), true).outcome.verdict(),
+            judge(
+                "b",
+                &found,
+                Some(&other),
+                Rules {
+                    allow_mismatch: true,
+                    noise: 0.0
+                }
+            )
+            .outcome
+            .verdict(),
             Verdict::Pass
         );
-        let missing = judge("b", &Found::Missing("none".into()), Some(&same), false);
+        let missing = judge(
+            "b",
+            &Found::Missing("none".into()),
+            Some(&same),
+            Rules::default(),
+        );
         assert_eq!(missing.outcome.verdict(), Verdict::Pass);
         assert_eq!(
-            judge("b", &found, None, false).outcome.verdict(),
+            judge("b", &found, None, Rules::default()).outcome.verdict(),
             Verdict::Pass
         );
         assert_eq!(verdict(&[unchanged.clone(), missing]), Verdict::Pass);

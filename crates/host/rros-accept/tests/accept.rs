@@ -874,7 +874,12 @@ fn a_baseline_comparison_decides_and_shows_in_every_report() {
     write_reports(first.path(), std::slice::from_ref(&r1)).unwrap();
     let r2 = lab.run("good", &lab.opts(), second.path());
     let found = baseline::find(first.path(), "good");
-    let same = baseline::judge("good", &found, r2.local_dir.as_deref(), false);
+    let same = baseline::judge(
+        "good",
+        &found,
+        r2.local_dir.as_deref(),
+        baseline::Rules::default(),
+    );
     assert_eq!(
         same.outcome.verdict(),
         Verdict::Pass,
@@ -890,7 +895,7 @@ fn a_baseline_comparison_decides_and_shows_in_every_report() {
         "other",
         &baseline::find(first.path(), "other"),
         r2.local_dir.as_deref(),
-        false,
+        baseline::Rules::default(),
     );
     let compared = [same, missing];
     rros_accept::write_reports_with(second.path(), std::slice::from_ref(&r2), &compared).unwrap();
@@ -943,8 +948,20 @@ fn a_baseline_comparison_decides_and_shows_in_every_report() {
         "good",
         &found,
         r2.local_dir.as_deref(),
-        false,
+        baseline::Rules::default(),
     )];
+    // A noise threshold above the shift silences it (p50 [2, 4] → [6, 12] is within 200 %).
+    let within = baseline::Rules {
+        allow_mismatch: false,
+        noise: 2.0,
+    };
+    let silenced = baseline::judge("good", &found, r2.local_dir.as_deref(), within);
+    assert_eq!(
+        silenced.outcome.verdict(),
+        Verdict::Pass,
+        "{}",
+        silenced.outcome.line()
+    );
     assert_eq!(baseline::with_baseline(r2.verdict, &worse), Verdict::Fail);
     rros_accept::write_reports_with(second.path(), std::slice::from_ref(&r2), &worse).unwrap();
     let summary = fs::read_to_string(second.path().join("summary.md")).unwrap();

@@ -78,6 +78,12 @@ pub struct AcceptArgs {
     /// interval or CPUs), with a warning, instead of refusing.
     #[arg(long, requires = "baseline")]
     allow_mismatch: bool,
+    /// With --baseline: shifts smaller than this percentage of the baseline's bound are no
+    /// word, even when the intervals are apart (boards whose environment moves between runs,
+    /// such as an emulator on a shared host). Default 0: the intervals alone decide.
+    #[arg(long, value_name = "PCT", default_value = "0", requires = "baseline",
+          value_parser = rros_contract::compare::parse_noise_threshold)]
+    noise_threshold: f64,
     /// Append each board's run (per scenario: time, verdict, p50/p99/max, budget, samples,
     /// key) to DIR/history.jsonl and redraw DIR/trend-<board>-<scenario>.svg.
     #[arg(long, value_name = "DIR")]
@@ -120,7 +126,11 @@ pub fn run(args: &AcceptArgs) -> Result<ExitCode> {
         .map(|(board, found)| {
             let run = results.iter().find(|r| &r.name == board);
             let dir = run.and_then(|r| r.local_dir.as_deref());
-            baseline::judge(board, found, dir, args.allow_mismatch)
+            let rules = baseline::Rules {
+                allow_mismatch: args.allow_mismatch,
+                noise: args.noise_threshold,
+            };
+            baseline::judge(board, found, dir, rules)
         })
         .collect();
     let written = rros_accept::write_reports_with(&out, &results, &compared)

@@ -299,10 +299,22 @@ pub fn compare_quantile(
     base: &Distribution,
     new: &Distribution,
 ) -> MetricChange {
+    compare_quantile_with(name, q, base, new, 0.0)
+}
+
+/// [`compare_quantile`] with a noise threshold (a fraction, see [`compare_with`]): the
+/// intervals must be apart by more than `noise` × BASE's bound.
+pub fn compare_quantile_with(
+    name: &'static str,
+    q: f64,
+    base: &Distribution,
+    new: &Distribution,
+    noise: f64,
+) -> MetricChange {
     let b = Estimate::of(base, q, CONFIDENCE);
     let n = Estimate::of(new, q, CONFIDENCE);
-    let above = matches!((n.lower, b.upper), (Some(nl), Some(bu)) if nl > bu);
-    let below = matches!((n.upper, b.lower), (Some(nu), Some(bl)) if nu < bl);
+    let above = matches!((n.lower, b.upper), (Some(nl), Some(bu)) if nl > bu * (1.0 + noise));
+    let below = matches!((n.upper, b.lower), (Some(nu), Some(bl)) if nu * (1.0 + noise) < bl);
     let change = if above {
         Change::Regressed
     } else if below {
@@ -311,15 +323,17 @@ pub fn compare_quantile(
         Change::Unchanged
     };
     let why = format!(
-        "{name} {} → {} ({} % intervals {})",
+        "{name} {} → {} ({} % intervals {}{})",
         fmt_interval(&b),
         fmt_interval(&n),
         CONFIDENCE * 100.0,
         match change {
             Change::Regressed => "apart: NEW above",
             Change::Improved => "apart: NEW below",
+            Change::Unchanged if noise > 0.0 => "within the noise threshold",
             Change::Unchanged => "overlap",
-        }
+        },
+        noise_note(noise)
     );
     MetricChange {
         metric: name,
@@ -330,8 +344,23 @@ pub fn compare_quantile(
     }
 }
 
+/// `, noise threshold N %` when there is one.
+fn noise_note(noise: f64) -> String {
+    if noise > 0.0 {
+        format!(", noise threshold {:.0} %", noise * 100.0)
+    } else {
+        String::new()
+    }
+}
+
 /// Compares the maxima by exchangeability ([`max_shift_p`]).
 pub fn compare_max(base: &Distribution, new: &Distribution) -> MetricChange {
+    compare_max_with(base, new, 0.0)
+}
+
+/// [`compare_max`] with a noise threshold: only samples beyond the other run's max by more
+/// than `noise` × that max count (fewer such samples: the test stays conservative).
+pub fn compare_max_with(base: &Distribution, new: &Distribution, noise: f64) -> MetricChange {
     let (nb, nn) = (base.samples(), new.samples());
     let point = |d: &Distribution| Estimate {
         value: d.max_us,
@@ -349,19 +378,21 @@ pub fn compare_max(base: &Distribution, new: &Distribution) -> MetricChange {
         ),
     );
     if let (Some(bmax), Some(nmax)) = (base.max_us, new.max_us) {
-        let up = new.above(bmax);
-        let down = base.above(nmax);
+        let up = new.above(bmax * (1.0 + noise));
+        let down = base.above(nmax * (1.0 + noise));
         let p_up = max_shift_p(up, nb, nn);
         let p_down = max_shift_p(down, nn, nb);
         if up > 0 && p_up < alpha {
             change = Change::Regressed;
             why = format!(
-                "max {bmax:.1} µs → {nmax:.1} µs: {up} NEW sample(s) above BASE's max, p = {p_up:.2e} if both were one distribution"
+                "max {bmax:.1} µs → {nmax:.1} µs: {up} NEW sample(s) above BASE's max, p = {p_up:.2e} if both were one distribution{}",
+                noise_note(noise)
             );
         } else if down > 0 && p_down < alpha {
             change = Change::Improved;
             why = format!(
-                "max {bmax:.1} µs → {nmax:.1} µs: {down} BASE sample(s) above NEW's max, p = {p_down:.2e} if both were one distribution"
+                "max {bmax:.1} µs → {nmax:.1} µs: {down} BASE sample(s) above NEW's max, p = {p_down:.2e} if both were one distribution{}",
+                noise_note(noise)
             );
         }
     }
@@ -423,6 +454,18 @@ fn differ(out: &mut Vec<String>, field: &str, base: &str, new: &str) {
     }
 }
 
+/// Reads a noise threshold as the command lines take it: a percentage, `25` or `25%`, from
+/// 0 to 1000; returns the fraction (0.25).
+pub fn parse_noise_threshold(text: &str) -> Result<f64, String> {
+    let number = text.trim().trim_end_matches('%').trim();
+    match number.parse::<f64>() {
+        Ok(v) if (0.0..=1000.0).contains(&v) => Ok(v / 100.0),
+        _ => Err(format!(
+            "{text:?} is not a percentage from 0 to 1000 (e.g. 25 or 25%)"
+        )),
+    }
+}
+
 /// How a missing optional key field reads (reports from before the field, or a kernel
 /// without `/proc/config.gz`).
 const NOT_RECORDED: &str = "(not recorded)";
@@ -480,6 +523,22 @@ pub fn key_differences(base: &Report, new: &Report) -> (Vec<String>, Vec<String>
 /// Compares every scenario the two runs share. Scenarios without samples compare nothing
 /// (UNCHANGED, with no interval).
 pub fn compare(base: &Report, new: &Report) -> Comparison {
+    compare_with(base, new, 0.0)
+}
+
+/// [`compare`] with a noise threshold `noise` (a fraction, 0.25 = 25 %): a shift is a word
+/// only when the intervals are apart by more than that share of BASE's bound (for max: when
+/// samples lie that far beyond the other run's max). The intervals answer "could sampling
+/// alone explain this?", which assumes both runs drew from one distribution; a board whose
+/// environment moves between runs (an emulator on a shared host) breaks that assumption,
+/// and the threshold says how much movement is not worth a word (criterion's
+/// `noise_threshold` is the same idea). 0 (the default) trusts the intervals alone.
+pub fn compare_with(base: &Report, new: &Report, noise: f64) -> Comparison {
+    let noise = if noise.is_finite() {
+        noise.max(0.0)
+    } else {
+        0.0
+    };
     let (mismatches, key) = key_differences(base, new);
     let mut scenarios = Vec::new();
     let mut unmatched = Vec::new();
@@ -500,9 +559,9 @@ pub fn compare(base: &Report, new: &Report) -> Comparison {
         let (db, dn) = (Distribution::of(b), Distribution::of(n));
         let mut metrics: Vec<MetricChange> = QUANTILES
             .iter()
-            .map(|&(name, q)| compare_quantile(name, q, &db, &dn))
+            .map(|&(name, q)| compare_quantile_with(name, q, &db, &dn, noise))
             .collect();
-        metrics.push(compare_max(&db, &dn));
+        metrics.push(compare_max_with(&db, &dn, noise));
         let change = if db.samples() == 0 || dn.samples() == 0 {
             Change::Unchanged
         } else {
@@ -860,5 +919,52 @@ mod tests {
         new.host.kernel_config_sha256 = None;
         new.profile.sha256 = None;
         assert!(compare(&base, &new).changes.is_empty());
+    }
+
+    /// A noise threshold keeps a small real shift from being a word and lets a large one
+    /// through: 10 % at 200 000 samples is REGRESSED bare, UNCHANGED within 25 %; a tripling
+    /// is REGRESSED either way, and the threshold is named.
+    #[test]
+    fn a_noise_threshold_only_silences_shifts_below_it() {
+        let base = dist(200_000, latency(1.0));
+        let ten = dist(200_000, latency(1.1));
+        let triple = dist(200_000, latency(3.0));
+        let m = compare_quantile_with("p99", 0.99, &base, &ten, 0.25);
+        assert_eq!(m.change, Change::Unchanged, "{}", m.why);
+        assert!(
+            m.why
+                .ends_with("within the noise threshold, noise threshold 25 %)"),
+            "{}",
+            m.why
+        );
+        let m = compare_quantile_with("p99", 0.99, &base, &triple, 0.25);
+        assert_eq!(m.change, Change::Regressed, "{}", m.why);
+        assert_eq!(
+            compare_quantile_with("p50", 0.5, &triple, &base, 0.25).change,
+            Change::Improved
+        );
+        assert_eq!(
+            compare_max_with(&base, &triple, 0.25).change,
+            Change::Regressed
+        );
+        assert_eq!(
+            compare_max_with(&base, &ten, 0.25).change,
+            Change::Unchanged
+        );
+        // Hostile thresholds are clamped, never a panic.
+        let r = golden();
+        for noise in [f64::NAN, -1.0, f64::INFINITY] {
+            assert_eq!(compare_with(&r, &r, noise).change, Change::Unchanged);
+        }
+    }
+
+    #[test]
+    fn noise_thresholds_read_as_percentages() {
+        assert_eq!(parse_noise_threshold("25"), Ok(0.25));
+        assert_eq!(parse_noise_threshold("50%"), Ok(0.5));
+        assert_eq!(parse_noise_threshold("0"), Ok(0.0));
+        for bad in ["-1", "NaN", "inf", "1001", "x", ""] {
+            assert!(parse_noise_threshold(bad).is_err(), "{bad}");
+        }
     }
 }

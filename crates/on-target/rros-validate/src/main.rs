@@ -110,6 +110,11 @@ enum Command {
         /// Compare even when board, machine, backend, interval or CPUs differ (warns).
         #[arg(long)]
         allow_mismatch: bool,
+        /// Shifts smaller than this percentage of BASE's bound are no word, even when the
+        /// intervals are apart (for boards whose environment moves between runs, such as an
+        /// emulator on a shared host). Default 0: the intervals alone decide.
+        #[arg(long, value_name = "PCT", default_value = "0", value_parser = rros_contract::compare::parse_noise_threshold)]
+        noise_threshold: f64,
     },
     /// Show what `run` with these options would measure, and the timeout a consumer should
     /// allow it (exit 2 if the profile or a scenario is wrong).
@@ -237,7 +242,8 @@ fn main() -> ExitCode {
             new,
             output_dir,
             allow_mismatch,
-        } => compare::cmd_compare(&output_dir, &base, &new, allow_mismatch),
+            noise_threshold,
+        } => compare::cmd_compare(&output_dir, &base, &new, allow_mismatch, noise_threshold),
         Command::Plan { plan: p, json } => plan::cmd_plan(&p.plan_args(), json),
         Command::Run(r) => Ok(run::run(&r.run_args(&argv), &stop_on_signals())),
     };
