@@ -148,3 +148,27 @@ fn a_new_builds_key_fields_are_named() {
         assert!(stdout.contains(field), "{field}: {stdout}");
     }
 }
+
+/// `--noise-threshold`: a tripling is REGRESSED bare and within a 300 % threshold no word; a
+/// threshold that is not a percentage is exit 2, naming it.
+#[test]
+fn a_noise_threshold_silences_shifts_below_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = golden("pass.json");
+    let slower = variant(dir.path(), "slower.json", scaled(3.0));
+    let args = ["compare", base.to_str().unwrap(), slower.to_str().unwrap()];
+    let out = run(&[&args[..], &["--noise-threshold", "300"]].concat(), &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("noise threshold 300 %"), "{stdout}");
+    assert!(stdout.ends_with("compare: UNCHANGED\n"), "{stdout}");
+    let out = run(&[&args[..], &["--noise-threshold", "10"]].concat(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&[&args[..], &["--noise-threshold", "lots"]].concat(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not a percentage"),
+        "{}",
+        text(&out.stderr)
+    );
+}
