@@ -305,9 +305,17 @@ pub fn summary_section(baselines: &[BoardBaseline]) -> String {
                 cells.join(" | ")
             );
         }
+        let noise = if c.noise > 0.0 {
+            format!(
+                "; noise threshold {:.0} % (shifts below it are no word)",
+                c.noise * 100.0
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "\nIntervals: distribution-free {:.0} % order-statistic intervals; max: exchangeability test (see docs/validation.md).",
+            "\nIntervals: distribution-free {:.0} % order-statistic intervals; max: exchangeability test (see docs/validation.md){noise}.",
             compare::CONFIDENCE * 100.0
         );
     }
@@ -336,6 +344,7 @@ pub fn to_json(b: &BoardBaseline) -> serde_json::Value {
         v["base_run"] = json!(base_run);
         v["base_report"] = json!(base_path.display().to_string());
         v["change"] = json!(c.change.as_str());
+        v["noise_threshold"] = json!(c.noise);
         v["refused"] = json!(refused);
         v["like_with_like"] = json!(c.like_with_like());
         v["not_like_with_like"] = json!(unlike(c));

@@ -412,6 +412,23 @@ pub fn summary_md_with(results: &[BoardResult], out: &Path, baselines: &[BoardBa
             n => format!(" {n} INCONCLUSIVE (within budget, too few samples to prove the claim)."),
         }
     );
+    if !baselines.is_empty() {
+        let regressed: Vec<&str> = baselines
+            .iter()
+            .filter(|b| b.outcome.verdict() != Verdict::Pass)
+            .map(|b| b.board.as_str())
+            .collect();
+        let _ = writeln!(
+            s,
+            "Against the baseline: {}{}.\n",
+            crate::baseline::verdict(baselines),
+            if regressed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", regressed.join(", "))
+            }
+        );
+    }
     s.push_str("| board | target | verdict | run | time | why |\n|---|---|---|---|---|---|\n");
     for r in results {
         let _ = writeln!(

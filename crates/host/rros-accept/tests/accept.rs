@@ -903,6 +903,10 @@ fn a_baseline_comparison_decides_and_shows_in_every_report() {
     assert!(summary.starts_with("# Acceptance: PASS"), "{summary}");
     assert!(summary.contains("## Against the baseline"), "{summary}");
     assert!(
+        summary.contains("\nAgainst the baseline: PASS.\n"),
+        "{summary}"
+    );
+    assert!(
         summary.contains("| idle | **UNCHANGED** | 5000 → 5000 | 2 [2, 4] → 2 [2, 4] µs |"),
         "{summary}"
     );
@@ -967,6 +971,10 @@ fn a_baseline_comparison_decides_and_shows_in_every_report() {
     let summary = fs::read_to_string(second.path().join("summary.md")).unwrap();
     assert!(summary.starts_with("# Acceptance: FAIL"), "{summary}");
     assert!(summary.contains("| idle | **REGRESSED** |"), "{summary}");
+    assert!(
+        summary.contains("\nAgainst the baseline: FAIL (good).\n"),
+        "{summary}"
+    );
     assert!(
         summary.contains("→ 6 [6, 12] µs **REGRESSED**"),
         "{summary}"

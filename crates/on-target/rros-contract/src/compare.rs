@@ -446,6 +446,8 @@ pub struct Comparison {
     pub changes: Vec<String>,
     /// The scenarios' word ([`overall`]; UNCHANGED when none was compared).
     pub change: Change,
+    /// The noise threshold the words were given with (a fraction; [`compare_with`]).
+    pub noise: f64,
 }
 
 fn differ(out: &mut Vec<String>, field: &str, base: &str, new: &str) {
@@ -588,6 +590,7 @@ pub fn compare_with(base: &Report, new: &Report, noise: f64) -> Comparison {
         mismatches,
         changes: key,
         change,
+        noise,
     }
 }
 
@@ -606,6 +609,12 @@ impl Comparison {
         }
         for d in &self.changes {
             s += &format!("changed: {d}\n");
+        }
+        if self.noise > 0.0 {
+            s += &format!(
+                "noise threshold: {:.0} % (shifts below it are no word)\n",
+                self.noise * 100.0
+            );
         }
         for sc in &self.scenarios {
             s += &format!(
