@@ -24,7 +24,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// `None` when it does not exist (`CONFIG_IKCONFIG_PROC` off), cannot be read, is not gzip,
 /// or decompresses to more than [`MAX_CONFIG_BYTES`]: an unknown key field, never a guess.
 pub fn kernel_config_sha256(path: &Path) -> Option<String> {
-    let file = std::fs::File::open(path).ok()?;
+    // Never blocks on a FIFO, never reads a device: a regular file, bounded.
+    let (file, _) = rros_files::open_regular(path, MAX_CONFIG_BYTES).ok()?;
     let mut text = Vec::new();
     flate2::read::GzDecoder::new(file)
         .take(MAX_CONFIG_BYTES + 1)
@@ -36,10 +37,13 @@ pub fn kernel_config_sha256(path: &Path) -> Option<String> {
     Some(sha256_hex(&text))
 }
 
-/// SHA-256 of the profile file's bytes; `None` when it cannot be read (the run is then
-/// ERROR for the profile anyway).
+/// SHA-256 of the profile file's bytes; `None` when it cannot be read, is not a regular
+/// file (a FIFO would block the read, a device never end it) or is larger than a profile may
+/// be (the run is then ERROR for the profile anyway).
 pub fn profile_sha256(path: &Path) -> Option<String> {
-    std::fs::read(path).ok().map(|b| sha256_hex(&b))
+    rros_files::read_regular(path, rros_board::file::MAX_PROFILE_BYTES)
+        .ok()
+        .map(|(bytes, _)| sha256_hex(&bytes))
 }
 
 #[cfg(test)]
@@ -90,5 +94,14 @@ mod tests {
         std::fs::write(&path, "abc").unwrap();
         assert_eq!(profile_sha256(&path), Some(sha256_hex(b"abc")));
         assert_eq!(profile_sha256(&dir.path().join("absent.toml")), None);
+        // A device or a FIFO is no profile: unknown at once, never a hang.
+        assert_eq!(profile_sha256(Path::new("/dev/zero")), None);
+        assert_eq!(kernel_config_sha256(Path::new("/dev/zero")), None);
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert_eq!(profile_sha256(&fifo), None);
+        assert_eq!(kernel_config_sha256(&fifo), None);
     }
 }
