@@ -16,12 +16,16 @@
 //! contract with the board (report types, verdict line, timeout formula, test cases and their
 //! JUnit rendering) is `rros-contract`'s.
 
+pub mod baseline;
+pub mod history;
 pub mod report;
 pub mod run;
 pub mod target;
 pub mod verdict;
 
-pub use report::{BoardResult, ErrorKind, REPORT_FILES, ReportSummary, write_reports};
+pub use report::{
+    BoardResult, ErrorKind, REPORT_FILES, ReportSummary, write_reports, write_reports_with,
+};
 pub use rros_remote::ssh::Programs;
 pub use run::{
     Budget, Event, Observer, Options, Phase, Plan, PlanError, accept_board, accept_fleet,

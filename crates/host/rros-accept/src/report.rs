@@ -1,6 +1,7 @@
 //! What a board's `report.json` says, and the host-side reports of a run: `junit.xml`,
 //! `summary.md` and `accept.json`, for one board or a fleet.
 
+use crate::baseline::BoardBaseline;
 use crate::verdict::{Verdict, fleet_verdict};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -362,7 +363,18 @@ pub fn board_suite(r: &BoardResult) -> NamedSuite {
 /// the cases of its report (run, each audit rule, each scenario: CI shows which part broke)
 /// and an `acceptance` case (ERROR before a verdict, or reports missing).
 pub fn junit_xml(results: &[BoardResult]) -> String {
-    let suites: Vec<NamedSuite> = results.iter().map(board_suite).collect();
+    junit_xml_with(results, &[])
+}
+
+/// [`junit_xml`], each board's suite with its baseline cases (`baseline::cases`: a REGRESSED
+/// scenario is a failure).
+pub fn junit_xml_with(results: &[BoardResult], baselines: &[BoardBaseline]) -> String {
+    let mut suites: Vec<NamedSuite> = results.iter().map(board_suite).collect();
+    for suite in &mut suites {
+        for b in baselines.iter().filter(|b| b.board == suite.name) {
+            suite.cases.extend(crate::baseline::cases(b));
+        }
+    }
     // Serializing into memory fails only on a writer error, which a String never gives.
     render_suites("rros accept", "rros.accept", &suites).unwrap_or_default()
 }
@@ -377,7 +389,14 @@ fn md_cell(text: &str) -> String {
 
 /// `summary.md`: the verdict, a table of boards, then each board's scenarios and findings.
 pub fn summary_md(results: &[BoardResult], out: &Path) -> String {
-    let verdict = fleet_verdict(results.iter().map(|r| r.verdict));
+    summary_md_with(results, out, &[])
+}
+
+/// [`summary_md`] with the baseline: the verdict counts it (`baseline::with_baseline`), and
+/// a section shows each board's comparison.
+pub fn summary_md_with(results: &[BoardResult], out: &Path, baselines: &[BoardBaseline]) -> String {
+    let verdict =
+        crate::baseline::with_baseline(fleet_verdict(results.iter().map(|r| r.verdict)), baselines);
     let mut s = String::new();
     let count = |v: Verdict| results.iter().filter(|r| r.verdict == v).count();
     let _ = writeln!(s, "# Acceptance: {verdict}\n");
@@ -393,6 +412,23 @@ pub fn summary_md(results: &[BoardResult], out: &Path) -> String {
             n => format!(" {n} INCONCLUSIVE (within budget, too few samples to prove the claim)."),
         }
     );
+    if !baselines.is_empty() {
+        let regressed: Vec<&str> = baselines
+            .iter()
+            .filter(|b| b.outcome.verdict() != Verdict::Pass)
+            .map(|b| b.board.as_str())
+            .collect();
+        let _ = writeln!(
+            s,
+            "Against the baseline: {}{}.\n",
+            crate::baseline::verdict(baselines),
+            if regressed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", regressed.join(", "))
+            }
+        );
+    }
     s.push_str("| board | target | verdict | run | time | why |\n|---|---|---|---|---|---|\n");
     for r in results {
         let _ = writeln!(
@@ -407,6 +443,9 @@ pub fn summary_md(results: &[BoardResult], out: &Path) -> String {
         );
     }
     top_causes(&mut s, results);
+    if !baselines.is_empty() {
+        s.push_str(&crate::baseline::summary_section(baselines));
+    }
     for r in results {
         board_section(&mut s, r, out);
     }
@@ -507,7 +546,14 @@ fn board_section(s: &mut String, r: &BoardResult, out: &Path) {
 
 /// `accept.json`: the same facts for programs.
 pub fn accept_json(results: &[BoardResult]) -> String {
-    let verdict = fleet_verdict(results.iter().map(|r| r.verdict));
+    accept_json_with(results, &[])
+}
+
+/// [`accept_json`] with the baseline: `verdict` counts it, `boards_verdict` is the boards'
+/// alone, and `baseline` holds each board's comparison (`baseline::to_json`).
+pub fn accept_json_with(results: &[BoardResult], baselines: &[BoardBaseline]) -> String {
+    let boards_verdict = fleet_verdict(results.iter().map(|r| r.verdict));
+    let verdict = crate::baseline::with_baseline(boards_verdict, baselines);
     let boards: Vec<Value> = results
         .iter()
         .map(|r| {
@@ -530,11 +576,15 @@ pub fn accept_json(results: &[BoardResult]) -> String {
             })
         })
         .collect();
-    let doc = json!({
+    let mut doc = json!({
         "schema": "rros-accept/1",
         "verdict": verdict.as_str(),
         "boards": boards,
     });
+    if !baselines.is_empty() {
+        doc["boards_verdict"] = json!(boards_verdict.as_str());
+        doc["baseline"] = baselines.iter().map(crate::baseline::to_json).collect();
+    }
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     text
@@ -544,11 +594,20 @@ pub fn accept_json(results: &[BoardResult]) -> String {
 /// (`rros_files::write_atomic`: a reader sees the old file or the new one, whole). Returns
 /// their paths.
 pub fn write_reports(out: &Path, results: &[BoardResult]) -> io::Result<Vec<PathBuf>> {
+    write_reports_with(out, results, &[])
+}
+
+/// [`write_reports`] with each board's comparison against its baseline.
+pub fn write_reports_with(
+    out: &Path,
+    results: &[BoardResult],
+    baselines: &[BoardBaseline],
+) -> io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out)?;
     let files = [
-        ("junit.xml", junit_xml(results)),
-        ("summary.md", summary_md(results, out)),
-        ("accept.json", accept_json(results)),
+        ("junit.xml", junit_xml_with(results, baselines)),
+        ("summary.md", summary_md_with(results, out, baselines)),
+        ("accept.json", accept_json_with(results, baselines)),
     ];
     let mut written = Vec::new();
     for (name, content) in files {

@@ -859,3 +859,135 @@ fn board_output_is_sanitized_on_the_terminal_and_raw_in_the_log() {
         "{raw:?}"
     );
 }
+
+/// `--baseline` through the stand-in board: a second run of the same board is UNCHANGED
+/// against the first (exit PASS, JUnit green, the words in summary.md and accept.json); a run
+/// whose latencies tripled is REGRESSED: acceptance FAILs with one JUnit failure per
+/// regressed scenario; and a board without a baseline is named and changes nothing.
+#[test]
+fn a_baseline_comparison_decides_and_shows_in_every_report() {
+    use rros_accept::baseline;
+    let lab = lab();
+    lab.writing_board("good", "PASS", 0, "");
+    let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let r1 = lab.run("good", &lab.opts(), first.path());
+    write_reports(first.path(), std::slice::from_ref(&r1)).unwrap();
+    let r2 = lab.run("good", &lab.opts(), second.path());
+    let found = baseline::find(first.path(), "good");
+    let same = baseline::judge(
+        "good",
+        &found,
+        r2.local_dir.as_deref(),
+        baseline::Rules::default(),
+    );
+    assert_eq!(
+        same.outcome.verdict(),
+        Verdict::Pass,
+        "{}",
+        same.outcome.line()
+    );
+    assert!(
+        same.outcome
+            .line()
+            .starts_with("UNCHANGED against baseline run 20261123T101500Z-fake")
+    );
+    let missing = baseline::judge(
+        "other",
+        &baseline::find(first.path(), "other"),
+        r2.local_dir.as_deref(),
+        baseline::Rules::default(),
+    );
+    let compared = [same, missing];
+    rros_accept::write_reports_with(second.path(), std::slice::from_ref(&r2), &compared).unwrap();
+    let summary = fs::read_to_string(second.path().join("summary.md")).unwrap();
+    assert!(summary.starts_with("# Acceptance: PASS"), "{summary}");
+    assert!(summary.contains("## Against the baseline"), "{summary}");
+    assert!(
+        summary.contains("\nAgainst the baseline: PASS.\n"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| idle | **UNCHANGED** | 5000 → 5000 | 2 [2, 4] → 2 [2, 4] µs |"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("### other — no baseline: no baseline run for board other"),
+        "{summary}"
+    );
+    let doc = accept_json(std::slice::from_ref(&r2));
+    assert!(
+        doc.get("baseline").is_none(),
+        "no baseline asked: no baseline field"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(second.path().join("accept.json")).unwrap())
+            .unwrap();
+    assert_eq!(doc["verdict"], "PASS");
+    assert_eq!(doc["baseline"][0]["change"], "UNCHANGED");
+    assert_eq!(
+        doc["baseline"][0]["scenarios"][0]["metrics"][1]["metric"],
+        "p99"
+    );
+    assert!(doc["baseline"][0]["scenarios"][0]["metrics"][1]["base"]["upper_us"].is_number());
+    assert_eq!(doc["baseline"][1]["verdict"], "PASS");
+    let junit = fs::read_to_string(second.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("name=\"baseline:idle\""), "{junit}");
+    assert!(junit.contains("failures=\"0\" errors=\"0\""), "{junit}");
+
+    // The new run's latencies tripled: REGRESSED, and acceptance does not pass.
+    let report = r2.local_dir.as_ref().unwrap().join("report.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&report).unwrap()).unwrap();
+    for s in v["scenarios"].as_array_mut().unwrap() {
+        s["max_us"] = (s["max_us"].as_f64().unwrap() * 3.0).into();
+        for cpu in s["per_cpu"].as_array_mut().unwrap() {
+            cpu["histogram"]["range_us"] = 100000.0.into();
+            for bin in cpu["histogram"]["bins"].as_array_mut().unwrap() {
+                bin[0] = (bin[0].as_f64().unwrap() * 3.0).floor().into();
+            }
+        }
+    }
+    fs::write(&report, v.to_string()).unwrap();
+    let worse = [baseline::judge(
+        "good",
+        &found,
+        r2.local_dir.as_deref(),
+        baseline::Rules::default(),
+    )];
+    // A noise threshold above the shift silences it (p50 [2, 4] → [6, 12] is within 200 %).
+    let within = baseline::Rules {
+        allow_mismatch: false,
+        noise: 2.0,
+    };
+    let silenced = baseline::judge("good", &found, r2.local_dir.as_deref(), within);
+    assert_eq!(
+        silenced.outcome.verdict(),
+        Verdict::Pass,
+        "{}",
+        silenced.outcome.line()
+    );
+    assert_eq!(baseline::with_baseline(r2.verdict, &worse), Verdict::Fail);
+    rros_accept::write_reports_with(second.path(), std::slice::from_ref(&r2), &worse).unwrap();
+    let summary = fs::read_to_string(second.path().join("summary.md")).unwrap();
+    assert!(summary.starts_with("# Acceptance: FAIL"), "{summary}");
+    assert!(summary.contains("| idle | **REGRESSED** |"), "{summary}");
+    assert!(
+        summary.contains("\nAgainst the baseline: FAIL (good).\n"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("→ 6 [6, 12] µs **REGRESSED**"),
+        "{summary}"
+    );
+    let junit = fs::read_to_string(second.path().join("junit.xml")).unwrap();
+    let regressed = junit.matches("REGRESSED against baseline run").count();
+    assert!(regressed >= 1, "{junit}");
+    assert!(junit.contains("<failure"), "{junit}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(second.path().join("accept.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (doc["verdict"].as_str(), doc["boards_verdict"].as_str()),
+        (Some("FAIL"), Some("PASS"))
+    );
+}

@@ -1,9 +1,14 @@
 //! `rros accept`: run `rros-validate` on one board or a fleet over SSH, bring the reports home,
-//! write `junit.xml` + `summary.md` (+ `accept.json`); exit 0 PASS, 1 FAIL, 2 ERROR.
+//! write `junit.xml` + `summary.md` (+ `accept.json`); exit 0 PASS, 1 FAIL, 2 ERROR,
+//! 3 INCONCLUSIVE. With `--baseline DIR` each board's run is compared with its previous one
+//! (a REGRESSED scenario makes acceptance FAIL: exit 1); with `--history DIR` every run's
+//! summary is appended to a history and its trend plotted.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use rros_accept::baseline::{self, BoardBaseline, Found};
+use rros_accept::history;
 use rros_accept::run::human;
 use rros_accept::{Endpoint, Event, Options, Phase, Target, Verdict};
 use rros_remote::process::Stream;
@@ -63,6 +68,26 @@ pub struct AcceptArgs {
     /// Boards measured at once with --targets (0: all at once).
     #[arg(long, value_name = "N", default_value_t = 0)]
     jobs: usize,
+    /// Compare each board's run with its baseline: a previous --out folder (each board's
+    /// run as its accept.json names it), a run folder or a report.json. REGRESSED makes
+    /// acceptance FAIL (exit 1); runs not like with like are ERROR (exit 2) unless
+    /// --allow-mismatch; a board without a baseline is named and not compared.
+    #[arg(long, value_name = "DIR")]
+    baseline: Option<PathBuf>,
+    /// With --baseline: compare runs that are not like with like (another board, backend,
+    /// interval or CPUs), with a warning, instead of refusing.
+    #[arg(long, requires = "baseline")]
+    allow_mismatch: bool,
+    /// With --baseline: shifts smaller than this percentage of the baseline's bound are no
+    /// word, even when the intervals are apart (boards whose environment moves between runs,
+    /// such as an emulator on a shared host). Default 0: the intervals alone decide.
+    #[arg(long, value_name = "PCT", default_value = "0", requires = "baseline",
+          value_parser = rros_contract::compare::parse_noise_threshold)]
+    noise_threshold: f64,
+    /// Append each board's run (per scenario: time, verdict, p50/p99/max, budget, samples,
+    /// key) to DIR/history.jsonl and redraw DIR/trend-<board>-<scenario>.svg.
+    #[arg(long, value_name = "DIR")]
+    history: Option<PathBuf>,
 }
 
 pub fn run(args: &AcceptArgs) -> Result<ExitCode> {
@@ -81,6 +106,8 @@ pub fn run(args: &AcceptArgs) -> Result<ExitCode> {
         .out
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", args.out.display()))?;
+    // The baselines are found and read before anything is measured.
+    let baselines = find_baselines(args, &endpoints)?;
     let progress = Progress::new(endpoints.iter().map(|e| e.name.as_str()));
     progress.line(&format!(
         "accepting {} board(s): {}",
@@ -94,11 +121,104 @@ pub fn run(args: &AcceptArgs) -> Result<ExitCode> {
     let observe = |name: &str, event: Event<'_>| progress.event(name, event);
     let results = rros_accept::accept_fleet(&endpoints, &opts, &out, args.jobs, &observe);
     progress.finish();
-    let written = rros_accept::write_reports(&out, &results)
+    let compared: Vec<BoardBaseline> = baselines
+        .iter()
+        .map(|(board, found)| {
+            let run = results.iter().find(|r| &r.name == board);
+            let dir = run.and_then(|r| r.local_dir.as_deref());
+            let rules = baseline::Rules {
+                allow_mismatch: args.allow_mismatch,
+                noise: args.noise_threshold,
+            };
+            baseline::judge(board, found, dir, rules)
+        })
+        .collect();
+    let written = rros_accept::write_reports_with(&out, &results, &compared)
         .with_context(|| format!("cannot write the reports into {}", out.display()))?;
-    let verdict = rros_accept::fleet_verdict(results.iter().map(|r| r.verdict));
+    let boards = rros_accept::fleet_verdict(results.iter().map(|r| r.verdict));
+    let verdict = baseline::with_baseline(boards, &compared);
+    print_baselines(&compared);
+    if let Some(dir) = &args.history {
+        record_history(dir, &results)?;
+    }
     print_results(&results, verdict, &out, &written);
     Ok(ExitCode::from(verdict.exit_code()))
+}
+
+/// Each board's baseline, found and read (`baseline::find`), for `--baseline`.
+fn find_baselines(args: &AcceptArgs, endpoints: &[Endpoint]) -> Result<Vec<(String, Found)>> {
+    let Some(dir) = &args.baseline else {
+        return Ok(Vec::new());
+    };
+    if !dir.exists() {
+        bail!(
+            "--baseline {}: no such file or folder; give a previous --out folder, a run folder or a report.json",
+            dir.display()
+        );
+    }
+    Ok(endpoints
+        .iter()
+        .map(|e| (e.name.clone(), baseline::find(dir, &e.name)))
+        .collect())
+}
+
+/// Each board's comparison with its baseline: the line, what moved, the scenarios' words.
+fn print_baselines(compared: &[BoardBaseline]) {
+    for b in compared {
+        println!("baseline {}: {}", b.board, b.outcome.line());
+        if let baseline::Outcome::Compared {
+            comparison,
+            refused,
+            ..
+        } = &b.outcome
+        {
+            if !comparison.like_with_like() && !refused {
+                eprintln!(
+                    "rros accept: warning: {}: the runs are not like with like ({}): the words compare different things",
+                    b.board,
+                    baseline::unlike(comparison).join("; ")
+                );
+            }
+            if !refused {
+                for line in comparison.render().lines() {
+                    println!("  {line}");
+                }
+            }
+        }
+    }
+}
+
+/// `--history DIR`: appends the runs, names the skipped lines on stderr, redraws the trends.
+fn record_history(dir: &Path, results: &[rros_accept::BoardResult]) -> Result<()> {
+    let (entries, none) = history::of_results(results);
+    for why in none {
+        eprintln!("rros accept: history: nothing recorded for {why}");
+    }
+    let file = history::append(dir, &entries)
+        .with_context(|| format!("cannot append to the history in {}", dir.display()))?;
+    let read = history::read(dir).with_context(|| format!("cannot read {}", file.display()))?;
+    for skipped in &read.skipped {
+        eprintln!("rros accept: history: {skipped}");
+    }
+    let mut which: Vec<(String, String)> = entries
+        .iter()
+        .map(|e| (e.board.clone(), e.scenario.clone()))
+        .collect();
+    which.dedup();
+    let plots = history::write_trends(dir, &read, &which)
+        .with_context(|| format!("cannot draw the trends into {}", dir.display()))?;
+    println!(
+        "history: {} ({} line(s) added, {} in all); trend: {}",
+        file.display(),
+        entries.len(),
+        read.entries.len(),
+        plots
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
 }
 
 fn endpoints(args: &AcceptArgs) -> Result<Vec<Endpoint>> {

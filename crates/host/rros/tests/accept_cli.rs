@@ -65,3 +65,35 @@ fn a_target_that_looks_like_an_ssh_option_is_refused() {
                 .and(predicate::str::contains("starts with '-'")),
         );
 }
+
+/// `--baseline` that does not exist is refused before any board is reached, naming it;
+/// `--allow-mismatch` means nothing without `--baseline`.
+#[test]
+fn a_missing_baseline_folder_is_refused_up_front() {
+    let out = tempfile::tempdir().unwrap();
+    rros()
+        .args([
+            "accept",
+            "--connect-timeout",
+            "2s",
+            "--baseline",
+            "/nonexistent/base",
+        ])
+        .arg("--target")
+        .arg(format!("root@127.0.0.1:{}", dead_port()))
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--baseline /nonexistent/base: no such file or folder",
+        ));
+    assert!(!out.path().join("accept.json").exists(), "nothing was run");
+    rros()
+        .args(["accept", "--allow-mismatch", "--target", "root@127.0.0.1:1"])
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--baseline"));
+}

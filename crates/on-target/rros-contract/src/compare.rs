@@ -19,11 +19,20 @@
 //!   (exchangeability; [`max_shift_p`]). Below `α` that is REGRESSED (and the mirror is
 //!   IMPROVED). One higher maximum of runs of equal length has p ≈ ½: never a regression.
 //!
-//! Like with like: [`Comparison`] names every field of the run's key that differs. Board,
-//! machine, and each scenario's backend, interval and CPUs are `mismatches`: the runs did
-//! not measure the same thing, and the caller refuses (or, asked to, warns). Kernel release,
-//! kernel build and command line are `changes`: what a build-to-build comparison is for,
-//! named so the reader knows what moved.
+//! Like with like: [`Comparison`] names every field of the run's key that differs
+//! ([`key_differences`]). The key is the report's: board (`board.name`), machine
+//! (`host.machine`), kernel release and build (`host.kernel_release`, `host.kernel_version`:
+//! `uname -r`, `uname -v`), the kernel configuration's hash (`host.kernel_config_sha256`,
+//! where `/proc/config.gz` exists), the command line (`host.cmdline`), the profile's hash
+//! (`profile.sha256`), the engine (`tool.name`, `tool.version`) and each scenario's backend,
+//! interval and CPUs.
+//!
+//! - Board, machine, and each scenario's backend, interval and CPUs are `mismatches`: the
+//!   runs did not measure the same thing, and the caller refuses (or, asked to, warns).
+//! - Kernel release, build, configuration, command line, profile and engine are `changes`:
+//!   what a build-to-build comparison is for (a new image brings a new kernel, and may bring
+//!   a new profile or engine), named so the reader knows what moved and can tell a kernel
+//!   regression from a profile edit.
 
 use crate::report::{Histogram, Report, ScenarioReport};
 
@@ -290,10 +299,22 @@ pub fn compare_quantile(
     base: &Distribution,
     new: &Distribution,
 ) -> MetricChange {
+    compare_quantile_with(name, q, base, new, 0.0)
+}
+
+/// [`compare_quantile`] with a noise threshold (a fraction, see [`compare_with`]): the
+/// intervals must be apart by more than `noise` × BASE's bound.
+pub fn compare_quantile_with(
+    name: &'static str,
+    q: f64,
+    base: &Distribution,
+    new: &Distribution,
+    noise: f64,
+) -> MetricChange {
     let b = Estimate::of(base, q, CONFIDENCE);
     let n = Estimate::of(new, q, CONFIDENCE);
-    let above = matches!((n.lower, b.upper), (Some(nl), Some(bu)) if nl > bu);
-    let below = matches!((n.upper, b.lower), (Some(nu), Some(bl)) if nu < bl);
+    let above = matches!((n.lower, b.upper), (Some(nl), Some(bu)) if nl > bu * (1.0 + noise));
+    let below = matches!((n.upper, b.lower), (Some(nu), Some(bl)) if nu * (1.0 + noise) < bl);
     let change = if above {
         Change::Regressed
     } else if below {
@@ -302,15 +323,17 @@ pub fn compare_quantile(
         Change::Unchanged
     };
     let why = format!(
-        "{name} {} → {} ({} % intervals {})",
+        "{name} {} → {} ({} % intervals {}{})",
         fmt_interval(&b),
         fmt_interval(&n),
         CONFIDENCE * 100.0,
         match change {
             Change::Regressed => "apart: NEW above",
             Change::Improved => "apart: NEW below",
+            Change::Unchanged if noise > 0.0 => "within the noise threshold",
             Change::Unchanged => "overlap",
-        }
+        },
+        noise_note(noise)
     );
     MetricChange {
         metric: name,
@@ -321,8 +344,23 @@ pub fn compare_quantile(
     }
 }
 
+/// `, noise threshold N %` when there is one.
+fn noise_note(noise: f64) -> String {
+    if noise > 0.0 {
+        format!(", noise threshold {:.0} %", noise * 100.0)
+    } else {
+        String::new()
+    }
+}
+
 /// Compares the maxima by exchangeability ([`max_shift_p`]).
 pub fn compare_max(base: &Distribution, new: &Distribution) -> MetricChange {
+    compare_max_with(base, new, 0.0)
+}
+
+/// [`compare_max`] with a noise threshold: only samples beyond the other run's max by more
+/// than `noise` × that max count (fewer such samples: the test stays conservative).
+pub fn compare_max_with(base: &Distribution, new: &Distribution, noise: f64) -> MetricChange {
     let (nb, nn) = (base.samples(), new.samples());
     let point = |d: &Distribution| Estimate {
         value: d.max_us,
@@ -340,19 +378,21 @@ pub fn compare_max(base: &Distribution, new: &Distribution) -> MetricChange {
         ),
     );
     if let (Some(bmax), Some(nmax)) = (base.max_us, new.max_us) {
-        let up = new.above(bmax);
-        let down = base.above(nmax);
+        let up = new.above(bmax * (1.0 + noise));
+        let down = base.above(nmax * (1.0 + noise));
         let p_up = max_shift_p(up, nb, nn);
         let p_down = max_shift_p(down, nn, nb);
         if up > 0 && p_up < alpha {
             change = Change::Regressed;
             why = format!(
-                "max {bmax:.1} µs → {nmax:.1} µs: {up} NEW sample(s) above BASE's max, p = {p_up:.2e} if both were one distribution"
+                "max {bmax:.1} µs → {nmax:.1} µs: {up} NEW sample(s) above BASE's max, p = {p_up:.2e} if both were one distribution{}",
+                noise_note(noise)
             );
         } else if down > 0 && p_down < alpha {
             change = Change::Improved;
             why = format!(
-                "max {bmax:.1} µs → {nmax:.1} µs: {down} BASE sample(s) above NEW's max, p = {p_down:.2e} if both were one distribution"
+                "max {bmax:.1} µs → {nmax:.1} µs: {down} BASE sample(s) above NEW's max, p = {p_down:.2e} if both were one distribution{}",
+                noise_note(noise)
             );
         }
     }
@@ -406,6 +446,8 @@ pub struct Comparison {
     pub changes: Vec<String>,
     /// The scenarios' word ([`overall`]; UNCHANGED when none was compared).
     pub change: Change,
+    /// The noise threshold the words were given with (a fraction; [`compare_with`]).
+    pub noise: f64,
 }
 
 fn differ(out: &mut Vec<String>, field: &str, base: &str, new: &str) {
@@ -414,9 +456,27 @@ fn differ(out: &mut Vec<String>, field: &str, base: &str, new: &str) {
     }
 }
 
-/// Compares every scenario the two runs share. Scenarios without samples compare nothing
-/// (UNCHANGED, with no interval).
-pub fn compare(base: &Report, new: &Report) -> Comparison {
+/// Reads a noise threshold as the command lines take it: a percentage, `25` or `25%`, from
+/// 0 to 1000; returns the fraction (0.25).
+pub fn parse_noise_threshold(text: &str) -> Result<f64, String> {
+    let number = text.trim().trim_end_matches('%').trim();
+    match number.parse::<f64>() {
+        Ok(v) if (0.0..=1000.0).contains(&v) => Ok(v / 100.0),
+        _ => Err(format!(
+            "{text:?} is not a percentage from 0 to 1000 (e.g. 25 or 25%)"
+        )),
+    }
+}
+
+/// How a missing optional key field reads (reports from before the field, or a kernel
+/// without `/proc/config.gz`).
+const NOT_RECORDED: &str = "(not recorded)";
+
+/// The run-level key fields that differ between BASE and NEW, each `field: BASE → NEW`:
+/// `(mismatches, changes)`. Mismatches (board, machine) mean the runs did not measure the
+/// same thing; changes (kernel release, build, configuration, command line, profile, engine)
+/// are what a build-to-build comparison is for, named so the reader knows what moved.
+pub fn key_differences(base: &Report, new: &Report) -> (Vec<String>, Vec<String>) {
     let mut mismatches = Vec::new();
     let board = |r: &Report| r.board.as_ref().map(|b| b.name.clone()).unwrap_or_default();
     differ(&mut mismatches, "board", &board(base), &board(new));
@@ -426,25 +486,62 @@ pub fn compare(base: &Report, new: &Report) -> Comparison {
         &base.host.machine,
         &new.host.machine,
     );
-    let mut key = Vec::new();
-    differ(
-        &mut key,
-        "kernel release",
-        &base.host.kernel_release,
-        &new.host.kernel_release,
-    );
-    differ(
-        &mut key,
-        "kernel build",
-        &base.host.kernel_version,
-        &new.host.kernel_version,
-    );
-    differ(
-        &mut key,
-        "kernel command line",
-        &base.host.cmdline,
-        &new.host.cmdline,
-    );
+    let optional = |v: &Option<String>| v.clone().unwrap_or_else(|| NOT_RECORDED.into());
+    let (b, n) = (&base.host, &new.host);
+    let mut changes = Vec::new();
+    for (field, bv, nv) in [
+        (
+            "kernel release",
+            b.kernel_release.clone(),
+            n.kernel_release.clone(),
+        ),
+        (
+            "kernel build",
+            b.kernel_version.clone(),
+            n.kernel_version.clone(),
+        ),
+        (
+            "kernel config sha256",
+            optional(&b.kernel_config_sha256),
+            optional(&n.kernel_config_sha256),
+        ),
+        ("kernel command line", b.cmdline.clone(), n.cmdline.clone()),
+        (
+            "profile sha256",
+            optional(&base.profile.sha256),
+            optional(&new.profile.sha256),
+        ),
+        (
+            "engine",
+            format!("{} {}", base.tool.name, base.tool.version),
+            format!("{} {}", new.tool.name, new.tool.version),
+        ),
+    ] {
+        differ(&mut changes, field, &bv, &nv);
+    }
+    (mismatches, changes)
+}
+
+/// Compares every scenario the two runs share. Scenarios without samples compare nothing
+/// (UNCHANGED, with no interval).
+pub fn compare(base: &Report, new: &Report) -> Comparison {
+    compare_with(base, new, 0.0)
+}
+
+/// [`compare`] with a noise threshold `noise` (a fraction, 0.25 = 25 %): a shift is a word
+/// only when the intervals are apart by more than that share of BASE's bound (for max: when
+/// samples lie that far beyond the other run's max). The intervals answer "could sampling
+/// alone explain this?", which assumes both runs drew from one distribution; a board whose
+/// environment moves between runs (an emulator on a shared host) breaks that assumption,
+/// and the threshold says how much movement is not worth a word (criterion's
+/// `noise_threshold` is the same idea). 0 (the default) trusts the intervals alone.
+pub fn compare_with(base: &Report, new: &Report, noise: f64) -> Comparison {
+    let noise = if noise.is_finite() {
+        noise.max(0.0)
+    } else {
+        0.0
+    };
+    let (mismatches, key) = key_differences(base, new);
     let mut scenarios = Vec::new();
     let mut unmatched = Vec::new();
     for b in &base.scenarios {
@@ -464,9 +561,9 @@ pub fn compare(base: &Report, new: &Report) -> Comparison {
         let (db, dn) = (Distribution::of(b), Distribution::of(n));
         let mut metrics: Vec<MetricChange> = QUANTILES
             .iter()
-            .map(|&(name, q)| compare_quantile(name, q, &db, &dn))
+            .map(|&(name, q)| compare_quantile_with(name, q, &db, &dn, noise))
             .collect();
-        metrics.push(compare_max(&db, &dn));
+        metrics.push(compare_max_with(&db, &dn, noise));
         let change = if db.samples() == 0 || dn.samples() == 0 {
             Change::Unchanged
         } else {
@@ -493,6 +590,7 @@ pub fn compare(base: &Report, new: &Report) -> Comparison {
         mismatches,
         changes: key,
         change,
+        noise,
     }
 }
 
@@ -511,6 +609,12 @@ impl Comparison {
         }
         for d in &self.changes {
             s += &format!("changed: {d}\n");
+        }
+        if self.noise > 0.0 {
+            s += &format!(
+                "noise threshold: {:.0} % (shifts below it are no word)\n",
+                self.noise * 100.0
+            );
         }
         for sc in &self.scenarios {
             s += &format!(
@@ -733,5 +837,143 @@ mod tests {
             max_shift_p(3, u64::MAX, u64::MAX),
             max_shift_p(3, u64::MAX, u64::MAX)
         );
+    }
+
+    fn golden() -> Report {
+        serde_json::from_str(include_str!("../golden/pass.json")).unwrap()
+    }
+
+    /// Each field of the key, changed alone, is named once, in the right list: the
+    /// measurement's own (board, machine; backend, interval, CPUs per scenario) make the runs
+    /// unlike; the build's (kernel release, build, config, command line, profile, engine) are
+    /// named changes.
+    #[test]
+    fn every_key_field_that_differs_is_named() {
+        type Edit = fn(&mut Report);
+        let cases: [(&str, Edit, bool); 11] = [
+            (
+                "board",
+                |r| r.board.as_mut().unwrap().name = "rpi4".into(),
+                true,
+            ),
+            ("machine", |r| r.host.machine = "aarch64".into(), true),
+            (
+                "kernel release",
+                |r| r.host.kernel_release = "6.13.0-rros".into(),
+                false,
+            ),
+            (
+                "kernel build",
+                |r| r.host.kernel_version = "#2 SMP".into(),
+                false,
+            ),
+            (
+                "kernel config sha256",
+                |r| r.host.kernel_config_sha256 = Some("ab".repeat(32)),
+                false,
+            ),
+            (
+                "kernel command line",
+                |r| r.host.cmdline.push_str(" quiet"),
+                false,
+            ),
+            (
+                "profile sha256",
+                |r| r.profile.sha256 = Some("cd".repeat(32)),
+                false,
+            ),
+            ("engine", |r| r.tool.version = "0.2.0".into(), false),
+            ("backend", |r| r.scenarios[0].backend = "evl".into(), true),
+            ("interval_us", |r| r.scenarios[0].interval_us += 100, true),
+            ("cpus", |r| r.scenarios[0].cpus = "2-3".into(), true),
+        ];
+        let base = golden();
+        let same = compare(&base, &base);
+        assert!(same.like_with_like() && same.changes.is_empty() && same.mismatches.is_empty());
+        for (field, edit, unlike) in cases {
+            let mut new = golden();
+            edit(&mut new);
+            let c = compare(&base, &new);
+            let named: Vec<&String> = c
+                .mismatches
+                .iter()
+                .chain(&c.changes)
+                .chain(c.scenarios.iter().flat_map(|s| &s.differences))
+                .collect();
+            assert_eq!(named.len(), 1, "{field}: {named:?}");
+            assert!(
+                named[0].starts_with(&format!("{field}: ")),
+                "{field}: {named:?}"
+            );
+            assert_eq!(c.like_with_like(), !unlike, "{field}");
+            assert!(c.render().contains(named[0].as_str()), "{field} shown");
+        }
+    }
+
+    /// A key field one report lacks (an older report, a kernel without /proc/config.gz) is
+    /// named as not recorded; both lacking it is no difference.
+    #[test]
+    fn an_unrecorded_key_field_is_named_not_guessed() {
+        let mut base = golden();
+        base.host.kernel_config_sha256 = None;
+        base.profile.sha256 = None;
+        let mut new = golden();
+        let c = compare(&base, &new);
+        assert_eq!(c.changes.len(), 2, "{:?}", c.changes);
+        assert!(
+            c.changes.iter().all(|d| d.contains(NOT_RECORDED)),
+            "{:?}",
+            c.changes
+        );
+        new.host.kernel_config_sha256 = None;
+        new.profile.sha256 = None;
+        assert!(compare(&base, &new).changes.is_empty());
+    }
+
+    /// A noise threshold keeps a small real shift from being a word and lets a large one
+    /// through: 10 % at 200 000 samples is REGRESSED bare, UNCHANGED within 25 %; a tripling
+    /// is REGRESSED either way, and the threshold is named.
+    #[test]
+    fn a_noise_threshold_only_silences_shifts_below_it() {
+        let base = dist(200_000, latency(1.0));
+        let ten = dist(200_000, latency(1.1));
+        let triple = dist(200_000, latency(3.0));
+        let m = compare_quantile_with("p99", 0.99, &base, &ten, 0.25);
+        assert_eq!(m.change, Change::Unchanged, "{}", m.why);
+        assert!(
+            m.why
+                .ends_with("within the noise threshold, noise threshold 25 %)"),
+            "{}",
+            m.why
+        );
+        let m = compare_quantile_with("p99", 0.99, &base, &triple, 0.25);
+        assert_eq!(m.change, Change::Regressed, "{}", m.why);
+        assert_eq!(
+            compare_quantile_with("p50", 0.5, &triple, &base, 0.25).change,
+            Change::Improved
+        );
+        assert_eq!(
+            compare_max_with(&base, &triple, 0.25).change,
+            Change::Regressed
+        );
+        assert_eq!(
+            compare_max_with(&base, &ten, 0.25).change,
+            Change::Unchanged
+        );
+        // Hostile thresholds are clamped, never a panic.
+        let r = golden();
+        for noise in [f64::NAN, -1.0, f64::INFINITY] {
+            assert_eq!(compare_with(&r, &r, noise).change, Change::Unchanged);
+        }
+    }
+
+    #[test]
+    fn noise_thresholds_read_as_percentages() {
+        assert_eq!(parse_noise_threshold("25"), Ok(0.25));
+        assert_eq!(parse_noise_threshold("50%"), Ok(0.5));
+        assert_eq!(parse_noise_threshold("0"), Ok(0.0));
+        for bad in ["-1", "NaN", "inf", "1001", "x", ""] {
+            assert!(parse_noise_threshold(bad).is_err(), "{bad}");
+        }
     }
 }

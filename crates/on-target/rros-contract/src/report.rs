@@ -138,6 +138,12 @@ pub struct Host {
     /// in reports written before the field existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub core: Option<CoreInfo>,
+    /// SHA-256 (lowercase hex) of the running kernel's configuration: the decompressed text
+    /// of `/proc/config.gz`. Part of the comparison key ([`crate::compare`]): two builds of
+    /// one release with another configuration are named apart. Absent where the kernel does
+    /// not expose its configuration (`CONFIG_IKCONFIG_PROC` off) and in older reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_config_sha256: Option<String>,
 }
 
 /// A dual kernel's real-time core, named in the report so a result says which kernel ABI it
@@ -157,6 +163,11 @@ pub struct CoreInfo {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProfileRef {
     pub path: String,
+    /// SHA-256 (lowercase hex) of the profile file's bytes, as the run read them. Part of
+    /// the comparison key ([`crate::compare`]); absent when the file could not be read and
+    /// in older reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -150,9 +150,13 @@ fn base(verdict_name: &str) -> Report {
             preempt_rt: false,
             cmdline: "isolcpus=1 nohz_full=1 rcu_nocbs=1".into(),
             core: None,
+            kernel_config_sha256: Some(
+                "5d2f0c8a9e7b31f4c6a2d9e0b8f7c1a3e5d4b6a7c8e9f0a1b2c3d4e5f6a7b8c9".into(),
+            ),
         },
         profile: ProfileRef {
             path: "/etc/rros/board.toml".into(),
+            sha256: Some("0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0".into()),
         },
         board: Some(BoardInfo {
             name: "qemux86-64".into(),

@@ -11,10 +11,17 @@ use rros_contract::compare::{self, Change};
 use std::path::{Path, PathBuf};
 
 /// Exit codes: 0 UNCHANGED or IMPROVED, 1 REGRESSED, 2 cannot read or not like with like.
-pub fn cmd_compare(dir: &Path, base: &str, new: &str, allow_mismatch: bool) -> Result<u8> {
+/// `noise` is the noise threshold (a fraction; `compare::compare_with`).
+pub fn cmd_compare(
+    dir: &Path,
+    base: &str,
+    new: &str,
+    allow_mismatch: bool,
+    noise: f64,
+) -> Result<u8> {
     let base = read(dir, base).context("BASE")?;
     let new = read(dir, new).context("NEW")?;
-    let c = compare::compare(&base, &new);
+    let c = compare::compare_with(&base, &new, noise);
     if !c.like_with_like() {
         let mut what: Vec<String> = c.mismatches.clone();
         for s in &c.scenarios {

@@ -111,6 +111,11 @@ enum Command {
         /// Compare even when board, machine, backend, interval or CPUs differ (warns).
         #[arg(long)]
         allow_mismatch: bool,
+        /// Shifts smaller than this percentage of BASE's bound are no word, even when the
+        /// intervals are apart (for boards whose environment moves between runs, such as an
+        /// emulator on a shared host). Default 0: the intervals alone decide.
+        #[arg(long, value_name = "PCT", default_value = "0", value_parser = rros_contract::compare::parse_noise_threshold)]
+        noise_threshold: f64,
     },
     /// Wait until the board is quiet (every CPU under --busy-below busy for --quiet-for in a
     /// row), at most --max: the boot-time unit's ExecStartPre. Prints one line saying how it
@@ -284,7 +289,8 @@ fn main() -> ExitCode {
             new,
             output_dir,
             allow_mismatch,
-        } => compare::cmd_compare(&output_dir, &base, &new, allow_mismatch),
+            noise_threshold,
+        } => compare::cmd_compare(&output_dir, &base, &new, allow_mismatch, noise_threshold),
         Command::Settle {
             max,
             quiet_for,

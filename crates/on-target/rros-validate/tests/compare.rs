@@ -122,3 +122,53 @@ fn unlike_runs_are_refused_or_warned() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("NEW"), "{}", text(&out.stderr));
 }
+
+/// A new build's key (kernel configuration, profile and engine changed) is named field by
+/// field on stdout, and compared: like with like, exit by the words.
+#[test]
+fn a_new_builds_key_fields_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = golden("pass.json");
+    let newer = variant(dir.path(), "newer.json", |v| {
+        v["host"]["kernel_config_sha256"] = "ab".repeat(32).into();
+        v["profile"]["sha256"] = "cd".repeat(32).into();
+        v["tool"]["version"] = "9.9.9".into();
+    });
+    let out = run(
+        &["compare", base.to_str().unwrap(), newer.to_str().unwrap()],
+        &[],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    for field in [
+        "changed: kernel config sha256: \"5d2f",
+        "changed: profile sha256: \"0f1e",
+        "changed: engine: \"rros-validate 0.1.0\" → \"rros-validate 9.9.9\"",
+    ] {
+        assert!(stdout.contains(field), "{field}: {stdout}");
+    }
+}
+
+/// `--noise-threshold`: a tripling is REGRESSED bare and within a 300 % threshold no word; a
+/// threshold that is not a percentage is exit 2, naming it.
+#[test]
+fn a_noise_threshold_silences_shifts_below_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = golden("pass.json");
+    let slower = variant(dir.path(), "slower.json", scaled(3.0));
+    let args = ["compare", base.to_str().unwrap(), slower.to_str().unwrap()];
+    let out = run(&[&args[..], &["--noise-threshold", "300"]].concat(), &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("noise threshold 300 %"), "{stdout}");
+    assert!(stdout.ends_with("compare: UNCHANGED\n"), "{stdout}");
+    let out = run(&[&args[..], &["--noise-threshold", "10"]].concat(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&[&args[..], &["--noise-threshold", "lots"]].concat(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not a percentage"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -20,6 +20,7 @@
 mod cause;
 mod evidence;
 mod execute;
+mod key;
 mod output;
 mod plan;
 mod scenario;
@@ -145,6 +146,7 @@ fn new_report(plan: &RunPlan, run_id: &str, started: SystemTime, stale: &[String
         host: read_host(),
         profile: ProfileRef {
             path: plan.profile.display().to_string(),
+            sha256: key::profile_sha256(&plan.profile),
         },
         board: plan.board.as_ref().ok().map(board_info),
         options: run_options(plan),
@@ -179,6 +181,7 @@ fn read_host() -> Host {
             .trim()
             .to_owned(),
         core: read_core(),
+        kernel_config_sha256: key::kernel_config_sha256(std::path::Path::new("/proc/config.gz")),
     }
 }
 
