@@ -20,7 +20,7 @@ const IRQ_MS: f64 = 0.01;
 pub const WORST: usize = 5;
 
 /// One of the engine's kept worst samples.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     pub cpu: u32,
     pub latency_ns: i64,
@@ -29,7 +29,7 @@ pub struct Sample {
 }
 
 /// What the analysis knows besides the evidence.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Context {
     /// The samplers' real-time priority.
     pub priority: u32,
