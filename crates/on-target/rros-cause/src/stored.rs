@@ -156,4 +156,41 @@ mod tests {
         let e = Stored::from_json(&broken, "x.json").unwrap_err();
         assert!(e.starts_with("x.json: damaged evidence file"), "{e}");
     }
+
+    /// A hand-edited or damaged file that still parses (intervals out of order, samples
+    /// before the start, counts at their limits) is analysed without a panic.
+    #[test]
+    fn hostile_evidence_is_analysed_without_a_panic() {
+        let mut s = stored();
+        let mut late = s.evidence.intervals[0].clone();
+        late.from_ns = u64::MAX - 1;
+        late.to_ns = 3;
+        late.tasks[0].run_ns = u64::MAX;
+        s.evidence.intervals.insert(0, late.clone());
+        s.evidence.total = late;
+        s.context.start_ns = u64::MAX;
+        s.samples.push(Sample {
+            cpu: u32::MAX,
+            latency_ns: i64::MIN,
+            mono_ns: 0,
+        });
+        let back = Stored::from_json(&s.to_json(), "x.json").unwrap();
+        let sr: ScenarioReport = serde_json::from_value(serde_json::json!({
+            "name": "idle", "description": "", "verdict": "FAIL", "reasons": [],
+            "measured": true, "load": null, "backend": "posix", "cpus": "1",
+            "duration_s": 1.0, "measured_s": 1.0, "interval_us": 1000, "min_samples": 1,
+            "priority": 90, "samples": 1, "overruns": 0, "min_us": 1.0, "avg_us": 1.0,
+            "max_us": 900.0, "percentiles": {"p50_us": 1.0, "p99_us": 1.0, "p99_9_us": null,
+            "p99_99_us": null}, "threshold": {"max_us": 100.0, "p99_us": null},
+            "margin_us": -800.0, "bound": null, "evt": null, "pm_qos": null, "per_cpu": [],
+            "warnings": []
+        }))
+        .expect("a minimal scenario entry");
+        let a = back.analyse(&sr);
+        assert_eq!(a.label, AnalysisLabel::Failure);
+        assert!(
+            a.causes.iter().any(|c| c.evidence.contains("`hog`")),
+            "{a:?}"
+        );
+    }
 }
