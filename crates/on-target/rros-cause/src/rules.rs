@@ -376,6 +376,9 @@ fn foreign_task(c: &Ctx, out: &mut Vec<Found>) {
             Confidence::Informational
         } else if rt && t.rt_priority >= c.cx.priority {
             Confidence::High
+        } else if irq_thread && irq_fired_on(c, &t.comm, t.cpu) {
+            // The IRQ itself fired here: `device-irq` names it, with this thread's time.
+            Confidence::Low
         } else if irq_thread {
             Confidence::Medium
         } else if rt || (t.run_ns >= 1_000_000 && !per_cpu_kthread(&t.comm)) {
@@ -389,12 +392,7 @@ fn foreign_task(c: &Ctx, out: &mut Vec<Found>) {
             policy_name(t.policy).to_owned()
         };
         let fix = if irq_thread {
-            let irq = t
-                .comm
-                .trim_start_matches("irq/")
-                .split('-')
-                .next()
-                .unwrap_or("N");
+            let irq = irq_of_thread(&t.comm).unwrap_or("N");
             format!(
                 "this is the thread of IRQ {irq}: move the IRQ to the housekeeping CPUs (`echo {} > /proc/irq/{irq}/smp_affinity_list`)",
                 c.cx.housekeeping
@@ -425,6 +423,21 @@ fn foreign_task(c: &Ctx, out: &mut Vec<Found>) {
     }
 }
 
+/// The IRQ of a threaded handler (`irq/27-virtio2-input` → `27`).
+fn irq_of_thread(comm: &str) -> Option<&str> {
+    comm.strip_prefix("irq/")?.split('-').next()
+}
+
+/// Whether the IRQ whose thread is `comm` fired on `cpu` during the run.
+fn irq_fired_on(c: &Ctx, comm: &str, cpu: u32) -> bool {
+    irq_of_thread(comm).is_some_and(|irq| {
+        c.ev.total
+            .irqs
+            .iter()
+            .any(|i| i.movable && i.irq == irq && i.cpu == cpu)
+    })
+}
+
 fn device_irq(c: &Ctx, out: &mut Vec<Found>) {
     for i in c.ev.total.irqs.iter().filter(|i| i.movable) {
         let aligned =
@@ -434,12 +447,25 @@ fn device_irq(c: &Ctx, out: &mut Vec<Found>) {
         } else {
             Confidence::Medium
         };
+        // On PREEMPT_RT (or `threadirqs`) the handler's work is its thread's, on the same CPU.
+        let thread_ns: u64 =
+            c.ev.total
+                .tasks
+                .iter()
+                .filter(|t| t.cpu == i.cpu && irq_of_thread(&t.comm) == Some(i.irq.as_str()))
+                .map(|t| t.run_ns)
+                .fold(0, u64::saturating_add);
+        let thread = if thread_ns > 0 {
+            format!("; its thread ran {} there", ms(thread_ns))
+        } else {
+            String::new()
+        };
         out.push(c.found(
             base,
             aligned,
-            i.count as f64 * IRQ_MS,
+            i.count as f64 * IRQ_MS + thread_ns as f64 / 1e6,
             format!(
-                "IRQ {} ({}) fired {} time(s) on CPU {} during the run{}",
+                "IRQ {} ({}) fired {} time(s) on CPU {} during the run{}{thread}",
                 i.irq,
                 i.device,
                 i.count,

@@ -16,7 +16,9 @@ use rros_contract::analysis::{Analysis, AnalysisLabel, Confidence};
 use std::path::Path;
 
 fn analysis(name: &str) -> Analysis {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vboard").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/vboard")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap();
     let s = Stored::from_json(&text, name).unwrap();
     // As a FAIL, so that every cause the rules find counts.
