@@ -4,7 +4,9 @@
 //!
 //! - `intact-idle.json`, `intact-hackbench.json`: the tier's PASS run, nothing broken;
 //! - `fifo99-hog-idle.json`: a busy SCHED_FIFO 99 `rros-hog` (pid 807) pinned to CPU 1, the
-//!   run FAILed (max 4.2 s).
+//!   run FAILed (max 4.2 s);
+//! - `irq27-thread-idle.json`: the virtio-net IRQ 27's affinity set to CPU 1 under a flood of
+//!   traffic: only its thread ran there.
 //!
 //! The intact run once had two false causes above informational: `ktimers/1` (the
 //! PREEMPT_RT timer softirq thread, FIFO 1, 6.7 ms in 30 s, with a `taskset` fix that cannot
@@ -58,4 +60,67 @@ fn the_fifo_99_hog_on_the_isolated_cpu_is_the_top_cause() {
         top.evidence
     );
     assert!(top.fix.contains("taskset -apc 0 807"), "{}", top.fix);
+}
+
+/// The virtio-net IRQ 27 had its affinity set to CPU 1, but (an x86 MSI moves at its next
+/// interrupt, and the NIC flooded with traffic was polled with its interrupt masked) only its
+/// PREEMPT_RT thread `irq/27-virtio2-input` ran there: the thread is the cause, and its fix
+/// is the IRQ's affinity.
+#[test]
+fn an_irq_thread_alone_on_the_isolated_cpu_names_its_irq() {
+    let a = analysis("irq27-thread-idle.json");
+    let top = a.top(1).next().expect("a cause");
+    assert_eq!(top.rule, "foreign-task");
+    assert!(
+        top.evidence
+            .starts_with("task `irq/27-virtio2-input` (pid 175"),
+        "{}",
+        top.evidence
+    );
+    assert!(
+        top.fix.contains("IRQ 27") && top.fix.contains("/proc/irq/27/smp_affinity_list"),
+        "{}",
+        top.fix
+    );
+}
+
+/// Derived from the recording: IRQ 27 itself fired on CPU 1 as well. Then the IRQ is the top
+/// cause, with its thread's time in its evidence, and the thread alone ranks below it.
+#[test]
+fn an_irq_that_fired_on_the_isolated_cpu_outranks_its_own_thread() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vboard/irq27-thread-idle.json");
+    let mut s = Stored::from_json(&std::fs::read_to_string(path).unwrap(), "irq27").unwrap();
+    let fired = rros_cause::snapshot::IrqDelta {
+        irq: "27".into(),
+        device: "PCI-MSIX-0000:00:02.0 1-edge virtio2-input.0".into(),
+        movable: true,
+        cpu: 1,
+        count: 150,
+    };
+    s.evidence.total.irqs.push(fired.clone());
+    for d in &mut s.evidence.intervals {
+        d.irqs.push(fired.clone());
+    }
+    s.evidence.irq_affinity.insert("27".into(), "1".into());
+    let a = rros_cause::analyse(&s.evidence, &s.context, &s.samples, AnalysisLabel::Failure);
+    let top = a.top(1).next().expect("a cause");
+    assert_eq!(top.rule, "device-irq", "{:#?}", a.causes);
+    assert!(
+        top.evidence
+            .starts_with("IRQ 27 (PCI-MSIX-0000:00:02.0 1-edge virtio2-input.0) fired 150 time(s) on CPU 1 during the run; its affinity is 1; its thread ran 4.4 ms there"),
+        "{}",
+        top.evidence
+    );
+    let thread = a
+        .causes
+        .iter()
+        .position(|c| c.evidence.contains("`irq/27-virtio2-input`"))
+        .expect("the thread is still listed");
+    assert!(thread > 0);
+    assert!(
+        a.causes[thread].confidence > top.confidence,
+        "{:#?}",
+        a.causes[thread]
+    );
 }
