@@ -5,8 +5,9 @@
 //! - `intact-idle.json`, `intact-hackbench.json`: the tier's PASS run, nothing broken;
 //! - `fifo99-hog-idle.json`: a busy SCHED_FIFO 99 `rros-hog` (pid 807) pinned to CPU 1, the
 //!   run FAILed (max 4.2 s);
-//! - `irq27-thread-idle.json`: the virtio-net IRQ 27's affinity set to CPU 1 under a flood of
-//!   traffic: only its thread ran there.
+//! - `irq27-thread-idle.json`: IRQ 27 (`virtio2-input`, the guest's virtio-rng: the tier's
+//!   first pick of the NIC's IRQ was wrong) with its affinity set to CPU 1: its hard IRQ did
+//!   not fire there during the measurement, its PREEMPT_RT thread ran 4.4 ms there.
 //!
 //! The intact run once had two false causes above informational: `ktimers/1` (the
 //! PREEMPT_RT timer softirq thread, FIFO 1, 6.7 ms in 30 s, with a `taskset` fix that cannot
@@ -62,10 +63,9 @@ fn the_fifo_99_hog_on_the_isolated_cpu_is_the_top_cause() {
     assert!(top.fix.contains("taskset -apc 0 807"), "{}", top.fix);
 }
 
-/// The virtio-net IRQ 27 had its affinity set to CPU 1, but (an x86 MSI moves at its next
-/// interrupt, and the NIC flooded with traffic was polled with its interrupt masked) only its
-/// PREEMPT_RT thread `irq/27-virtio2-input` ran there: the thread is the cause, and its fix
-/// is the IRQ's affinity.
+/// IRQ 27 had its affinity set to CPU 1, but only its PREEMPT_RT thread
+/// `irq/27-virtio2-input` ran there: the thread is the cause, and its fix is the IRQ's
+/// affinity.
 #[test]
 fn an_irq_thread_alone_on_the_isolated_cpu_names_its_irq() {
     let a = analysis("irq27-thread-idle.json");
