@@ -27,7 +27,7 @@ pub const RING: usize = 3000;
 pub const TOTAL_TASKS: usize = 32;
 
 /// What the capture saw.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Evidence {
     /// The measured CPUs.
     pub cpus: Vec<u32>,
@@ -38,7 +38,7 @@ pub struct Evidence {
     /// Intervals dropped from the ring's front.
     pub dropped: u64,
     /// Sources that could not be read.
-    pub missing: BTreeSet<&'static str>,
+    pub missing: BTreeSet<String>,
     /// The affinity, at the end, of each device IRQ that fired on a measured CPU.
     pub irq_affinity: BTreeMap<String, String>,
 }
@@ -165,7 +165,7 @@ impl Recorder {
             total,
             intervals: self.ring.into(),
             dropped: self.dropped,
-            missing: self.missing,
+            missing: self.missing.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
 }

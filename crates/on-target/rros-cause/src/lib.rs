@@ -13,13 +13,16 @@
 //! - [`capture`]: a thread on the housekeeping CPUs snapshots at the start, every 100 ms (or
 //!   longer, to stay under 2 % of a CPU) and at the end; the samplers' hot path is untouched;
 //! - [`rules`]: the table-driven analysis, pure, which places each of the worst samples in
-//!   the interval it fell in and ranks the causes.
+//!   the interval it fell in and ranks the causes;
+//! - [`stored`]: the evidence as a run directory keeps it, to analyse a stored run again.
 
 pub mod capture;
 pub mod rules;
 pub mod snapshot;
 pub mod sources;
+pub mod stored;
 
 pub use capture::{Capture, Evidence, Recorder, monotonic_ns};
 pub use rules::{Context, RULES, Sample, analyse};
 pub use snapshot::{Delta, Probe, Snapshot};
+pub use stored::Stored;

@@ -277,7 +277,7 @@ pub struct Snapshot {
 }
 
 /// An IRQ that fired on a measured CPU.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IrqDelta {
     pub irq: String,
     /// The device (`eth0`) or, for an architecture interrupt, its description.
@@ -289,7 +289,7 @@ pub struct IrqDelta {
 }
 
 /// A thread other than our samplers that used CPU time on a measured CPU.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TaskRun {
     pub tid: u32,
     pub pid: u32,
@@ -301,7 +301,7 @@ pub struct TaskRun {
 }
 
 /// What changed between two snapshots: only what is not zero, on the measured CPUs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Delta {
     pub from_ns: u64,
     pub to_ns: u64,

@@ -95,7 +95,7 @@ pub fn parse_softirqs(text: &str) -> Vec<(String, BTreeMap<u32, u64>)> {
 
 /// Time a CPU spent serving interrupts, softirqs, and stolen by a hypervisor, in clock ticks
 /// (`USER_HZ`) as `/proc/stat` counts them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CpuTicks {
     pub irq: u64,
     pub softirq: u64,

@@ -3,7 +3,7 @@
 //! `audit` checks the live CPU isolation against the board profile, `tune` applies its
 //! runtime part, `run` audits, measures every scenario under its load and writes the reports
 //! with a PASS / FAIL / ERROR / INCONCLUSIVE verdict (exit 0 / 1 / 2 / 3), `report` prints a
-//! run. See
+//! run, `analyze` runs the analysis of why again on a stored run. See
 //! `docs/validation.md`.
 
 mod audit;
@@ -97,6 +97,21 @@ enum Command {
         /// output), read by the contract's verdict-line parser: no consumer parses it itself.
         #[arg(long, value_name = "FILE", conflicts_with = "run")]
         from_output: Option<PathBuf>,
+    },
+    /// Run the analysis of why (issue #16) again on a stored run's evidence and print every
+    /// cause; --write puts it in the run's report.json, summary.md and junit.xml (exit 0, or
+    /// 2 if the run or its evidence cannot be read).
+    Analyze {
+        /// A run id, `latest`, a run directory, or a report.json file (default: the newest).
+        run: Option<String>,
+        #[arg(long, value_name = "DIR", default_value = run::DEFAULT_OUTPUT)]
+        output_dir: PathBuf,
+        /// Print the analyses as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Replace the analysis in report.json (and summary.md, junit.xml) with this one.
+        #[arg(long)]
+        write: bool,
     },
     /// Compare two runs per scenario (p50, p99, p99.9 with distribution-free intervals, and
     /// max): REGRESSED / UNCHANGED / IMPROVED (exit 1 if any scenario REGRESSED, else 0;
@@ -199,6 +214,11 @@ struct RunCli {
     /// Print only the final verdict line (for the journal).
     #[arg(long, short)]
     quiet: bool,
+    /// Capture no evidence for the analysis of why (issue #16): no `analysis` in report.json,
+    /// no evidence-*.json. For benchmarks of the capture's cost; it never touches the
+    /// samplers either way.
+    #[arg(long)]
+    no_cause_capture: bool,
 }
 
 /// A duration above zero and at most the engine's 365 days (`5s`, `10m`, `24h`).
@@ -284,6 +304,12 @@ fn main() -> ExitCode {
                 None => show::cmd_report(&output_dir, run.as_deref(), format),
             }
         }
+        Command::Analyze {
+            run,
+            output_dir,
+            json,
+            write,
+        } => show::cmd_analyze(&output_dir, run.as_deref(), json, write),
         Command::Compare {
             base,
             new,
@@ -364,6 +390,7 @@ impl RunCli {
             warmup: self.plan.warmup,
             load_grace: self.plan.load_grace,
             quiet: self.quiet,
+            cause_capture: !self.no_cause_capture,
             cmdline: argv.join(" "),
             until_proven: self.plan.until_proven,
         }

@@ -101,3 +101,112 @@ fn a_realtime_hog_on_the_measured_cpu_is_named_with_its_fix() {
         _ => assert_ne!(label, "failure"),
     }
 }
+
+/// A short idle run of the qemux86-64 profile variant in `out`, with extra run options.
+fn idle_run(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let profile = profile_variant(out, |t| t);
+    let (profile, sysroot) = (
+        profile.to_str().unwrap().to_owned(),
+        isolated_sysroot().to_str().unwrap().to_owned(),
+    );
+    let mut args = vec![
+        "run",
+        "--profile",
+        &profile,
+        "--sysroot",
+        &sysroot,
+        "--scenario",
+        "idle",
+        "--duration",
+        "3s",
+        "--warmup",
+        "0s",
+        "--output-dir",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args, &[])
+}
+
+/// `rros-validate analyze` on a recorded run gives the analysis the run wrote, from the
+/// evidence kept beside the report; `--write` puts it back when report.json lost it.
+#[test]
+fn analyze_gives_again_the_analysis_the_run_wrote() {
+    if !is_root() {
+        eprintln!("skipped: needs root (SCHED_FIFO samplers)");
+        return;
+    }
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = idle_run(out_dir.path(), &[]);
+    let (_, _, dir) = verdict_line(&out);
+    let dir = std::path::Path::new(&dir);
+    assert!(dir.join("evidence-idle.json").is_file(), "no evidence kept");
+    let recorded = report_json(dir)["scenarios"][0]["analysis"].clone();
+    assert!(recorded.is_object(), "the run wrote no analysis");
+    let od = out_dir.path().to_str().unwrap();
+    let again = run(&["analyze", "latest", "--output-dir", od, "--json"], &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again[0]["scenario"], "idle");
+    assert_eq!(again[0]["analysis"], recorded);
+    assert_eq!(again[0]["same_as_recorded"], true);
+    let shown = run(&["analyze", dir.to_str().unwrap()], &[]);
+    let shown_text = text(&shown.stdout);
+    assert!(
+        shown_text.starts_with("scenario idle: ")
+            && shown_text.contains("report.json records the same analysis"),
+        "{shown_text}"
+    );
+
+    // report.json without its analysis (as an older run wrote it): --write restores it.
+    let mut doc = report_json(dir);
+    doc["scenarios"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("analysis");
+    std::fs::write(dir.join("report.json"), doc.to_string()).unwrap();
+    let report = dir.join("report.json");
+    let written = run(&["analyze", report.to_str().unwrap(), "--write"], &[]);
+    assert_eq!(written.status.code(), Some(0), "{}", text(&written.stderr));
+    assert!(
+        text(&written.stdout).contains("report.json records no analysis"),
+        "{}",
+        text(&written.stdout)
+    );
+    assert_eq!(report_json(dir)["scenarios"][0]["analysis"], recorded);
+}
+
+/// `--no-cause-capture`: no analysis and no evidence; `analyze` then says which file is
+/// missing and why (exit 2), never an empty analysis.
+#[test]
+fn a_run_without_evidence_cannot_be_analysed_and_says_which_file() {
+    if !is_root() {
+        eprintln!("skipped: needs root (SCHED_FIFO samplers)");
+        return;
+    }
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = idle_run(out_dir.path(), &["--no-cause-capture"]);
+    let (_, _, dir) = verdict_line(&out);
+    let dir = std::path::Path::new(&dir);
+    let sc = &report_json(dir)["scenarios"][0];
+    assert_eq!(sc["measured"], true, "{sc:#}");
+    assert!(
+        sc["analysis"].is_null(),
+        "an analysis without capture: {sc:#}"
+    );
+    assert!(!dir.join("evidence-idle.json").exists());
+    let od = out_dir.path().to_str().unwrap();
+    let again = run(&["analyze", "--output-dir", od], &[]);
+    assert_eq!(again.status.code(), Some(2));
+    let err = text(&again.stderr);
+    let file = dir.canonicalize().unwrap().join("evidence-idle.json");
+    let named = err.contains(&format!("{}: no such file", file.display()))
+        || err.contains(&format!(
+            "{}: no such file",
+            dir.join("evidence-idle.json").display()
+        ));
+    assert!(
+        named && err.contains("--no-cause-capture"),
+        "the error does not name the missing file: {err}"
+    );
+}

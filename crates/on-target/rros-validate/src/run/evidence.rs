@@ -4,22 +4,28 @@
 //! The capture runs on its own thread on the housekeeping CPUs, started before the engine
 //! and stopped after it: nothing is added to the samplers' loop. Its verdict-independent
 //! part (what was seen) is kept for every measured scenario; the summaries show it for a
-//! FAIL, and for a PASS with a thin margin as a warning (`rros_contract::analysis`).
+//! FAIL, and for a PASS with a thin margin as a warning (`rros_contract::analysis`). The
+//! evidence itself is kept beside the report (`evidence-<scenario>.json`, written into the
+//! staging directory, so it appears atomically with the run) for `rros-validate analyze`.
 
 use crate::measure;
-use crate::report::{ScenarioReport, Verdict};
+use crate::report::ScenarioReport;
+use crate::store::Staging;
 use cyclictest::{BackendKind, RunReport};
 use rros_board::Board;
-use rros_cause::{Capture, Context, Evidence, Probe, Sample};
-use rros_contract::analysis::{AnalysisLabel, thin_margin};
+use rros_cause::{Capture, Context, Evidence, Probe, Sample, Stored};
 
 /// The capture around one measurement (none if its thread could not start: the run goes on
 /// without an analysis rather than without a measurement).
 pub struct Watch(Option<Capture>);
 
 impl Watch {
-    /// Starts capturing the board's measured CPUs from its housekeeping CPUs.
-    pub fn start(board: &Board) -> Watch {
+    /// Starts capturing the board's measured CPUs from its housekeeping CPUs; `on` false
+    /// (`run --no-cause-capture`) captures nothing.
+    pub fn start(board: &Board, on: bool) -> Watch {
+        if !on {
+            return Watch(None);
+        }
         let cpus = board.measured_cpus().iter().collect();
         Watch(Capture::start(Probe::live(cpus), &measure::cpus_of(&board.housekeeping)).ok())
     }
@@ -30,12 +36,14 @@ impl Watch {
     }
 }
 
-/// Puts the analysis of `evidence` in `sr`, after the verdict (which labels it).
+/// Puts the analysis of `evidence` in `sr`, after the verdict (which labels it), and keeps
+/// the evidence in the run directory (`evidence-<scenario>.json`) for `rros-validate analyze`.
 pub fn analyse(
     sr: &mut ScenarioReport,
-    evidence: Option<&Evidence>,
+    evidence: Option<Evidence>,
     rr: &RunReport,
     board: &Board,
+    staging: &Staging,
 ) {
     let Some(ev) = evidence else {
         return;
@@ -58,16 +66,18 @@ pub fn analyse(
         .map(|o| (o.clock_ns - o.at_ns).max(0) as u64)
         .next()
         .unwrap_or(ev.total.from_ns);
-    let label = match sr.verdict {
-        Verdict::Fail => AnalysisLabel::Failure,
-        Verdict::Pass if thin_margin(sr.max_us, sr.threshold.max_us) => AnalysisLabel::Warning,
-        _ => AnalysisLabel::Record,
-    };
     let cx = Context {
         priority: sr.priority,
         out_of_band: rr.backend.kind == BackendKind::Evl,
         housekeeping: board.housekeeping.to_string(),
         start_ns,
     };
-    sr.analysis = Some(rros_cause::analyse(ev, &cx, &samples, label));
+    let stored = Stored::new(&sr.name, cx, samples, ev);
+    sr.analysis = Some(stored.analyse(sr));
+    let name = rros_cause::stored::file_name(&sr.name);
+    if let Err(e) = staging.write(&name, stored.to_json().as_bytes()) {
+        sr.warnings.push(format!(
+            "the evidence is not kept ({e:#}): `rros-validate analyze` cannot re-run this analysis"
+        ));
+    }
 }

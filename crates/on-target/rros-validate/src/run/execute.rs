@@ -199,6 +199,7 @@ impl Execution<'_> {
             warmup: self.plan.warmup,
             load_grace: self.plan.load_grace,
             evt_probability: self.plan.evt_probability,
+            cause_capture: self.plan.cause_capture,
         };
         let fallback = stub.clone();
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

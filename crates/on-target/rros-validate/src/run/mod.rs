@@ -77,6 +77,8 @@ pub struct RunArgs {
     pub warmup: Duration,
     pub load_grace: Duration,
     pub quiet: bool,
+    /// Capture evidence for the analysis (`--no-cause-capture` turns it off).
+    pub cause_capture: bool,
     pub cmdline: String,
     /// `--until-proven`: each scenario ends once its claim is proven or its budget exceeded;
     /// its duration (or `--duration`) is the cap.

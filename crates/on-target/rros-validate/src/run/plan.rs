@@ -56,6 +56,8 @@ pub struct RunPlan {
     pub evt_probability: Option<f64>,
     pub output: OutputPlan,
     pub quiet: bool,
+    /// Capture the evidence of why around each measurement (rros-cause).
+    pub cause_capture: bool,
 }
 
 /// Where and how the reports are stored.
@@ -128,6 +130,7 @@ impl RunPlan {
                 cmdline: args.cmdline.clone(),
             },
             quiet: args.quiet,
+            cause_capture: args.cause_capture,
         }
     }
 
@@ -321,6 +324,7 @@ mod tests {
             warmup: Duration::from_secs(1),
             load_grace: Duration::from_secs(2),
             quiet: true,
+            cause_capture: true,
             cmdline: "rros-validate run".into(),
             until_proven: false,
         }

@@ -31,6 +31,8 @@ pub struct ScenarioRun<'a> {
     pub warmup: Duration,
     pub load_grace: Duration,
     pub evt_probability: Option<f64>,
+    /// Capture the evidence of why around the measurement.
+    pub cause_capture: bool,
 }
 
 /// What measuring one scenario produced.
@@ -132,7 +134,7 @@ pub fn measure(ctx: &ScenarioRun, mut sr: ScenarioReport) -> Measured {
     let meter = running
         .as_ref()
         .map(|l| loadwork::Meter::start(l.supervisor_pid()));
-    let watch = super::evidence::Watch::start(ctx.board);
+    let watch = super::evidence::Watch::start(ctx.board, ctx.cause_capture);
     let result = cyclictest::run(&cfg, ctx.term, &mut progress);
     let evidence = watch.finish();
     let work = meter.and_then(loadwork::Meter::finish);
@@ -143,7 +145,7 @@ pub fn measure(ctx: &ScenarioRun, mut sr: ScenarioReport) -> Measured {
         reap_load(&mut sr, l);
     }
     match result {
-        Ok(rr) => measured(ctx, sr, rr, evidence.as_ref()),
+        Ok(rr) => measured(ctx, sr, rr, evidence),
         Err(e) => engine_failed(sr, &e),
     }
 }
@@ -276,7 +278,7 @@ fn measured(
     ctx: &ScenarioRun,
     mut sr: ScenarioReport,
     rr: RunReport,
-    evidence: Option<&rros_cause::Evidence>,
+    evidence: Option<rros_cause::Evidence>,
 ) -> Measured {
     record_numbers(&mut sr, &rr, ctx.first_thread);
     record_tail(&mut sr, &rr, ctx);
@@ -290,7 +292,7 @@ fn measured(
         ));
     }
     sr.judge();
-    super::evidence::analyse(&mut sr, evidence, &rr, ctx.board);
+    super::evidence::analyse(&mut sr, evidence, &rr, ctx.board, ctx.staging);
     Measured {
         report: sr,
         engine: Some(rr),
