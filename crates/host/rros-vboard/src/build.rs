@@ -1483,7 +1483,9 @@ mod tests {
         assert!(modprobe.contains("blacklist cfg80211\n"), "{modprobe}");
         for needed in ["virtio", "ext4", "crc32c", "button"] {
             assert!(
-                !modprobe.lines().any(|l| l.starts_with(&format!("blacklist {needed}"))),
+                !modprobe
+                    .lines()
+                    .any(|l| l.starts_with(&format!("blacklist {needed}"))),
                 "{needed} is needed: {modprobe}"
             );
         }
