@@ -139,11 +139,20 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// How many worst samples fell in an interval where `active(delta, cpu)` holds.
+    /// How many worst samples fell in an interval where `active(delta, cpu)` holds. Only a
+    /// short interval says anything: one that spans most of the run (a starved capture on a
+    /// slow board took three snapshots in 10 s) holds every worst sample by chance, so an
+    /// interval longer than a quarter of the run never counts.
     fn aligned(&self, active: impl Fn(&Delta, u32) -> bool) -> usize {
+        let run_ns = self.ev.total.to_ns.saturating_sub(self.ev.total.from_ns);
         self.worst
             .iter()
-            .filter(|(s, d)| d.is_some_and(|d| active(d, s.cpu)))
+            .filter(|(s, d)| {
+                d.is_some_and(|d| {
+                    d.to_ns.saturating_sub(d.from_ns).saturating_mul(4) <= run_ns
+                        && active(d, s.cpu)
+                })
+            })
             .count()
     }
 
@@ -438,8 +447,38 @@ fn irq_fired_on(c: &Ctx, comm: &str, cpu: u32) -> bool {
     })
 }
 
+/// On an interrupt pipeline (Dovetail), a numbered IRQ that fires on a CPU its affinity
+/// excludes is per-CPU by nature: the pipeline's own timer and its in-band tick and irq_work
+/// relays (`/proc/interrupts` shows them as numbered lines, the local timer on the synthetic
+/// SIPIC chip). On an out-of-band run that is the samplers' own clock, as `LOC` is in band.
+fn pipeline_per_cpu(c: &Ctx, irq: &str, cpu: u32) -> bool {
+    c.cx.out_of_band
+        && c.ev
+            .irq_affinity
+            .get(irq)
+            .and_then(|a| a.parse::<rros_board::CpuSet>().ok())
+            .is_some_and(|set| !set.contains(cpu))
+}
+
 fn device_irq(c: &Ctx, out: &mut Vec<Found>) {
     for i in c.ev.total.irqs.iter().filter(|i| i.movable) {
+        if pipeline_per_cpu(c, &i.irq, i.cpu) {
+            out.push(c.found(
+                Confidence::Informational,
+                0,
+                i.count as f64 * IRQ_MS,
+                format!(
+                    "IRQ {} ({}) ×{} on CPU {}, outside its affinity {}: a per-CPU interrupt of the interrupt pipeline (its timer, in-band tick or work relay)",
+                    i.irq,
+                    i.device,
+                    i.count,
+                    i.cpu,
+                    c.ev.irq_affinity.get(&i.irq).map_or("", String::as_str)
+                ),
+                "nothing to move: it is the out-of-band core's own timer or relays the in-band tick; check the audit's nohz_full finding if the in-band tick fires often".into(),
+            ));
+            continue;
+        }
         let aligned =
             c.aligned(|d, s| s == i.cpu && d.irqs.iter().any(|x| x.irq == i.irq && x.cpu == i.cpu));
         let base = if i.count >= 10 {
@@ -487,6 +526,9 @@ fn device_irq(c: &Ctx, out: &mut Vec<Found>) {
 fn ipi(c: &Ctx, out: &mut Vec<Found>) {
     for i in c.ev.total.irqs.iter().filter(|i| !i.movable) {
         let base = match i.irq.as_str() {
+            // Out of band, the interrupt pipeline only logs an in-band IPI while the core
+            // runs (its handler waits for the in-band stage): the sampler pays the entry.
+            "TLB" | "CAL" | "IPI1" | "IPI2" if c.cx.out_of_band => Confidence::Informational,
             "TLB" | "CAL" | "IPI1" | "IPI2" => Confidence::Low,
             "MCE" | "MCP" | "THR" | "NMI" | "PMI" | "HYP" => Confidence::Medium,
             // The local timer and rescheduling IPIs are the samplers' own wake-ups.
@@ -536,7 +578,10 @@ const PREEMPTED_EVERY_NS: u64 = 10_000_000_000;
 fn sampler_preempted(c: &Ctx, out: &mut Vec<Found>) {
     let run_ns = c.ev.total.to_ns.saturating_sub(c.ev.total.from_ns);
     for (name, _, involuntary) in c.ev.total.samplers.iter().filter(|(_, _, n)| *n > 0) {
-        let base = if involuntary.saturating_mul(PREEMPTED_EVERY_NS) <= run_ns {
+        // Out of band, Linux schedules a sampler only around its measurement (attaching to
+        // the core, moving to its CPU); a switch while measuring is an in-band switch, which
+        // the core counts and `oob-inband-switch` reports.
+        let base = if c.cx.out_of_band || involuntary.saturating_mul(PREEMPTED_EVERY_NS) <= run_ns {
             Confidence::Informational
         } else {
             Confidence::Medium
@@ -602,15 +647,19 @@ mod tests {
 
     const CPU: u32 = 3;
 
-    /// Evidence whose whole run is one interval `[1 s, 2 s)` holding `d`.
+    /// Evidence of a 9 s run `[1 s, 10 s)` whose counters all moved in its first second: the
+    /// kept interval `[1 s, 2 s)` holds `d` (short enough for a worst sample in it to mean
+    /// something).
     fn evidence(mut d: Delta) -> Evidence {
         d.from_ns = 1_000_000_000;
-        d.to_ns = 2_000_000_000;
+        d.to_ns = 10_000_000_000;
+        let mut first = d.clone();
+        first.to_ns = 2_000_000_000;
         Evidence {
             irq_affinity: [("45".to_owned(), "0-3".to_owned())].into(),
             cpus: vec![CPU],
-            total: d.clone(),
-            intervals: vec![d],
+            total: d,
+            intervals: vec![first],
             dropped: 0,
             missing: Default::default(),
         }
@@ -687,6 +736,71 @@ mod tests {
         let a = run(intact(), true);
         assert_eq!(a.top(5).count(), 0, "{:#?}", a.causes);
         assert!(!a.causes.is_empty(), "what was seen is still recorded");
+    }
+
+    #[test]
+    fn a_worst_sample_in_an_interval_spanning_most_of_the_run_proves_nothing() {
+        let mut d = intact();
+        d.tasks.push(task("make", 0, 0, 2_000_000));
+        let mut ev = evidence(d);
+        // One interval for the whole run: every worst sample is "in" it.
+        ev.intervals[0].to_ns = ev.total.to_ns;
+        let a = analyse(&ev, &context(), &[sample(true)], AnalysisLabel::Failure);
+        let make = a
+            .causes
+            .iter()
+            .find(|c| c.evidence.contains("`make`"))
+            .unwrap();
+        assert_eq!(make.confidence, Confidence::Low, "{make:?}");
+        assert!(!make.evidence.contains("worst samples"), "{make:?}");
+    }
+
+    #[test]
+    fn out_of_band_the_pipelines_per_cpu_irqs_and_the_samplers_setup_are_informational() {
+        let mut d = intact();
+        // The EVL virtual board's intact run: Dovetail's local timer (IRQ 4354 on the SIPIC
+        // chip, affinity 0) fired once per sample on oob CPU 3, the in-band tick relay a few
+        // times; the sampler was switched twice by Linux while attaching and pinning.
+        for (irq, device, count) in [("4354", "interrupt", 8355), ("25", "tick", 6)] {
+            d.irqs.push(IrqDelta {
+                irq: irq.into(),
+                device: device.into(),
+                movable: true,
+                cpu: CPU,
+                count,
+            });
+        }
+        d.samplers = vec![("cyclictest-rs:1".into(), 8000, 2)];
+        // Three in-band function-call IPIs: logged by the pipeline while the core runs.
+        d.irqs.push(IrqDelta {
+            irq: "CAL".into(),
+            device: "Function call interrupts".into(),
+            movable: false,
+            cpu: CPU,
+            count: 3,
+        });
+        let mut ev = evidence(d);
+        ev.irq_affinity = [
+            ("4354".to_owned(), "0".to_owned()),
+            ("25".to_owned(), "0".to_owned()),
+        ]
+        .into();
+        let oob = Context {
+            out_of_band: true,
+            ..context()
+        };
+        let a = analyse(&ev, &oob, &[sample(true)], AnalysisLabel::Failure);
+        let above: Vec<_> = a
+            .causes
+            .iter()
+            .filter(|c| c.confidence < Confidence::Informational)
+            .collect();
+        assert!(above.is_empty(), "{above:#?}");
+        assert!(a.causes.iter().any(|c| c.evidence.starts_with("IRQ 4354 (interrupt) ×8355 on CPU 3, outside its affinity 0: a per-CPU interrupt of the interrupt pipeline")), "{:#?}", a.causes);
+        // In band, the same IRQ outside its affinity is still a device IRQ to move.
+        let a = analyse(&ev, &context(), &[sample(true)], AnalysisLabel::Failure);
+        assert_eq!(top(&a).rule, "device-irq");
+        assert!(top(&a).evidence.starts_with("IRQ 4354"), "{:?}", top(&a));
     }
 
     #[test]

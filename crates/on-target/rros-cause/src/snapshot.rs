@@ -53,6 +53,18 @@ impl Probe {
         }
     }
 
+    /// One of our samplers, by its thread name: `sampler-N`, or its EVL element name once
+    /// it attached to the core (`evl_attach_self` renames the thread, and the kernel keeps
+    /// only the first 15 bytes: `cyclictest-rs:1` for `cyclictest-rs:165:0`).
+    fn is_sampler(&self, comm: &str) -> bool {
+        const COMM_LEN: usize = 15;
+        comm.starts_with("sampler-")
+            || (!self.evl_prefix.is_empty()
+                && (comm.starts_with(&self.evl_prefix)
+                    || (comm.len() >= COMM_LEN.min(self.evl_prefix.len())
+                        && self.evl_prefix.starts_with(comm))))
+    }
+
     fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
@@ -151,7 +163,7 @@ impl Probe {
                 else {
                     continue;
                 };
-                if ours && stat.comm.starts_with("sampler-") {
+                if ours && self.is_sampler(&stat.comm) {
                     if let Some((v, n)) = self
                         .read_str(&format!("{dir}/status"))
                         .and_then(|t| sources::parse_ctxt_switches(&t))
@@ -452,4 +464,40 @@ fn task_runs(from: &Snapshot, to: &Snapshot, measured: &BTreeSet<u32>) -> Vec<Ta
     runs.sort_by(|a, b| b.run_ns.cmp(&a.run_ns).then(a.tid.cmp(&b.tid)));
     runs.truncate(TASKS_PER_INTERVAL);
     runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_samplers_are_known_by_their_evl_names_too() {
+        let probe = Probe {
+            evl_prefix: "cyclictest-rs:165:".into(),
+            ..Probe::live(vec![1])
+        };
+        assert!(probe.is_sampler("sampler-0"));
+        // What the kernel keeps of `cyclictest-rs:165:0` (15 bytes), seen on the EVL board.
+        assert!(probe.is_sampler("cyclictest-rs:1"));
+        // A long enough comm (a kernel with a longer TASK_COMM_LEN) keeps the whole prefix.
+        assert!(probe.is_sampler("cyclictest-rs:165:0"));
+        // Other threads of ours are not samplers.
+        for other in [
+            "rros-validate",
+            "rros-cause",
+            "load-meter",
+            "cyclictest",
+            "",
+        ] {
+            assert!(!probe.is_sampler(other), "{other}");
+        }
+        // Another process's element name differs within the 15 bytes only from pid 10000 up,
+        // and then the prefix rules it out.
+        let wide = Probe {
+            evl_prefix: "cyclictest-rs:12345:".into(),
+            ..Probe::live(vec![1])
+        };
+        assert!(wide.is_sampler("cyclictest-rs:1"));
+        assert!(!wide.is_sampler("cyclictest-rs:9"));
+    }
 }

@@ -11,6 +11,15 @@
 //!   first pick of the NIC's IRQ was wrong) with its affinity set to CPU 1: its hard IRQ did
 //!   not fire there during the measurement, its PREEMPT_RT thread ran 4.4 ms there.
 //!
+//! - `evl-intact-idle.json`, `evl-intact-hackbench.json`: the EVL board (`qemux86-64-evl`,
+//!   Linux 5.13 + Dovetail + EVL ABI 26, the `evl` backend: out of band on oob CPU 1), a
+//!   10 s PASS run, nothing broken.
+//!
+//! The EVL run first showed three false causes at "high": Dovetail's local timer (IRQ 4354
+//! on the synthetic SIPIC chip, affinity 0, once per sample on CPU 1) as a device IRQ to
+//! move, the sampler itself as a foreign task (EVL renames an attached thread to its
+//! element name, `cyclictest-rs:1`), and the in-band tick and irq_work relays (IRQs 25, 24).
+//!
 //! The intact run once had two false causes above informational: `ktimers/1` (the
 //! PREEMPT_RT timer softirq thread, FIFO 1, 6.7 ms in 30 s, with a `taskset` fix that cannot
 //! apply to a per-CPU kernel thread) and one involuntary switch of the sampler (its own move
@@ -43,6 +52,36 @@ fn the_intact_virtual_board_runs_have_no_cause_above_informational() {
         // The per-CPU timer thread is still listed, as informational.
         assert!(
             a.causes.iter().any(|c| c.evidence.contains("`ktimers/1`")),
+            "{name}: {:#?}",
+            a.causes
+        );
+    }
+}
+
+#[test]
+fn the_intact_evl_board_runs_have_no_cause_above_informational() {
+    for name in ["evl-intact-idle.json", "evl-intact-hackbench.json"] {
+        let a = analysis(name);
+        let above: Vec<_> = a
+            .causes
+            .iter()
+            .filter(|c| c.confidence < Confidence::Informational)
+            .collect();
+        assert!(above.is_empty(), "{name}: {above:#?}");
+        // The pipeline's timer is listed as what it is, and the sampler is not a task.
+        assert!(
+            a.causes
+                .iter()
+                .any(|c| c.evidence.starts_with("IRQ 4354 (interrupt)")
+                    && c.evidence
+                        .contains("a per-CPU interrupt of the interrupt pipeline")),
+            "{name}: {:#?}",
+            a.causes
+        );
+        assert!(
+            !a.causes
+                .iter()
+                .any(|c| c.evidence.starts_with("task `cyclictest-rs")),
             "{name}: {:#?}",
             a.causes
         );
