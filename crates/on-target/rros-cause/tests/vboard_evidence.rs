@@ -39,15 +39,19 @@ fn analysis(name: &str) -> Analysis {
     rros_cause::analyse(&s.evidence, &s.context, &s.samples, AnalysisLabel::Failure)
 }
 
+/// The causes an intact run must not have: any above "informational".
+fn above_informational(a: &Analysis) -> Vec<&rros_contract::analysis::Cause> {
+    a.causes
+        .iter()
+        .filter(|c| c.confidence < Confidence::Informational)
+        .collect()
+}
+
 #[test]
 fn the_intact_virtual_board_runs_have_no_cause_above_informational() {
     for name in ["intact-idle.json", "intact-hackbench.json"] {
         let a = analysis(name);
-        let above: Vec<_> = a
-            .causes
-            .iter()
-            .filter(|c| c.confidence < Confidence::Informational)
-            .collect();
+        let above = above_informational(&a);
         assert!(above.is_empty(), "{name}: {above:#?}");
         // The per-CPU timer thread is still listed, as informational.
         assert!(
@@ -62,11 +66,7 @@ fn the_intact_virtual_board_runs_have_no_cause_above_informational() {
 fn the_intact_evl_board_runs_have_no_cause_above_informational() {
     for name in ["evl-intact-idle.json", "evl-intact-hackbench.json"] {
         let a = analysis(name);
-        let above: Vec<_> = a
-            .causes
-            .iter()
-            .filter(|c| c.confidence < Confidence::Informational)
-            .collect();
+        let above = above_informational(&a);
         assert!(above.is_empty(), "{name}: {above:#?}");
         // The pipeline's timer is listed as what it is, and the sampler is not a task.
         assert!(
