@@ -101,6 +101,14 @@ const DPKG_OPTIONS: &[&str] = &[
 
 /// Runs in the chroot before the packages are installed: an initramfs of only what boots a
 /// virtio disk with ext4, built once when the kernel package is configured.
+///
+/// The initramfs runs no udev: the three modules are loaded by name (`force_load`), the
+/// kernel's devtmpfs makes `/dev/vda`, and the root's own `systemd-udevd` then coldplugs every
+/// device as on any Debian system. Starting udevd, triggering and settling every device in
+/// the initramfs cost ~3 s of a TCG boot (systemd started at 8.1–9.0 s with it, 5.4–5.5 s
+/// without), all of it on the one housekeeping vCPU. The hook runs after the udev package's
+/// own hook and before mkinitramfs orders the boot scripts, so removing the two scripts
+/// removes them from the boot.
 const ESSENTIAL_HOOK: &str = r#"set -e
 mkdir -p "$1/etc/initramfs-tools/conf.d" "$1/etc/initramfs-tools/hooks"
 printf 'MODULES=list\nCOMPRESS=zstd\n' > "$1/etc/initramfs-tools/conf.d/rros-vboard.conf"
@@ -109,6 +117,7 @@ cat > "$1/etc/initramfs-tools/hooks/rros-vboard" <<'EOF'
 [ "$1" = prereqs ] && exit 0
 . /usr/share/initramfs-tools/hook-functions
 for m in virtio_pci virtio_blk ext4; do manual_add_modules $m; force_load $m; done
+rm -f "$DESTDIR/scripts/init-top/udev" "$DESTDIR/scripts/init-bottom/udev"
 EOF
 chmod 755 "$1/etc/initramfs-tools/hooks/rros-vboard"
 "#;
