@@ -181,7 +181,8 @@ struct PlanCli {
     /// Only audit; measure nothing.
     #[arg(long)]
     audit_only: bool,
-    /// How long each load runs before measuring starts.
+    /// How long each load runs before measuring starts (a scenario without a load starts at
+    /// once).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
     warmup: Duration,
     /// Between SIGTERM and SIGKILL when a load is stopped.

@@ -454,3 +454,45 @@ fn a_run_too_short_for_its_claim_is_inconclusive() {
         "{cases:?}"
     );
 }
+
+/// The warm-up is for a load to reach its steady state: a scenario without a load starts
+/// measuring at once. With an hour of warm-up asked for, the idle scenario still measures its
+/// second and ends (the guard is far beyond any machine's 1 s run, far below the hour).
+#[test]
+fn a_scenario_without_load_is_not_warmed_up() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "run",
+            "--profile",
+            shipped_profile("qemux86-64").to_str().unwrap(),
+            "--sysroot",
+            isolated_sysroot().to_str().unwrap(),
+            "--scenario",
+            "idle",
+            "--duration",
+            "1s",
+            "--warmup",
+            "1h",
+            "--output-dir",
+            out_dir.path().to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    let ended = wait_until(std::time::Duration::from_secs(300), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if !ended {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the idle scenario waited for the 1 h warm-up");
+    }
+    let r = report_json(&out_dir.path().join("latest"));
+    assert_eq!(r["scenarios"][0]["name"], "idle");
+    assert_eq!(r["scenarios"][0]["measured"], true);
+    assert!(r["scenarios"][0]["samples"].as_u64().unwrap() > 100, "{r}");
+}

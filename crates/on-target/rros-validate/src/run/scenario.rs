@@ -172,12 +172,19 @@ fn start_load(ctx: &ScenarioRun, sr: &mut ScenarioReport) -> Result<Option<Runni
 }
 
 /// Lets the load run for the warm-up; refuses the step if the load ended or a signal came.
+/// A step without a load has nothing to warm up and starts measuring at once (the warm-up
+/// lets a load reach its steady state; sleeping before an idle measurement adds only time).
 fn warm_up(
     ctx: &ScenarioRun,
     sr: &mut ScenarioReport,
     running: &mut Option<RunningLoad>,
 ) -> Option<NotRun> {
-    if let Some(end) = wait_warm(ctx.warmup, ctx.term, running) {
+    let warmup = if running.is_some() {
+        ctx.warmup
+    } else {
+        Duration::ZERO
+    };
+    if let Some(end) = wait_warm(warmup, ctx.term, running) {
         let output = running
             .as_ref()
             .map(|l| l.log_tail(LOG_TAIL))
