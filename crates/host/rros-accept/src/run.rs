@@ -420,6 +420,7 @@ impl<'a> Session<'a> {
         let deadline = deadline_after(bound);
         let mut announced = false;
         loop {
+            let looked = Instant::now();
             let call = self.ssh.capture(
                 BUSY_SCRIPT,
                 login_bound(self.opts.connect_timeout) + Duration::from_secs(20),
@@ -452,7 +453,7 @@ impl<'a> Session<'a> {
                     }
                 };
             }
-            std::thread::sleep(Duration::from_secs(3));
+            std::thread::sleep(pause_after_look(looked.elapsed()));
         }
     }
 
@@ -837,8 +838,35 @@ impl RawLog {
 /// which the settle then sees as a busy board (an emulated one spends a third of a CPU on
 /// it). Without `timeout` or `--wait` (old systemd, busybox) it just answers at once.
 pub const BUSY_SCRIPT: &str = "timeout 15 systemctl is-system-running --wait >/dev/null 2>&1; \
-printf 'system=%s\\n' \"$(systemctl is-system-running 2>/dev/null)\"; \
-printf 'service=%s\\n' \"$(systemctl is-active rros-validate.service 2>/dev/null)\"";
+system=\"$(systemctl is-system-running 2>/dev/null)\"; \
+service=\"$(systemctl is-active rros-validate.service 2>/dev/null)\"; \
+printf 'system=%s\\nservice=%s\\n' \"$system\" \"$service\"";
+
+/// `rros-validate.service` states that mean a validation is running ([`Busy::Validating`]).
+const VALIDATING_STATES: [&str; 3] = ["activating", "deactivating", "reloading"];
+/// systemd states that mean the boot is still going ([`Busy::Booting`]).
+const BOOTING_STATES: [&str; 2] = ["starting", "initializing"];
+
+/// [`BUSY_SCRIPT`], then `when_idle` in the same call when the board is idle by the same rule
+/// as [`Busy::of`]: what a caller does next on an idle board (gathering a finished run) costs
+/// no second SSH session, and starts the moment the wait on the board ends.
+pub fn busy_script_then(when_idle: &str) -> String {
+    format!(
+        "{BUSY_SCRIPT}; case \"$service\" in {}) ;; *) case \"$system\" in {}) ;; *) {when_idle} ;; esac ;; esac",
+        VALIDATING_STATES.join("|"),
+        BOOTING_STATES.join("|"),
+    )
+}
+
+/// The least time between two looks at a busy board. A look that waited on the board as long
+/// as this is followed by the next at once: the board's own wait paces the loop, and a pause
+/// after it would only delay noticing the end.
+pub const BUSY_POLL: Duration = Duration::from_secs(3);
+
+/// How long to pause after a look at a busy board that took `took`.
+pub fn pause_after_look(took: Duration) -> Duration {
+    BUSY_POLL.saturating_sub(took)
+}
 
 /// What keeps a board busy, so that acceptance waits before measuring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -862,12 +890,9 @@ impl Busy {
                 .map(str::trim)
                 .unwrap_or("")
         };
-        if matches!(
-            field("service"),
-            "activating" | "deactivating" | "reloading"
-        ) {
+        if VALIDATING_STATES.contains(&field("service")) {
             Some(Busy::Validating)
-        } else if matches!(field("system"), "starting" | "initializing") {
+        } else if BOOTING_STATES.contains(&field("system")) {
             Some(Busy::Booting)
         } else {
             None
@@ -1234,6 +1259,63 @@ threshold = { max_us = 30000 }
             None
         );
         assert_eq!(parse_probe("kernel=k\n"), None);
+    }
+
+    /// Runs [`busy_script_then`] in a real `sh` against a stand-in `systemctl` that reports
+    /// `system` and `service`, and returns what it printed.
+    fn look_at(system: &str, service: &str) -> String {
+        use std::os::unix::fs::PermissionsExt as _;
+        let bin = tempfile::tempdir().unwrap();
+        let stub = bin.path().join("systemctl");
+        std::fs::write(
+            &stub,
+            format!(
+                "#!/bin/sh\ncase \"$1\" in is-system-running) echo {system} ;; is-active) echo {service} ;; esac\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(busy_script_then("echo gathered"))
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.path().display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn the_look_gathers_only_on_an_idle_board() {
+        for (system, service, busy) in [
+            ("starting", "inactive", Some(Busy::Booting)),
+            ("initializing", "inactive", Some(Busy::Booting)),
+            ("running", "activating", Some(Busy::Validating)),
+            ("starting", "deactivating", Some(Busy::Validating)),
+            ("running", "reloading", Some(Busy::Validating)),
+            ("running", "inactive", None),
+            ("degraded", "failed", None),
+        ] {
+            let out = look_at(system, service);
+            // The shell and Busy::of agree on every state.
+            assert_eq!(Busy::of(&out), busy, "{system}/{service}: {out}");
+            assert_eq!(
+                out.contains("gathered"),
+                busy.is_none(),
+                "{system}/{service}: {out}"
+            );
+            assert!(out.starts_with(&format!("system={system}\nservice={service}\n")));
+        }
+    }
+
+    #[test]
+    fn a_look_that_waited_on_the_board_is_followed_at_once() {
+        assert_eq!(
+            pause_after_look(Duration::from_millis(200)),
+            Duration::from_millis(2800)
+        );
+        assert_eq!(pause_after_look(BUSY_POLL), Duration::ZERO);
+        assert_eq!(pause_after_look(Duration::from_secs(15)), Duration::ZERO);
     }
 
     #[test]

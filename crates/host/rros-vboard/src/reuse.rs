@@ -60,22 +60,39 @@ pub struct Found {
     pub boot_time: Option<u64>,
     pub profile_mtime: Option<u64>,
     pub validate_mtime: Option<u64>,
+    /// The run folder the script took from the verdict line, and its `report.json`, read in
+    /// the same call. The caller uses them only when the folder is the one the verdict line
+    /// names once parsed ([`VerdictLine`]); otherwise it reads the report itself.
+    pub report_dir: Option<String>,
+    pub report: Option<String>,
 }
 
-/// One SSH call that gathers [`Found`], as `key=value` lines.
+/// The line after which [`GATHER_SCRIPT`] prints the run's `report.json`, to the end.
+const REPORT_MARK: &str = "--- report.json ---";
+
+/// One SSH call that gathers [`Found`], as `key=value` lines, then the run's `report.json`
+/// after [`REPORT_MARK`] when the verdict line names a folder that has one.
 pub const GATHER_SCRIPT: &str = "\
-printf 'line=%s\\n' \"$(journalctl -b --no-pager -o cat -u rros-validate.service | grep 'rros-validate: verdict=' | tail -n 1)\"; \
+line=\"$(journalctl -b --no-pager -o cat -u rros-validate.service | grep 'rros-validate: verdict=' | tail -n 1)\"; \
+printf 'line=%s\\n' \"$line\"; \
 printf 'exec=%s\\n' \"$(systemctl show -p ExecStart --value rros-validate.service | head -n 1)\"; \
 printf 'profile=%s\\n' \"$(sha256sum < /etc/rros/board.toml | cut -d' ' -f1)\"; \
 printf 'validate=%s\\n' \"$(sha256sum < /usr/bin/rros-validate | cut -d' ' -f1)\"; \
 printf 'btime=%s\\n' \"$(sed -n 's/^btime //p' /proc/stat)\"; \
 printf 'profile_mtime=%s\\n' \"$(stat -c %Y /etc/rros/board.toml)\"; \
-printf 'validate_mtime=%s\\n' \"$(stat -c %Y /usr/bin/rros-validate)\"";
+printf 'validate_mtime=%s\\n' \"$(stat -c %Y /usr/bin/rros-validate)\"; \
+dir=\"${line##* dir=}\"; \
+if [ -n \"$line\" ] && [ -r \"$dir/report.json\" ]; then \
+printf 'report_dir=%s\\n--- report.json ---\\n' \"$dir\"; cat \"$dir/report.json\"; fi";
 
 impl Found {
     /// Reads [`GATHER_SCRIPT`]'s output.
     pub fn parse(stdout: &str) -> Found {
-        let fields: BTreeMap<&str, &str> = stdout
+        let (head, report) = match stdout.split_once(&format!("\n{REPORT_MARK}\n")) {
+            Some((head, report)) => (head, Some(report.to_owned())),
+            None => (stdout, None),
+        };
+        let fields: BTreeMap<&str, &str> = head
             .lines()
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k, v.trim()))
@@ -87,6 +104,7 @@ impl Found {
                 .map(|v| (*v).to_owned())
         };
         let number = |k: &str| fields.get(k).and_then(|v| v.parse().ok());
+        let report_dir = text("report_dir");
         Found {
             verdict_line: text("line"),
             exec_argv: text("exec").and_then(|e| exec_argv(&e)),
@@ -95,7 +113,17 @@ impl Found {
             boot_time: number("btime"),
             profile_mtime: number("profile_mtime"),
             validate_mtime: number("validate_mtime"),
+            report: report.filter(|_| report_dir.is_some()),
+            report_dir,
         }
+    }
+
+    /// The run's `report.json` as gathered, if it was read from `dir` (the folder the parsed
+    /// verdict line names).
+    pub fn report_of(&self, dir: &str) -> Option<&str> {
+        (self.report_dir.as_deref() == Some(dir))
+            .then_some(self.report.as_deref())
+            .flatten()
     }
 }
 
@@ -341,6 +369,44 @@ mod tests {
         assert!(f.verdict_line.unwrap().contains("verdict=PASS"));
         let empty = Found::parse("line=\nexec=\nprofile=\nbtime=x\n");
         assert_eq!(empty, Found::default());
+    }
+
+    #[test]
+    fn the_report_gathered_in_the_same_call_is_kept_with_its_folder() {
+        let dir = "/var/lib/rros-validate/20261207T030000Z-qemux86-64";
+        let head = format!(
+            "system=running\nservice=inactive\nline=rros-validate: verdict=PASS run=20261207T030000Z-qemux86-64 dir={dir}\nbtime=1000\nreport_dir={dir}\n"
+        );
+        let f = Found::parse(&format!("{head}{REPORT_MARK}\n{{\"a\": \"b=c\"}}\n"));
+        assert_eq!(f.boot_time, Some(1000));
+        assert_eq!(f.report_of(dir), Some("{\"a\": \"b=c\"}\n"));
+        // Another folder than the parsed verdict line's: not used.
+        assert_eq!(f.report_of("/var/lib/rros-validate/other"), None);
+        // The report's own `key=value`-looking text never becomes a field.
+        let tricky = Found::parse(&format!("{head}{REPORT_MARK}\nbtime=5\nprofile=x\n"));
+        assert_eq!(tricky.boot_time, Some(1000));
+        assert_eq!(tricky.profile_sha256, None);
+        // No report section (no folder, or no report.json in it).
+        let none = Found::parse("line=x\nbtime=1\n");
+        assert_eq!((none.report_dir, none.report), (None, None));
+    }
+
+    #[test]
+    fn the_gather_script_takes_the_folder_from_the_verdict_line() {
+        // The script's own `${line##* dir=}` on a real verdict line, in a real sh.
+        let line = "rros-validate: verdict=FAIL run=20261207T030000Z-qemux86-64 dir=/var/lib/rros-validate/20261207T030000Z-qemux86-64";
+        let start = GATHER_SCRIPT.find("dir=\"$").unwrap();
+        let expansion = &GATHER_SCRIPT[start..GATHER_SCRIPT[start..].find(';').unwrap() + start];
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("line='{line}'; {expansion}; printf %s \"$dir\""))
+            .output()
+            .unwrap();
+        let dir = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(
+            Some(dir.as_str()),
+            VerdictLine::parse(line).unwrap().dir.as_deref()
+        );
     }
 
     #[test]

@@ -371,20 +371,28 @@ fn reuse_boot_run(
     wanted: &crate::reuse::Wanted,
     observe: &dyn Observer,
 ) -> std::result::Result<(BoardResult, Vec<String>), String> {
-    use rros_accept::run::{BUSY_SCRIPT, Busy, derive_timeout, fetch, finish_verdict};
+    use rros_accept::run::{
+        Busy, busy_script_then, derive_timeout, fetch, finish_verdict, pause_after_look,
+    };
     let board = image.board.name.as_str();
     let profile =
         fs::read_to_string(req.build.root.join("board").join(format!("{board}.toml"))).ok();
     let bound = derive_timeout(profile.as_deref(), &[], None) + Duration::from_secs(120);
     let started = Instant::now();
     let mut announced = false;
-    loop {
-        let busy = vm
-            .capture(BUSY_SCRIPT, Duration::from_secs(60))
+    // Each look waits on the board, and gathers the finished run in the same call once the
+    // board is idle: the end of the run is noticed within a second, with no second session.
+    let look = busy_script_then(crate::reuse::GATHER_SCRIPT);
+    let gathered = loop {
+        let looked = Instant::now();
+        let call = vm
+            .capture(&look, Duration::from_secs(60))
             .ok()
-            .filter(|c| c.success())
+            .filter(|c| c.success());
+        let busy = call
+            .as_ref()
             .and_then(|c| Busy::of(&c.stdout).map(Busy::reason));
-        let Some(reason) = busy else { break };
+        let Some(reason) = busy else { break call };
         if !announced {
             observe.step(&format!(
                 "waiting for the boot-time validation ({reason}); its run is taken as the acceptance run if it matches this one"
@@ -394,11 +402,15 @@ fn reuse_boot_run(
         if started.elapsed() > bound {
             return Err(format!("{reason}, still after {} s", bound.as_secs()));
         }
-        std::thread::sleep(Duration::from_secs(2));
-    }
-    let gathered = vm
-        .capture(crate::reuse::GATHER_SCRIPT, Duration::from_secs(60))
-        .map_err(|e| e.to_string())?;
+        std::thread::sleep(pause_after_look(looked.elapsed()));
+    };
+    // A look that failed is not a reason to wait: gather on its own, as the look would have.
+    let gathered = match gathered {
+        Some(c) => c,
+        None => vm
+            .capture(crate::reuse::GATHER_SCRIPT, Duration::from_secs(60))
+            .map_err(|e| e.to_string())?,
+    };
     let found = crate::reuse::Found::parse(&gathered.stdout);
     let line = found
         .verdict_line
@@ -408,6 +420,9 @@ fn reuse_boot_run(
         .as_ref()
         .and_then(|l| l.dir.as_deref())
         .and_then(|dir| {
+            if let Some(report) = found.report_of(dir) {
+                return Some(report.to_owned());
+            }
             vm.capture(
                 &format!(
                     "cat {}",
