@@ -80,4 +80,4 @@ pub use rt_tests::{CompatOptions, summary_line, write_rt_tests_json, write_text_
 // The system facts a caller needs around a run: the CPUs it may use, pinning its own thread
 // off the measured CPUs, and the kernel it runs on.
 pub use cpuset::{format_cpulist, parse_cpulist};
-pub use sys::{SysInfo, allowed_cpus, online_cpus, set_affinity_current};
+pub use sys::{SysInfo, allowed_cpus, keep_heap, online_cpus, set_affinity_current};

@@ -115,6 +115,30 @@ pub(crate) fn mlockall() -> io::Result<()> {
     }
 }
 
+/// Stops glibc's `malloc` from giving memory back to the kernel, for the rest of the process:
+/// no trimming of a heap's free top (`M_TRIM_THRESHOLD` = -1) and no block mapped on its own
+/// (`M_MMAP_MAX` = 0), whose `free` is a `munmap`. Giving memory back unmaps it, and the
+/// kernel then flushes the TLB of the CPUs the process's address space is live on: a
+/// sampler's CPU while it runs, and, when page tables are freed, also while it idles (x86
+/// counts the TLB shootdown IPI under both `CAL` and `TLB` in `/proc/interrupts`). So a
+/// `free` on a housekeeping CPU interrupted the isolated one. The heap keeps its high-water
+/// mark instead; a thread's arena that cannot grow falls back to the main one. Returns
+/// whether both were set; always false off glibc (musl has no `mallopt`).
+pub fn keep_heap() -> bool {
+    #[cfg(target_env = "gnu")]
+    {
+        // SAFETY: mallopt takes plain integers; both parameters and values are documented.
+        unsafe {
+            libc::mallopt(libc::M_TRIM_THRESHOLD, -1) == 1
+                && libc::mallopt(libc::M_MMAP_MAX, 0) == 1
+        }
+    }
+    #[cfg(not(target_env = "gnu"))]
+    {
+        false
+    }
+}
+
 /// `munlockall()`.
 pub(crate) fn munlockall() {
     // SAFETY: no arguments.

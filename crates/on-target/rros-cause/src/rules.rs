@@ -544,8 +544,21 @@ fn ipi(c: &Ctx, out: &mut Vec<Found>) {
             aligned,
             i.count as f64 * IRQ_MS,
             format!("{} ({}) ×{} on CPU {}", i.irq, i.device, i.count, i.cpu),
-            "inter-processor and architecture interrupts come from work elsewhere (TLB shootdowns from munmap/mprotect in a process sharing the CPU mask, function calls from kernel code): keep such processes off the isolated CPUs' mask".into(),
+            ipi_fix(&i.irq),
         ));
+    }
+}
+
+/// What to do about an architecture interrupt, by its `/proc/interrupts` name (x86 names;
+/// arm64's IPIs are numbered). `docs/reference/latency.md` §9 has the sources.
+fn ipi_fix(irq: &str) -> String {
+    match irq {
+        "MCP" => "x86 polls every CPU for corrected machine-check errors once per `check_interval` (/sys/devices/system/machinecheck/machinecheck<N>/check_interval, 300 s by default): boot with `mce=ignore_ce` to stop the polling timer and CMCI (corrected errors are then left to the firmware or a monitoring agent), or accept one poll per interval".into(),
+        "MCE" => "a machine-check exception is a hardware error, not a tuning matter: read it with `journalctl -k` or rasdaemon".into(),
+        "THR" => "thermal threshold interrupts: the CPU is near its thermal limit; improve the cooling (see also the thermal-throttle cause)".into(),
+        "NMI" | "PMI" => "non-maskable and performance-monitoring interrupts come from the NMI watchdog or a perf session: boot with `nmi_watchdog=0` and stop perf sampling on the isolated CPUs".into(),
+        "HYP" => "hypervisor callback interrupts: the board is a virtual machine; pin its vCPUs on the host".into(),
+        _ => "inter-processor interrupts come from work elsewhere: TLB shootdowns when a process whose threads ran on the isolated CPU unmaps memory (munmap, madvise, fork, a `free` giving memory back; x86 counts each under both CAL and TLB), function calls from kernel code (code patching by static keys, expedited RCU): keep other processes' threads off the isolated CPUs and let a real-time process keep its heap (mallopt M_TRIM_THRESHOLD=-1, M_MMAP_MAX=0)".into(),
     }
 }
 
@@ -884,6 +897,49 @@ mod tests {
             "{}",
             c.fix
         );
+    }
+
+    #[test]
+    fn an_architecture_interrupt_gets_the_fix_of_its_kind() {
+        for (irq, device, confidence, fix) in [
+            (
+                "MCP",
+                "Machine check polls",
+                Confidence::Medium,
+                "mce=ignore_ce",
+            ),
+            ("TLB", "TLB shootdowns", Confidence::Low, "M_TRIM_THRESHOLD"),
+            (
+                "CAL",
+                "Function call interrupts",
+                Confidence::Low,
+                "static keys",
+            ),
+            (
+                "NMI",
+                "Non-maskable interrupts",
+                Confidence::Medium,
+                "nmi_watchdog=0",
+            ),
+        ] {
+            let mut d = intact();
+            d.irqs.push(IrqDelta {
+                irq: irq.into(),
+                device: device.into(),
+                movable: false,
+                cpu: CPU,
+                count: 1,
+            });
+            let a = run(d, false);
+            let c = top(&a);
+            assert_eq!(
+                (c.rule.as_str(), c.confidence),
+                ("ipi", confidence),
+                "{c:?}"
+            );
+            assert_eq!(c.evidence, format!("{irq} ({device}) ×1 on CPU {CPU}"));
+            assert!(c.fix.contains(fix), "{irq}: {}", c.fix);
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! is over:
 //!
 //! 1. [`pin_main_thread`]: the calling thread onto `main_affinity` (restored afterwards);
-//! 2. [`lock_memory`]: `mlockall` (undone afterwards);
+//! 2. [`lock_memory`]: `mlockall` (undone afterwards), and the heap kept ([`sys::keep_heap`],
+//!    for the rest of the process: a `free` must not interrupt the measured CPUs);
 //! 3. [`hold_pm_qos`]: the `/dev/cpu_dma_latency` request (a warning, not an error, if refused);
 //! 4. [`measure`]: start the samplers, wait for their setup, open the gate, show progress
 //!    (and check the run's `until`), join them;
@@ -89,8 +90,12 @@ impl Drop for LockedMemory {
     }
 }
 
-/// Step 2: `mlockall(MCL_CURRENT | MCL_FUTURE)`, so that no sample waits for a page fault.
+/// Step 2: `mlockall(MCL_CURRENT | MCL_FUTURE)`, so that no sample waits for a page fault;
+/// and, locked or not, the heap kept, so that no `free` sends the measured CPUs a TLB
+/// shootdown (not undone: memory given back later, in the process's own work between
+/// measurements, would still reach a measured CPU idling in this address space).
 fn lock_memory(plan: &Plan<'_>) -> Result<LockedMemory, Error> {
+    sys::keep_heap();
     if !plan.config.mlock {
         return Ok(LockedMemory(false));
     }

@@ -63,8 +63,12 @@ pub fn execute(
     run.engines
 }
 
-/// Keeps rros-validate's own work (audit, warm-up, reports) off the measured CPUs.
+/// Keeps rros-validate's own work (audit, warm-up, reports) off the measured CPUs; and,
+/// from here to the end of the run, its `free`s too ([`cyclictest::keep_heap`]): the evidence
+/// of each scenario spans its warm-up and reaping, and a TLB shootdown from our own
+/// housekeeping threads would show up as an IPI on the measured CPU.
 fn pin_to_housekeeping(board: &Board, report: &mut Report) {
+    cyclictest::keep_heap();
     if !super::affinity::pin(&crate::measure::cpus_of(&board.housekeeping)) {
         report.warnings.push(format!(
             "could not pin rros-validate to the housekeeping CPUs {}: its own work may disturb the measured CPUs",
