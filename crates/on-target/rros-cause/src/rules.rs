@@ -744,6 +744,19 @@ mod tests {
         }
     }
 
+    /// The intact CPU plus `count` interrupts of `irq` (a number is `movable`: a device's).
+    fn with_irq(irq: &str, device: &str, count: u64) -> Delta {
+        let mut d = intact();
+        d.irqs.push(IrqDelta {
+            irq: irq.into(),
+            device: device.into(),
+            movable: irq.parse::<u32>().is_ok(),
+            cpu: CPU,
+            count,
+        });
+        d
+    }
+
     #[test]
     fn an_intact_run_has_no_cause_above_informational() {
         let a = run(intact(), true);
@@ -818,15 +831,7 @@ mod tests {
 
     #[test]
     fn device_irq_names_the_irq_the_cpu_and_the_affinity_fix() {
-        let mut d = intact();
-        d.irqs.push(IrqDelta {
-            irq: "45".into(),
-            device: "eth0".into(),
-            movable: true,
-            cpu: CPU,
-            count: 812,
-        });
-        let a = run(d, true);
+        let a = run(with_irq("45", "eth0", 812), true);
         let c = top(&a);
         assert_eq!(
             (c.rule.as_str(), c.confidence),
@@ -922,15 +927,7 @@ mod tests {
                 "nmi_watchdog=0",
             ),
         ] {
-            let mut d = intact();
-            d.irqs.push(IrqDelta {
-                irq: irq.into(),
-                device: device.into(),
-                movable: false,
-                cpu: CPU,
-                count: 1,
-            });
-            let a = run(d, false);
+            let a = run(with_irq(irq, device, 1), false);
             let c = top(&a);
             assert_eq!(
                 (c.rule.as_str(), c.confidence),
