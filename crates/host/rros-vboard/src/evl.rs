@@ -248,12 +248,14 @@ fn git_commit(dir: &Path) -> Option<String> {
         .filter(|c| !c.is_empty())
 }
 
-/// The programs the EVL stages run, with their Debian packages.
+/// The programs the EVL stages run, with their Debian packages (libevl's `make install` copies
+/// its uapi headers with cpio).
 pub const EVL_TOOLS: &[(&str, &str)] = &[
     ("make", "make"),
     ("flex", "flex"),
     ("bison", "bison"),
     ("bc", "bc"),
+    ("cpio", "cpio"),
 ];
 
 /// Builds (or finds cached) the kernel, libevl and rros-validate.
