@@ -27,6 +27,7 @@ pub fn execute(
         return Vec::new();
     };
     pin_to_housekeeping(board, report);
+    keep_heap(report);
     note(
         plan.quiet,
         &format!(
@@ -63,12 +64,19 @@ pub fn execute(
     run.engines
 }
 
-/// Keeps rros-validate's own work (audit, warm-up, reports) off the measured CPUs; and,
-/// from here to the end of the run, its `free`s too ([`cyclictest::keep_heap`]): the evidence
-/// of each scenario spans its warm-up and reaping, and a TLB shootdown from our own
-/// housekeeping threads would show up as an IPI on the measured CPU.
+/// Keeps rros-validate's own `free`s off the measured CPUs from here to the end of the run
+/// ([`cyclictest::keep_heap`]): memory given back to the kernel is a TLB shootdown on every
+/// CPU our threads ran on, and the evidence of each scenario spans its warm-up and reaping.
+fn keep_heap(report: &mut Report) {
+    if !cyclictest::keep_heap() {
+        report.warnings.push(
+            "could not keep rros-validate's heap (mallopt needs glibc): memory it gives back may send TLB shootdowns to the measured CPUs, which the analysis then lists as ipi causes".into(),
+        );
+    }
+}
+
+/// Keeps rros-validate's own work (audit, warm-up, reports) off the measured CPUs.
 fn pin_to_housekeeping(board: &Board, report: &mut Report) {
-    cyclictest::keep_heap();
     if !super::affinity::pin(&crate::measure::cpus_of(&board.housekeeping)) {
         report.warnings.push(format!(
             "could not pin rros-validate to the housekeeping CPUs {}: its own work may disturb the measured CPUs",
